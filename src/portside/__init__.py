@@ -1,0 +1,3 @@
+"""portside: a Docker-compatible container engine."""
+
+__version__ = "0.1.0"

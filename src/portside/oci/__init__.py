@@ -1,0 +1,1 @@
+"""Pure data of the OCI image spec: digests, descriptors, references, manifests, configs."""
