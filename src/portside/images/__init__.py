@@ -1,0 +1,1 @@
+"""Images: the name index, the metadata database, import, load, save and removal."""

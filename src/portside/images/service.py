@@ -1,0 +1,368 @@
+"""The image service: resolve names, add images, tag, remove, prune, collect garbage.
+
+It composes the three stores — content (blobs), snapshots (unpacked layers),
+metadata (which images exist and their names) — and keeps them consistent:
+
+* adding an image writes blobs and layers first and the database last;
+* removing an image deletes the database rows first, then collects blobs and
+  layers that no image references;
+* blobs and layers that an operation in flight has written but not yet
+  recorded are *pinned*, so a concurrent collection cannot take them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fnmatch
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from portside.content.store import FileContentStore, Info
+from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.images.metadata import ImageRow, LayerRow, MetadataDB
+from portside.oci import digest as digestlib
+from portside.oci import mediatypes as mt
+from portside.oci.image import ImageConfig, parse_config
+from portside.oci.reference import Reference, parse_docker_ref, parse_normalized
+from portside.snapshots.overlay import OverlaySnapshotter
+from portside.timefmt import parse_rfc3339
+from portside.unpack import unpack_layer
+
+# (container id, running) pairs of containers created from an image.
+ContainerUsage = Callable[[str], list[tuple[str, bool]]]
+
+
+@dataclass(frozen=True)
+class Image:
+    row: ImageRow
+    config: ImageConfig
+    tags: tuple[Reference, ...]        # oldest first
+    digests: tuple[Reference, ...]
+    last_tag_time: float
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    @property
+    def short_id(self) -> str:
+        return self.row.id.split(":", 1)[1][:12]
+
+    @property
+    def created_unix(self) -> float:
+        return parse_rfc3339(self.config.created)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.config.config.get("Labels")
+        return labels if isinstance(labels, dict) else {}
+
+
+@dataclass(frozen=True)
+class NewLayer:
+    """A layer of an image being added: its blob is already in the content store."""
+
+    blob: Info
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Added:
+    image_id: str
+    moved: list[tuple[str, str]]   # (tag, id of the image it was taken from)
+
+
+class ImageService:
+    def __init__(self, root: str, *, containers_using: ContainerUsage | None = None) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o710, exist_ok=True)
+        self.content = FileContentStore(os.path.join(root, "content"))
+        self.snapshots = OverlaySnapshotter(os.path.join(root, "snapshots"))
+        self.db = MetadataDB(os.path.join(root, "images.db"))
+        self.containers_using: ContainerUsage = containers_using or (lambda image_id: [])
+        self._pins: collections.Counter[str] = collections.Counter()  # guarded by _pin_lock
+        self._pin_lock = threading.Lock()
+        self._gc_lock = threading.Lock()  # one collection at a time
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- pins -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Callable[[str], None]]:
+        """Pin digests and chain IDs for the duration of the block."""
+        held: list[str] = []
+
+        def pin(key: str) -> None:
+            with self._pin_lock:
+                self._pins[key] += 1
+            held.append(key)
+
+        try:
+            yield pin
+        finally:
+            with self._pin_lock:
+                for key in held:
+                    self._pins[key] -= 1
+                    if self._pins[key] <= 0:
+                        del self._pins[key]
+
+    def _is_pinned(self, key: str) -> bool:
+        with self._pin_lock:
+            return key in self._pins
+
+    # -- resolution -------------------------------------------------------------
+
+    def resolve(self, untrusted_name: str) -> str:
+        """The image ID a name refers to: full or short ID, tag, or digest reference."""
+        name = untrusted_name.strip()
+        if digestlib.is_digest(name) or digestlib.is_hex(name):
+            image_id = name if name.startswith("sha256:") else "sha256:" + name
+            if self.db.get_image(image_id):
+                return image_id
+        ref: Reference | None = None
+        try:
+            ref = parse_docker_ref(name)
+        except InvalidArgument:
+            ref = None
+        if ref is not None:
+            found = self.db.lookup_name(str(ref))
+            if found:
+                return found
+        prefix = name[7:] if name.startswith("sha256:") else name
+        if 0 < len(prefix) <= 64 and all(c in "0123456789abcdef" for c in prefix):
+            ids = self.db.find_id_prefix(prefix)
+            if len(ids) == 1:
+                return ids[0]
+            if len(ids) > 1:
+                raise InvalidArgument(f"ambiguous image reference: {untrusted_name}")  # Docker: 400
+        raise NotFound(f"No such image: {ref.familiar() if ref else untrusted_name}")
+
+    def get(self, name_or_id: str) -> Image:
+        return self.load_image(self.resolve(name_or_id))
+
+    def load_image(self, image_id: str) -> Image:
+        row = self.db.get_image(image_id)
+        if row is None:
+            raise NotFound(f"No such image: {image_id}")
+        config = parse_config(self.content.read_bytes(image_id))
+        tags: list[Reference] = []
+        digests: list[Reference] = []
+        last = 0.0
+        for name, kind, updated in self.db.names_of(image_id):
+            ref = parse_normalized(name)
+            (tags if kind == "tag" else digests).append(ref)
+            if kind == "tag":
+                last = max(last, updated)
+        return Image(row, config, tuple(tags), tuple(digests), last)
+
+    def list(self) -> list[Image]:
+        return [self.load_image(image_id) for image_id in self.db.image_ids()]
+
+    # -- adding -----------------------------------------------------------------
+
+    def add_image(self, config_bytes: bytes, layers: list[NewLayer], *, tags: list[Reference] = (),  # type: ignore[assignment]
+                  digests: list[Reference] = (), manifests: list[tuple[str, str]] = (),  # type: ignore[assignment]
+                  pin: Callable[[str], None]) -> Added:
+        """Unpack what is missing and record the image; blobs must already be stored and pinned.
+
+        The config is validated against the layers: as many layers as diff IDs,
+        and each layer's uncompressed content must hash to its diff ID
+        (checked while unpacking). Nothing is recorded on any failure.
+        """
+        config = parse_config(config_bytes)
+        diff_ids = config.diff_ids
+        if len(diff_ids) != len(layers):
+            raise InvalidArgument(
+                f"image config lists {len(diff_ids)} layers (diff_ids) but the manifest has {len(layers)}")
+        config_info = self.content.put_bytes(config_bytes)
+        pin(config_info.digest)
+        chains = digestlib.chain_ids(diff_ids)
+        rows: list[LayerRow] = []
+        for layer, diff_id, chain_id in zip(layers, diff_ids, chains):
+            pin(chain_id)
+            unpacked = unpack_layer(self.content, self.snapshots, blob_digest=layer.blob.digest,
+                                    diff_id=diff_id, chain_id=chain_id)
+            size = unpacked.size if unpacked else self._layer_size(chain_id)
+            rows.append(LayerRow(diff_id, chain_id, size, layer.blob.digest, layer.media_type, layer.blob.size))
+        image = ImageRow(config_info.digest, config.created, sum(r.size for r in rows), time.time(), tuple(rows))
+        _syncfs(self.root)  # layer files reach the disk before the record that makes them visible
+        moved = self.db.add_image(image, tags=[str(t) for t in tags], digests=[str(d) for d in digests],
+                                  manifests=manifests)
+        return Added(image.id, moved)
+
+    def _layer_size(self, chain_id: str) -> int:
+        known = self.db.layer_size(chain_id)
+        return known if known is not None else self.snapshots.usage(chain_id)
+
+    # -- names ------------------------------------------------------------------
+
+    def tag(self, source: str, target: Reference) -> str:
+        if target.tag is None:
+            target = target.with_tag("latest")
+        if target.digest is not None:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        image_id = self.resolve(source)
+        self.db.set_name(str(target), image_id, "tag")
+        return image_id
+
+    # -- removal ----------------------------------------------------------------
+
+    def remove(self, name: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
+        """Docker's image delete: untag a reference, or delete an image by ID.
+
+        Returns the ``[{"Untagged": ...}, {"Deleted": ...}]`` records of the API.
+        """
+        image_id = self.resolve(name)
+        image = self.load_image(image_id)
+        records: list[dict[str, str]] = []
+        by_reference = self._names_reference(name, image)
+        users = self.containers_using(image_id)
+        if by_reference is not None:
+            remaining = [r for r in (*image.tags, *image.digests) if str(r) != str(by_reference)]
+            only_digests_remain = all(r.digest for r in remaining) and remaining
+            if remaining and not only_digests_remain:
+                self.db.remove_name(str(by_reference))
+                return [{"Untagged": by_reference.familiar()}]
+            # the last tag: the image goes with it, unless a container holds it
+            if users and not force:
+                cid = users[0][0]
+                raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) - '
+                               f"container {cid[:12]} is using its referenced image {image.short_id}")
+            if users:
+                self.db.remove_name(str(by_reference))
+                return [{"Untagged": by_reference.familiar()}]
+        else:
+            running = [cid for cid, is_running in users if is_running]
+            if running:
+                raise Conflict(f"conflict: unable to delete {image.short_id} (cannot be forced) - "
+                               f"image is being used by running container {running[0][:12]}")
+            if users and not force:
+                raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                               f"image is being used by stopped container {users[0][0][:12]}")
+            if len(image.tags) > 1 and not force:
+                raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                               "image is referenced in multiple repositories")
+            if users:
+                # forced, with a stopped container: untag, keep the image for the container
+                for ref in (*image.tags, *image.digests):
+                    self.db.remove_name(str(ref))
+                    records.append({"Untagged": ref.familiar()})
+                return records
+        for ref in (*image.tags, *image.digests):
+            records.append({"Untagged": ref.familiar()})
+        self.db.remove_image(image_id)  # names go with it (ON DELETE CASCADE)
+        records.append({"Deleted": image_id})
+        if prune:
+            records.extend({"Deleted": chain} for chain in self.collect()[1])
+        return records
+
+    def _names_reference(self, name: str, image: Image) -> Reference | None:
+        """The reference ``name`` spells, if it is one of the image's names (not an ID)."""
+        try:
+            ref = parse_docker_ref(name)
+        except InvalidArgument:
+            return None
+        for candidate in (*image.tags, *image.digests):
+            if str(candidate) == str(ref):
+                return candidate
+        return None
+
+    def prune(self, *, dangling_only: bool = True, until: float | None = None,
+              label_filters: list[str] = ()) -> tuple[list[dict[str, str]], int]:  # type: ignore[assignment]
+        deleted: list[dict[str, str]] = []
+        before = self.disk_usage()
+        for image in self.list():
+            if dangling_only and image.tags:
+                continue
+            if self.containers_using(image.id):
+                continue
+            if until is not None and image.created_unix >= until:
+                continue
+            if not _labels_match(image.labels, label_filters):
+                continue
+            for ref in (*image.tags, *image.digests):
+                deleted.append({"Untagged": ref.familiar()})
+            self.db.remove_image(image.id)
+            deleted.append({"Deleted": image.id})
+        if deleted:
+            deleted.extend({"Deleted": chain} for chain in self.collect()[1])
+        return deleted, max(0, before - self.disk_usage())
+
+    # -- garbage collection -----------------------------------------------------
+
+    def collect(self) -> tuple[list[str], list[str]]:
+        """Delete blobs and layers that no image references and nothing pins.
+
+        Returns (blob digests, chain IDs) removed.
+        """
+        with self._gc_lock:
+            blobs_kept = self.db.referenced_blobs()
+            chains_kept = self.db.referenced_chains()
+            blobs: list[str] = []
+            chains: list[str] = []
+            for info in list(self.content.walk()):
+                if info.digest not in blobs_kept and not self._is_pinned(info.digest):
+                    self.content.delete(info.digest)
+                    blobs.append(info.digest)
+            for chain in list(self.snapshots.layers()):
+                if chain not in chains_kept and not self._is_pinned(chain):
+                    self.snapshots.remove_layer(chain)
+                    chains.append(chain)
+        return blobs, chains
+
+    def sweep(self) -> None:
+        """At daemon start: drop unfinished writes and whatever a crash left unreferenced."""
+        self.content.sweep()
+        self.snapshots.sweep()
+        self.collect()
+
+    def disk_usage(self) -> int:
+        """Bytes of unpacked layer content, counting each shared layer once."""
+        sizes: dict[str, int] = {}
+        for row in self.db.images():
+            for layer in row.layers:
+                sizes[layer.chain_id] = layer.size
+        return sum(sizes.values())
+
+
+def _labels_match(labels: dict[str, str], filters: list[str]) -> bool:
+    for f in filters:
+        negate = f.startswith("!")  # label!=... arrives as "!" prefix from the API layer
+        key, sep, value = f.lstrip("!").partition("=")
+        hit = key in labels and (not sep or labels[key] == value)
+        if hit == negate:
+            return False
+    return True
+
+
+def reference_matches(pattern: str, ref: Reference) -> bool:
+    """Docker's `reference=` filter: a glob over the familiar name, with or without the tag."""
+    familiar_name = ref.familiar_name()
+    if ref.tag is not None and ":" in pattern.rsplit("/", 1)[-1]:
+        return fnmatch.fnmatchcase(f"{familiar_name}:{ref.tag}", pattern)
+    return fnmatch.fnmatchcase(familiar_name, pattern) or fnmatch.fnmatchcase(ref.name, pattern)
+
+
+def _syncfs(path: str) -> None:
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def layer_media_type_for(compression: str) -> str:
+    return {"gzip": mt.DOCKER_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.DOCKER_LAYER)
+
