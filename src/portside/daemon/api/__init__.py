@@ -1,0 +1,1 @@
+"""Engine API handlers, one module per Docker API resource."""

@@ -1,0 +1,301 @@
+"""/images/*: list, inspect, history, tag, delete, import, load, save, prune."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any, Callable
+
+from portside.daemon.engine import Engine
+from portside.daemon.filters import Filters, bool_filter, parse_filters
+from portside.daemon.http import Request, Response, StreamResponse
+from portside.daemon.router import Router
+from portside.errors import InvalidArgument, NotImplementedYet, PortsideError
+from portside.images import importer, load, save
+from portside.images.service import Image, reference_matches
+from portside.oci.reference import Reference, parse_repository_and_tag
+from portside.timefmt import format_rfc3339, parse_rfc3339
+
+
+def register(router: Router, engine: Engine) -> None:
+    api = _ImagesAPI(engine)
+    router.add("GET", "/images/json", api.list)
+    router.add("POST", "/images/create", api.create)
+    router.add("POST", "/images/load", api.load)
+    router.add("GET", "/images/get", api.get_many)
+    router.add("POST", "/images/prune", api.prune)
+    router.add("GET", "/images/{name}/json", api.inspect)
+    router.add("GET", "/images/{name}/history", api.history)
+    router.add("GET", "/images/{name}/get", api.get_one)
+    router.add("POST", "/images/{name}/tag", api.tag)
+    router.add("DELETE", "/images/{name}", api.delete)
+
+
+def summary(engine: Engine, image: Image, api_version: str) -> dict[str, Any]:
+    """An entry of GET /images/json (and of /system/df)."""
+    out: dict[str, Any] = {
+        "Containers": len(engine.images.containers_using(image.id)),
+        "Created": int(image.created_unix),
+        "Id": image.id,
+        "Labels": image.labels or None,
+        "ParentId": "",
+        "RepoDigests": [d.familiar() for d in image.digests],
+        "RepoTags": [t.familiar() for t in image.tags],
+        "SharedSize": -1,
+        "Size": image.row.size,
+    }
+    if _older(api_version, "1.44"):
+        out["VirtualSize"] = image.row.size
+    return out
+
+
+def _older(version: str, than: str) -> bool:
+    return tuple(int(x) for x in version.split(".")) < tuple(int(x) for x in than.split("."))
+
+
+_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+
+
+def inspect_document(engine: Engine, image: Image, api_version: str) -> dict[str, Any]:
+    doc = image.config.doc
+    config = {**_CONFIG_DEFAULTS, **image.config.config}
+    chain = [layer.chain_id for layer in image.row.layers]
+    snapshots = engine.images.snapshots
+    out: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": [t.familiar() for t in image.tags],
+        "RepoDigests": [d.familiar() for d in image.digests],
+        "Parent": "",
+        "Comment": str((image.config.history[-1] if image.config.history else {}).get("comment", "")),
+        "Created": doc.get("created") or "0001-01-01T00:00:00Z",
+        "DockerVersion": str(doc.get("docker_version", "")),
+        "Author": str(doc.get("author", "")),
+        "Config": config,
+        "Architecture": str(doc.get("architecture", "")),
+        "Os": str(doc.get("os", "")),
+        "Size": image.row.size,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": ":".join(snapshots.layer_path(c) for c in reversed(chain[:-1])) or None,
+                "UpperDir": snapshots.layer_path(chain[-1]) if chain else None,
+            },
+        },
+        "RootFS": {"Type": "layers", "Layers": image.config.diff_ids},
+        "Metadata": {"LastTagTime": format_rfc3339(int(image.last_tag_time * 1e9)) if image.last_tag_time
+                     else "0001-01-01T00:00:00Z"},
+    }
+    if doc.get("variant"):
+        out["Variant"] = doc["variant"]
+    if doc.get("os.version"):
+        out["OsVersion"] = doc["os.version"]
+    if _older(api_version, "1.44"):
+        out["VirtualSize"] = image.row.size
+    if _older(api_version, "1.45"):
+        out["Container"] = str(doc.get("container", ""))
+        out["ContainerConfig"] = {**_CONFIG_DEFAULTS, **(doc.get("container_config") or {})}
+    return out
+
+
+def history_document(image: Image) -> list[dict[str, Any]]:
+    """Newest first; entries that made a layer carry its size; only the top one carries the ID."""
+    layers = list(image.row.layers)
+    entries = image.config.history or [{"created": image.config.created} for _ in layers]
+    out: list[dict[str, Any]] = []
+    layer_index = 0
+    for entry in entries:
+        size = 0
+        if not entry.get("empty_layer") and layer_index < len(layers):
+            size = layers[layer_index].size
+            layer_index += 1
+        out.append({
+            "Id": "<missing>",
+            "Created": int(parse_rfc3339(str(entry.get("created", "")))),
+            "CreatedBy": str(entry.get("created_by", "")),
+            "Tags": None,
+            "Size": size,
+            "Comment": str(entry.get("comment", "")),
+        })
+    out.reverse()
+    if out:
+        out[0]["Id"] = image.id
+        out[0]["Tags"] = [t.familiar() for t in image.tags] or None
+    return out
+
+
+class _ImagesAPI:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.images = engine.images
+
+    def list(self, req: Request) -> Response:
+        filters = parse_filters(req.json_arg("filters"),
+                                {"dangling", "label", "reference", "before", "since", "until"})
+        if req.arg("filter"):  # the pre-1.25 single reference filter
+            filters.setdefault("reference", []).append(req.arg("filter") or "")
+        images = [i for i in self.images.list() if self._matches(i, filters)]
+        images.sort(key=lambda i: i.created_unix, reverse=True)
+        return Response.json([summary(self.engine, i, req.api_version) for i in images])
+
+    def _matches(self, image: Image, filters: Filters) -> bool:
+        dangling = bool_filter(filters, "dangling")
+        if dangling is not None and dangling == bool(image.tags):
+            return False
+        if filters.get("reference"):
+            if not any(reference_matches(p, t) for p in filters["reference"] for t in (*image.tags, *image.digests)):
+                return False
+        for key in ("before", "since"):
+            for name in filters.get(key, []):
+                pivot = self.images.get(name).created_unix
+                if (key == "before" and image.created_unix >= pivot) or (key == "since" and image.created_unix <= pivot):
+                    return False
+        for value in filters.get("until", []):
+            if image.created_unix >= _parse_until(value):
+                return False
+        for label in filters.get("label", []):
+            key, sep, want = label.partition("=")
+            if key not in image.labels or (sep and image.labels[key] != want):
+                return False
+        return True
+
+    def inspect(self, req: Request) -> Response:
+        image = self.images.get(req.params["name"])
+        return Response.json(inspect_document(self.engine, image, req.api_version))
+
+    def history(self, req: Request) -> Response:
+        return Response.json(history_document(self.images.get(req.params["name"])))
+
+    def tag(self, req: Request) -> Response:
+        repo = req.arg("repo") or ""
+        target = parse_repository_and_tag(repo, req.arg("tag") or None)
+        self.images.tag(req.params["name"], target)
+        return Response(status=201)
+
+    def delete(self, req: Request) -> Response:
+        records = self.images.remove(req.params["name"], force=req.flag("force"), prune=not req.flag("noprune"))
+        return Response.json(records)
+
+    def prune(self, req: Request) -> Response:
+        filters = parse_filters(req.json_arg("filters"), {"dangling", "until", "label", "label!"})
+        dangling = bool_filter(filters, "dangling")
+        until = min((_parse_until(v) for v in filters.get("until", [])), default=None)
+        labels = filters.get("label", []) + ["!" + f for f in filters.get("label!", [])]
+        deleted, reclaimed = self.images.prune(dangling_only=dangling is not False, until=until, label_filters=labels)
+        return Response.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+    def create(self, req: Request) -> Response | StreamResponse:
+        if req.arg("fromImage"):
+            raise NotImplementedYet("pulling from a registry is not implemented yet")
+        source = req.arg("fromSrc")
+        if source is None:
+            raise InvalidArgument("either fromSrc or fromImage must be set")
+        repo = req.arg("repo") or ""
+        ref: Reference | None = parse_repository_and_tag(repo, req.arg("tag") or None) if repo else None
+        changes = req.query.get("changes", [])
+        message = req.arg("message") or ""
+        if source == "-":
+            image_id = importer.import_image(self.images, req.body, ref=ref, changes=changes, message=message)
+        else:
+            image_id = self._import_url(source, ref, changes, message)
+        return _ndjson([{"status": image_id}])
+
+    def _import_url(self, url: str, ref: Reference | None, changes: list[str], message: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidArgument(f"import source must be - or an http(s) URL, not {url!r}")
+        try:
+            with urllib.request.urlopen(url, timeout=30) as remote:
+                return importer.import_image(self.images, remote, ref=ref, changes=changes, message=message,
+                                             source=url)
+        except OSError as e:
+            raise InvalidArgument(f"import from {url}: {e}") from None
+
+    def load(self, req: Request) -> Response | StreamResponse:
+        messages: list[str] = []
+        try:
+            load.load(self.images, req.body, progress=messages.append)
+        except PortsideError as e:
+            if not messages:
+                raise
+            return _ndjson([{"stream": m + "\n"} for m in messages] + [_error(e)])
+        return _ndjson([{"stream": m + "\n"} for m in messages])
+
+    def get_many(self, req: Request) -> StreamResponse:
+        names = [n for value in req.query.get("names", []) for n in value.split(",") if n]
+        return self._save(names)
+
+    def get_one(self, req: Request) -> StreamResponse:
+        return self._save([req.params["name"]])
+
+    def _save(self, names: list[str]) -> StreamResponse:
+        selections = save.select(self.images, names)  # errors (404) before the 200 goes out
+
+        def write_body(write: Callable[[bytes], None]) -> None:
+            with self.images.pinned() as pin:
+                for sel in selections:
+                    pin(sel.image.id)
+                    for layer in sel.image.row.layers:
+                        pin(layer.blob_digest)
+                batched = _Batched(write)
+                save.save(self.images, selections, batched)
+                batched.flush()
+
+        return StreamResponse(write_body, headers=[("Content-Type", "application/x-tar")])
+
+
+class _Batched:
+    """Coalesces small writes (tar headers, padding) so each HTTP chunk is large."""
+
+    def __init__(self, write: Callable[[bytes], None], size: int = 1 << 20) -> None:
+        self._write = write
+        self._buf = bytearray()
+        self._size = size
+
+    def __call__(self, data: bytes) -> None:
+        if len(data) >= self._size:
+            self.flush()
+            self._write(data)
+            return
+        self._buf += data
+        if len(self._buf) >= self._size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self._write(bytes(self._buf))
+            self._buf.clear()
+
+
+def _error(e: PortsideError) -> dict[str, Any]:
+    return {"errorDetail": {"message": e.message}, "error": e.message}
+
+
+def _ndjson(lines: list[dict[str, Any]]) -> StreamResponse:
+    def write_body(write: Callable[[bytes], None]) -> None:
+        write(b"".join(json.dumps(line).encode() + b"\r\n" for line in lines))
+
+    return StreamResponse(write_body, headers=[("Content-Type", "application/json")])
+
+
+def _parse_until(value: str) -> float:
+    """`until` takes a Unix timestamp, an RFC 3339 date, or a Go duration before now (10m, 2h)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value and value[-1] in units:
+        try:
+            return time.time() - float(value[:-1]) * units[value[-1]]
+        except ValueError:
+            pass
+    parsed = parse_rfc3339(value)
+    if parsed:
+        return parsed
+    raise InvalidArgument(f"invalid filter 'until={value}'")
+

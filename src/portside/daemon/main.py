@@ -1,0 +1,143 @@
+"""`portside daemon`: the composition root.
+
+Builds the engine's services on one data root, takes the root's lock, sweeps
+what a crash left behind, and serves the Engine API on a unix socket until
+SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import IO
+
+import portside
+from portside.daemon.api import images as images_api
+from portside.daemon.api import system as system_api
+from portside.daemon.engine import Engine
+from portside.daemon.http import Server
+from portside.daemon.router import API_VERSION, Router
+from portside.images.service import ImageService
+
+DEFAULT_ROOT = "/var/lib/portside"
+DEFAULT_HOST = "unix:///run/portside/portside.sock"
+
+log = logging.getLogger("portside.daemon")
+
+
+class DaemonError(Exception):
+    """Refusal to start; the message is printed as is."""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="portside daemon", description="Run the portside engine.")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="data root (default %(default)s)")
+    p.add_argument("-H", "--host", default=os.environ.get("PORTSIDE_DAEMON_HOST", DEFAULT_HOST),
+                   help="socket to listen on, unix:///PATH (default %(default)s)")
+    p.add_argument("--group", default="portside", help="group owning the socket, when it exists")
+    p.add_argument("-D", "--debug", action="store_true")
+    return p.parse_args(argv)
+
+
+def socket_path(host: str) -> str:
+    if not host.startswith("unix://"):
+        raise DaemonError(f"unsupported host {host!r}: portside daemon listens on unix:///PATH sockets")
+    path = host[len("unix://"):]
+    if not path.startswith("/"):
+        raise DaemonError(f"socket path must be absolute: {host!r}")
+    return path
+
+
+def take_lock(root: str) -> IO[str]:
+    """Hold ``root/portside.lock`` for the life of the process; a second daemon on the root is refused."""
+    os.makedirs(root, mode=0o710, exist_ok=True)
+    path = os.path.join(root, "portside.lock")
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise DaemonError(f"another portside daemon (pid {holder}) is already running on data root {root} "
+                          f"(lock file {path})") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def refuse_live_socket(path: str) -> None:
+    """A socket that answers belongs to another daemon (maybe on another root): don't steal it."""
+    if not os.path.exists(path):
+        return
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1)
+        s.connect(path)
+    except OSError:
+        return  # stale: the server will replace it
+    finally:
+        s.close()
+    raise DaemonError(f"socket {path} is in use by another daemon")
+
+
+def build(root: str, *, debug: bool = False) -> tuple[Engine, Router]:
+    images = ImageService(root)
+    images.sweep()
+    engine = Engine(root=root, images=images, debug=debug)
+    router = Router()
+    system_api.register(router, engine)
+    images_api.register(router, engine)
+    return engine, router
+
+
+def run(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        print("portside daemon: must run as root", file=sys.stderr)
+        return 1
+    root = os.path.abspath(args.root)
+    try:
+        path = socket_path(args.host)
+        lock = take_lock(root)
+        refuse_live_socket(path)
+    except DaemonError as e:
+        print(f"portside daemon: {e}", file=sys.stderr)
+        return 1
+    engine, router = build(root, debug=args.debug)
+    server = Server(router, log=log, default_headers=[
+        ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
+        ("Server", f"portside/{portside.__version__} (linux)"),
+    ])
+    server.listen_unix(path, group=args.group)
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("portside %s serving API %s on %s (root %s)", portside.__version__, API_VERSION, args.host, root)
+    try:
+        server.serve_forever()
+    finally:
+        engine.images.close()
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(sys.argv[1:]))
