@@ -66,7 +66,7 @@ class Daemon:
 
 def start_daemon(root: str, sock: str, log_path: str) -> Daemon:
     log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "portside", "daemon", "--root", root, "--host", "unix://" + sock],
+    proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock],
                             stdout=log, stderr=subprocess.STDOUT)
     log.close()
     daemon = Daemon(root, sock, proc, log_path)

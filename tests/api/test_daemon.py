@@ -1,0 +1,138 @@
+"""The daemon process: socket, lock, signals, a kill mid-load and what is left after restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import start_daemon, stop_daemon
+from helpers import UnixHTTPConnection, mounts_under
+from layers import Image, config_for, docker_save_legacy, layer_tar
+
+pytestmark = pytest.mark.root
+
+
+def test_socket_is_0660(daemon):
+    st = os.stat(daemon.socket)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660 and st.st_uid == 0
+
+
+def test_second_daemon_on_the_same_root_is_refused(daemon, tmp_path):
+    other_sock = str(tmp_path / "other.sock")
+    result = subprocess.run([sys.executable, "-m", "portside.daemon.main", "--root", daemon.root,
+                             "--host", "unix://" + other_sock], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"already running on data root {daemon.root}" in result.stderr
+    assert f"pid {daemon.proc.pid}" in result.stderr
+    assert not os.path.exists(other_sock)
+    assert daemon.api.request("GET", "/_ping")[0] == 200
+
+
+def test_second_daemon_on_the_same_socket_is_refused(daemon, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "portside.daemon.main", "--root", str(tmp_path / "r2"),
+                             "--host", daemon.host], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "in use by another daemon" in result.stderr
+    assert daemon.api.request("GET", "/_ping")[0] == 200
+
+
+def test_sigterm_stops_cleanly_and_removes_the_socket(daemon_dirs):
+    d = start_daemon(*daemon_dirs)
+    assert stop_daemon(d) == 0
+    assert not os.path.exists(d.socket)
+
+
+def test_ping_headers(daemon):
+    for method in ("GET", "HEAD"):
+        status, headers, body = daemon.api.request(method, "/_ping")
+        assert status == 200 and headers["api-version"] == "1.45" and headers["ostype"] == "linux"
+        assert headers["docker-experimental"] == "false"
+        assert body == (b"OK" if method == "GET" else b"")
+
+
+def _big_archive() -> tuple[bytes, Image]:
+    layers = [layer_tar({f"f{i}": os.urandom(4 << 20) for i in range(8)}), layer_tar({"small": b"x"})]
+    image = Image(config_for(layers), layers, ["killed:1"])
+    return docker_save_legacy([image]), image
+
+
+def _stream_then_hang(sock_path: str, data: bytes, sent: threading.Event) -> socket.socket:
+    """Send all of the archive but the last bytes, so the daemon is mid-load when killed."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)
+    s.sendall(b"POST /v1.45/images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+              b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n")
+    s.sendall(data[: len(data) - 4096])
+    sent.set()
+    return s
+
+
+def test_kill_mid_load_leaves_no_half_image(daemon_dirs):
+    root, sock, log = daemon_dirs
+    d = start_daemon(root, sock, log)
+    data, image = _big_archive()
+    sent = threading.Event()
+    conn = _stream_then_hang(sock, data, sent)
+    assert sent.wait(30)
+    time.sleep(0.3)  # let the daemon write blobs into ingest
+    assert stop_daemon(d, signal.SIGKILL) == -signal.SIGKILL
+    conn.close()
+    d = start_daemon(root, sock, log)  # the sweep runs at start
+    try:
+        assert d.api.json("GET", "/images/json") == []
+        assert os.listdir(os.path.join(root, "content", "ingest")) == []
+        assert os.listdir(os.path.join(root, "content", "blobs", "sha256")) == []
+        assert os.listdir(os.path.join(root, "snapshots", "tmp")) == []
+        assert os.listdir(os.path.join(root, "snapshots", "layers")) == []
+        # and a whole load still works afterwards
+        status, _, body = d.api.request("POST", "/images/load", body=data)
+        assert status == 200 and b"Loaded image: killed:1" in body
+        assert d.api.json("GET", "/images/killed:1/json")["Id"] == image.id
+    finally:
+        stop_daemon(d)
+    assert not mounts_under(root)
+
+
+def test_kill_at_random_points_never_lists_a_broken_image(daemon_dirs):
+    """Kill the daemon at several moments of a load; every image listed after restart is whole."""
+    root, sock, log = daemon_dirs
+    data, image = _big_archive()
+    for delay in (0.05, 0.15, 0.3, 0.6):
+        d = start_daemon(root, sock, log)
+        result: dict[str, int] = {}
+
+        def post() -> None:
+            try:
+                c = UnixHTTPConnection(sock, timeout=30)
+                c.request("POST", "/images/load", body=data)
+                result["status"] = c.getresponse().status
+            except OSError:
+                pass
+
+        t = threading.Thread(target=post)
+        t.start()
+        time.sleep(delay)
+        stop_daemon(d, signal.SIGKILL)
+        t.join(30)
+        d = start_daemon(root, sock, log)
+        try:
+            for entry in d.api.json("GET", "/images/json"):
+                inspect = d.api.json("GET", f"/images/{entry['Id']}/json")
+                assert inspect["RootFS"]["Layers"] == json.loads(image.config)["rootfs"]["diff_ids"]
+                for path in inspect["GraphDriver"]["Data"]["UpperDir"], *(
+                        (inspect["GraphDriver"]["Data"]["LowerDir"] or "").split(":")):
+                    if path:
+                        assert os.path.isdir(path)
+                status, _, body = d.api.request("GET", f"/images/{entry['Id']}/get")
+                assert status == 200 and len(body) > 32 << 20
+                d.api.json("DELETE", f"/images/{entry['Id']}?force=1")
+        finally:
+            stop_daemon(d)
