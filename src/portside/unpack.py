@@ -63,12 +63,18 @@ class UnpackedLayer:
 
 
 def apply_verified(src: BinaryIO, directory: str, expected_diff_id: str | None) -> tuple[str, int]:
-    """Apply a (maybe compressed) layer stream into ``directory``; returns (diff ID, size)."""
+    """Apply a (maybe compressed) layer stream into ``directory``; returns (diff ID, size).
+
+    With ``expected_diff_id`` None the content is not hashed (the caller has
+    verified it already) and the diff ID returned is empty.
+    """
     _, plain = decompressing_reader(src)
+    if expected_diff_id is None:
+        return "", apply_layer(plain, directory, max_bytes=MAX_LAYER_BYTES).size
     hashing = HashingReader(plain)
     result = apply_layer(hashing, directory, max_bytes=MAX_LAYER_BYTES)
     hashing.drain()
-    if expected_diff_id is not None and hashing.digest != expected_diff_id:
+    if hashing.digest != expected_diff_id:
         raise DataCorruption(
             f"layer diff ID mismatch: the image config says {expected_diff_id}, the content is {hashing.digest}")
     return hashing.digest, result.size
@@ -80,9 +86,12 @@ def unpack_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *,
     if snapshots.has(chain_id):
         return None
     tmp = snapshots.begin()
+    # An uncompressed blob's digest is its diff ID, checked when it was stored:
+    # hashing it again while applying would only cost time.
+    expected = None if blob_digest == diff_id else diff_id
     try:
         with content.open(blob_digest) as blob:
-            _, size = apply_verified(blob, tmp, diff_id)
+            _, size = apply_verified(blob, tmp, expected)
     except BaseException:
         snapshots.abort(tmp)
         raise
