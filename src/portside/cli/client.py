@@ -1,0 +1,482 @@
+"""A small Docker Engine API client over a unix socket (stdlib only).
+
+The CLI is a thin client: one connection per request, no ping first. When the
+host is the default socket and nothing listens there, the daemon is started in
+the background (its own session, logging to /var/log/portside/daemon.log) and
+the request is retried; any other host that does not answer gives docker's
+"Cannot connect" error.
+
+Errors mirror moby's client (``client/request.go`` checkResponseErr): a status
+of 400 or more becomes APIError whose text is ``Error response from daemon:
+<message>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Iterable, Iterator, TextIO
+
+API_VERSION = "1.45"
+DEFAULT_HOST = "unix:///run/portside/portside.sock"
+DAEMON_LOG = "/var/log/portside/daemon.log"
+AUTOSTART_TIMEOUT = 15.0
+
+if TYPE_CHECKING:
+    Query = Iterable[tuple[str, str]] | dict[str, str] | None
+
+
+class ConnectionFailed(Exception):
+    """Nothing answers at the host (docker's errConnectionFailed)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"Cannot connect to the portside daemon at {host}. Is the portside daemon running?"
+        )
+        self.host = host
+
+
+class APIError(Exception):
+    """The daemon answered with a status of 400 or more."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Error response from daemon: {message}")
+        self.status = status
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class Connection:
+    """One HTTP/1.1 exchange over a unix socket.
+
+    A deliberately small client: ``http.client`` drags in ``email`` and ``ssl``
+    and costs more than the rest of the CLI's startup together. The daemon
+    speaks plain HTTP/1.1 (h11), so the CLI needs only: a request line and
+    headers, a body sent whole, from a file (Content-Length) or as chunks, and
+    a response read by Content-Length, chunks, or to EOF.
+    """
+
+    def __init__(self, path: str, timeout: float | None = None) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def send(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: "bytes | IO[bytes] | None",
+        chunked: bool,
+    ) -> None:
+        hdrs = {"Host": "api.moby.localhost", **headers}
+        stream = None
+        if chunked:
+            hdrs["Transfer-Encoding"] = "chunked"
+            stream = body
+        elif isinstance(body, (bytes, bytearray)):
+            hdrs["Content-Length"] = str(len(body))
+        elif body is not None:
+            hdrs["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
+            stream = body
+        elif method in ("POST", "PUT"):
+            hdrs["Content-Length"] = "0"
+        head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        sendall = self.sock.sendall
+        if isinstance(body, (bytes, bytearray)) and not chunked:
+            sendall(head.encode("latin-1") + body)
+            return
+        sendall(head.encode("latin-1"))
+        if stream is None:
+            return
+        read = getattr(stream, "read1", None) or stream.read
+        while True:
+            data = read(1 << 16)
+            if not data:
+                break
+            if chunked:
+                sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                sendall(data)
+        if chunked:
+            sendall(b"0\r\n\r\n")
+
+    def response(self, method: str) -> "Response":
+        reader = self.sock.makefile("rb")
+        line = reader.readline(65537)
+        while line in (b"\r\n", b"\n"):
+            line = reader.readline(65537)
+        parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ProtocolError(f"malformed status line {line[:80]!r}")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        while True:
+            h = reader.readline(65537)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return Response(self, reader, status, headers, method)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def socket_path(host: str) -> str:
+    """The filesystem path of a ``unix://`` host; anything else is refused."""
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        if path:
+            return path
+    if "://" not in host and host.startswith("/"):
+        return host
+    raise ValueError(f"unsupported host {host!r}: portside speaks only unix:// sockets")
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PATH_SAFE = _UNRESERVED | frozenset(b"/:@!$&'()*+,;=")
+
+
+def _percent(s: str, safe: frozenset[int], space_plus: bool = False) -> str:
+    out = []
+    for b in s.encode("utf-8"):
+        if b in safe:
+            out.append(chr(b))
+        elif b == 0x20 and space_plus:
+            out.append("+")
+        else:
+            out.append(f"%{b:02X}")
+    return "".join(out)
+
+
+def _encode_query(query: Query) -> str:
+    """url.Values.Encode-style ``k=v&k=v`` (repeated keys kept, in order)."""
+    if not query:
+        return ""
+    items = query.items() if isinstance(query, dict) else query
+    return "&".join(f"{_percent(k, _UNRESERVED, True)}={_percent(v, _UNRESERVED, True)}" for k, v in items)
+
+
+def api_path(path: str, query: Query = None) -> str:
+    """``/v1.45/<path>?query``: the path escaped like Go's url.URL.EscapedPath."""
+    q = _encode_query(query)
+    return "/v" + API_VERSION + _percent(path, _PATH_SAFE) + ("?" + q if q else "")
+
+
+class Response:
+    """A response whose body is read whole (``read``, ``json``) or streamed (``iter_chunks``)."""
+
+    def __init__(self, conn: Connection, reader: IO[bytes], status: int, headers: dict[str, str], method: str) -> None:
+        self._conn = conn
+        self._reader = reader
+        self.status = status
+        self.headers = headers
+        te = headers.get("transfer-encoding", "").lower()
+        self._chunked = "chunked" in te
+        self._remaining: int | None = None  # bytes left in the body (or chunk); None: until EOF
+        self._done = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        if not self._chunked and not self._done:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit():
+                self._remaining = int(length)
+                self._done = self._remaining == 0
+        elif self._chunked:
+            self._remaining = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip()
+
+    def _read_some(self, size: int) -> bytes:
+        if self._done:
+            return b""
+        reader = self._reader
+        if self._chunked:
+            if not self._remaining:
+                line = reader.readline(1024)
+                if not line:
+                    raise ProtocolError("connection closed inside a chunked body")
+                n = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if n == 0:
+                    while reader.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    self._done = True
+                    return b""
+                self._remaining = n
+            data = reader.read1(min(size, self._remaining)) if hasattr(reader, "read1") else reader.read(min(size, self._remaining))
+            if not data:
+                raise ProtocolError("connection closed inside a chunk")
+            self._remaining -= len(data)
+            if self._remaining == 0:
+                reader.readline(3)  # the CRLF after the chunk
+            return data
+        if self._remaining is None:
+            data = reader.read1(size)
+            if not data:
+                self._done = True
+            return data
+        data = reader.read1(min(size, self._remaining))
+        if not data:
+            raise ProtocolError("connection closed before the end of the body")
+        self._remaining -= len(data)
+        if self._remaining == 0:
+            self._done = True
+        return data
+
+    def read(self, limit: int | None = None) -> bytes:
+        """The body (at most ``limit`` bytes); the connection is closed afterwards."""
+        parts = []
+        total = 0
+        try:
+            while limit is None or total < limit:
+                data = self._read_some(1 << 16 if limit is None else min(1 << 16, limit - total))
+                if not data:
+                    break
+                parts.append(data)
+                total += len(data)
+        finally:
+            self.close()
+        return b"".join(parts)
+
+    def json(self) -> Any:
+        return json.loads(self.read() or b"null")
+
+    def iter_chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
+        try:
+            while True:
+                data = self._read_some(size)
+                if not data:
+                    return
+                yield data
+        finally:
+            self.close()
+
+    def iter_json(self) -> Iterator[Any]:
+        """Decode a stream of concatenated JSON values (NDJSON or not)."""
+        decoder = json.JSONDecoder()
+        buf = ""
+        pending = b""
+        for chunk in self.iter_chunks():
+            pending += chunk
+            try:
+                buf += pending.decode("utf-8")
+                pending = b""
+            except UnicodeDecodeError:
+                continue  # a multi-byte character split across chunks
+            while True:
+                stripped = buf.lstrip()
+                if not stripped:
+                    buf = ""
+                    break
+                try:
+                    value, end = decoder.raw_decode(stripped)
+                except json.JSONDecodeError:
+                    buf = stripped
+                    break
+                yield value
+                buf = stripped[end:]
+        rest = buf.strip()
+        if rest:
+            yield json.loads(rest)
+
+    def close(self) -> None:
+        try:
+            self._reader.close()
+        finally:
+            self._conn.close()
+
+
+class Client:
+    def __init__(self, host: str, *, autostart: bool = False, stderr: TextIO | None = None) -> None:
+        self.host = host
+        self.path = socket_path(host)
+        self.autostart = autostart
+        self.stderr = stderr or sys.stderr
+
+    def _connect(self, timeout: float | None = None) -> Connection:
+        try:
+            return Connection(self.path, timeout)
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError, TimeoutError) as e:
+            if self.autostart:
+                self.autostart = False  # one attempt per invocation
+                start_daemon(self, self.stderr)
+                return self._connect(timeout)
+            raise ConnectionFailed(self.host) from e
+        except OSError as e:
+            raise ConnectionFailed(self.host) from e
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """GET /_ping without autostart; True when the daemon answers 200."""
+        try:
+            conn = Connection(self.path, timeout)
+        except OSError:
+            return False
+        try:
+            conn.send("GET", "/_ping", {}, None, False)
+            resp = conn.response("GET")
+            resp.read()
+            return resp.status == 200
+        except (OSError, ProtocolError):
+            return False
+        finally:
+            conn.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Query = None,
+        *,
+        body: "bytes | IO[bytes] | None" = None,
+        headers: dict[str, str] | None = None,
+        chunked: bool = False,
+        versioned: bool = True,
+    ) -> Response:
+        """Send one request; raise APIError for a status of 400 or more."""
+        conn = self._connect()
+        if versioned:
+            target = api_path(path, query)
+        else:
+            q = _encode_query(query)
+            target = path + ("?" + q if q else "")
+        hdrs = {"User-Agent": "portside-cli/" + _version()}
+        if headers:
+            hdrs.update(headers)
+        try:
+            try:
+                conn.send(method, target, hdrs, body, chunked)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon stopped reading (it refused the upload): its answer says why
+            resp = conn.response(method)
+        except (OSError, ProtocolError) as e:
+            conn.close()
+            raise ConnectionFailed(self.host) from e
+        if resp.status >= 400:
+            raise _response_error(resp, target)
+        return resp
+
+    def get_json(self, path: str, query: Query = None) -> Any:
+        return self.request("GET", path, query).json()
+
+    def post_json(self, path: str, query: Query = None, payload: Any = None) -> Any:
+        body = None if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        return self.request("POST", path, query, body=body, headers=headers).json()
+
+
+def _version() -> str:
+    from portside import __version__
+
+    return __version__
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+
+
+def _response_error(r: Response, url: str) -> APIError:
+    """moby's checkResponseErr: the JSON ``message``, else the body, else a description."""
+    limit = 1 << 20
+    try:
+        data = r.read(limit + 1)
+    except (OSError, ProtocolError):
+        data = b""
+    reason = _REASONS.get(r.status, str(r.status))
+    if len(data) > limit:
+        return APIError(
+            r.status,
+            f"request returned {reason} with a message (> {limit} bytes) for API route and version {url}, "
+            "check if the server supports the requested API version",
+        )
+    if not data:
+        return APIError(
+            r.status,
+            f"request returned {reason} for API route and version {url}, "
+            "check if the server supports the requested API version",
+        )
+    if r.content_type == "application/json":
+        try:
+            message = str(json.loads(data).get("message", ""))
+        except (ValueError, AttributeError):
+            message = data.decode("utf-8", "replace")
+    else:
+        message = data.decode("utf-8", "replace")
+    return APIError(r.status, message.strip())
+
+
+# ---------------------------------------------------------------------------
+# Starting the daemon on demand
+
+
+def daemon_argv(host: str) -> list[str]:
+    """The command that starts a daemon serving ``host`` (its data root is the daemon's default)."""
+    return [sys.executable, "-m", "portside", "daemon", "--host", host]
+
+
+def start_daemon(client: Client, stderr: TextIO) -> None:
+    """Start ``portside daemon`` detached and wait until it answers /_ping.
+
+    A lock next to the socket keeps two CLIs started at once from both
+    launching a daemon: the second waits on the lock, then finds the first
+    one's daemon answering.
+    """
+    import fcntl
+    import subprocess
+
+    run_dir = os.path.dirname(client.path) or "."
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        lock = open(os.path.join(run_dir, ".autostart.lock"), "w")
+    except OSError as e:
+        raise ConnectionFailed(client.host) from e
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if client.ping():
+            return
+        log_path = DAEMON_LOG
+        try:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            log = open(log_path, "ab")
+        except OSError as e:
+            stderr.write(f"portside: cannot open {log_path}: {e.strerror}\n")
+            raise ConnectionFailed(client.host) from e
+        with log, open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(
+                daemon_argv(client.host),
+                stdin=devnull,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + AUTOSTART_TIMEOUT
+        while time.monotonic() < deadline:
+            if client.ping(timeout=1.0):
+                stderr.write(f"portside: started the daemon (pid {proc.pid}, log {log_path})\n")
+                return
+            if proc.poll() is not None:
+                stderr.write(
+                    f"portside: the daemon exited with status {proc.returncode}; see {log_path}\n"
+                )
+                raise ConnectionFailed(client.host)
+            time.sleep(0.05)
+        stderr.write(f"portside: the daemon (pid {proc.pid}) did not answer in time; see {log_path}\n")
+        raise ConnectionFailed(client.host)

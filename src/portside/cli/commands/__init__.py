@@ -1,0 +1,100 @@
+"""The command table: which module implements each command, and its one-line summary.
+
+Command modules are imported only when their command runs, so ``portside
+images`` never pays for ``system`` or the daemon. The summaries live here so
+``portside --help`` can list every command without importing any of them.
+
+To add a command: write its :class:`~portside.cli.commands.base.Command` in a
+module of this package and add a row to ``TOP`` and/or a group below.
+"""
+
+from __future__ import annotations
+
+
+class Entry:
+    __slots__ = ("module", "attr", "short")
+
+    def __init__(self, module: str, attr: str, short: str) -> None:
+        self.module = module  # portside.cli.commands.<module>
+        self.attr = attr  # the Command object in that module
+        self.short = short
+
+
+TOP: dict[str, Entry] = {
+    "ps": Entry("containers", "PS", "List containers"),
+    "images": Entry("images", "IMAGES", "List images"),
+    "version": Entry("system", "VERSION", "Show the portside version information"),
+    "info": Entry("system", "INFO", "Display system-wide information"),
+    "history": Entry("images", "HISTORY", "Show the history of an image"),
+    "import": Entry("images", "IMPORT", "Import the contents from a tarball to create a filesystem image"),
+    "inspect": Entry("system", "INSPECT", "Return low-level information on Docker objects"),
+    "load": Entry("images", "LOAD", "Load an image from a tar archive or STDIN"),
+    "rmi": Entry("images", "RMI", "Remove one or more images"),
+    "save": Entry("images", "SAVE", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "tag": Entry("images", "TAG", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+}
+
+# docker's "category-top" commands, in its order
+COMMON = ("ps", "images", "version", "info")
+
+
+class GroupEntry:
+    __slots__ = ("short", "subcommands", "listed")
+
+    def __init__(self, short: str, subcommands: dict[str, Entry], listed: tuple[str, ...]) -> None:
+        self.short = short
+        self.subcommands = subcommands  # subcommand or alias -> Entry
+        self.listed = listed  # the names shown in help
+
+
+_IMAGE_LS = Entry("images", "IMAGE_LS", "List images")
+_IMAGE_RM = Entry("images", "IMAGE_RM", "Remove one or more images")
+_CONTAINER_LS = Entry("containers", "CONTAINER_LS", "List containers")
+
+GROUPS: dict[str, GroupEntry] = {
+    "container": GroupEntry(
+        "Manage containers",
+        {"ls": _CONTAINER_LS, "list": _CONTAINER_LS, "ps": _CONTAINER_LS},
+        ("ls",),
+    ),
+    "image": GroupEntry(
+        "Manage images",
+        {
+            "history": Entry("images", "IMAGE_HISTORY", TOP["history"].short),
+            "import": Entry("images", "IMAGE_IMPORT", TOP["import"].short),
+            "inspect": Entry("images", "IMAGE_INSPECT", "Display detailed information on one or more images"),
+            "load": Entry("images", "IMAGE_LOAD", TOP["load"].short),
+            "ls": _IMAGE_LS,
+            "list": _IMAGE_LS,
+            "prune": Entry("images", "IMAGE_PRUNE", "Remove unused images"),
+            "rm": _IMAGE_RM,
+            "rmi": _IMAGE_RM,
+            "remove": _IMAGE_RM,
+            "save": Entry("images", "IMAGE_SAVE", TOP["save"].short),
+            "tag": Entry("images", "IMAGE_TAG", TOP["tag"].short),
+        },
+        ("history", "import", "inspect", "load", "ls", "prune", "rm", "save", "tag"),
+    ),
+    "system": GroupEntry(
+        "Manage portside",
+        {
+            "df": Entry("system", "SYSTEM_DF", "Show portside disk usage"),
+            "info": Entry("system", "SYSTEM_INFO", TOP["info"].short),
+        },
+        ("df", "info"),
+    ),
+}
+
+# Commands that hand their whole argv to another part of portside.
+EXTERNAL: dict[str, tuple[str, str]] = {
+    "daemon": ("portside.daemon.main", "Run the portside daemon"),
+    "registry": ("portside.registry.main", "Run an OCI distribution registry (registry serve ...)"),
+}
+
+
+def load(entry: Entry):  # type: ignore[no-untyped-def]
+    """Import the module of ``entry`` and return its Command."""
+    import importlib
+
+    module = importlib.import_module(f"portside.cli.commands.{entry.module}")
+    return getattr(module, entry.attr)
