@@ -170,10 +170,28 @@ def render_rows(
         raise StatusError(template_error(e), 1) from None
 
 
-def render_default_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    from portside.cli import table
+def grid(rows: Sequence[Sequence[str]], *, minwidth: int = 10, padding: int = 3) -> str:
+    """A block of rows with the same number of cells, laid out as Go's tabwriter does.
 
-    return table.render_table([list(header), *[list(r) for r in rows]])
+    For such a block the tabwriter reduces to this: every column but the last
+    is padded to ``max(minwidth, widest cell + padding)`` (widths in code
+    points, as Go counts runes); the last cell is never padded. The general
+    layout is ``portside.cli.table``; this shortcut keeps the default tables
+    from importing the template engine that module loads.
+    """
+    if not rows:
+        return ""
+    ncols = len(rows[0])
+    widths = [max(minwidth, max(len(r[j]) for r in rows) + padding) for j in range(ncols - 1)]
+    out = []
+    for r in rows:
+        out.append("".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] + "\n")
+    return "".join(out)
+
+
+def render_default_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A command's default table: its header, then one line per row."""
+    return grid([list(header), *[list(r) for r in rows]])
 
 
 class Row:

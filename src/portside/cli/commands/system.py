@@ -103,11 +103,19 @@ def _render_template(fmt: str, data: Any) -> str:
 
 
 def _aligned(lines: list[tuple[str, str] | str]) -> str:
-    """docker's version tabwriter (minwidth 20, padding 1) for label/value lines."""
-    from portside.cli import table
+    """docker's version tabwriter (minwidth 20, padding 1): each run of label/value lines is a block."""
+    from portside.cli.commands.formatting import grid
 
-    text = "".join(line + "\n" if isinstance(line, str) else f"{line[0]}\t{line[1]}\n" for line in lines)
-    return table.tabwrite(text, minwidth=20, tabwidth=1, padding=1)
+    out: list[str] = []
+    block: list[tuple[str, str]] = []
+    for line in [*lines, ""]:
+        if isinstance(line, tuple):
+            block.append(line)
+            continue
+        out.append(grid(block, minwidth=20, padding=1))
+        block = []
+        out.append(line + "\n")
+    return "".join(out)[:-1]
 
 
 def format_version(client: Mapping[str, Any], server: Mapping[str, Any] | None) -> str:
