@@ -21,6 +21,7 @@ which unpacks and verifies its layers.
 
 from __future__ import annotations
 
+import io
 import platform
 import posixpath
 import tarfile
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
 from portside.archive.compression import Compression, detect
+from portside.archive._tarstream import BadHeader, ForwardReader, LayerTarFile
 from portside.content.store import FileContentStore, Info
 from portside.errors import ArchiveError, DataCorruption, InvalidArgument, PortsideError
 from portside.images.service import Added, ImageService, NewLayer
@@ -115,50 +117,49 @@ def _member_name(untrusted: str) -> str:
 
 def _read_stream(content: FileContentStore, untrusted_stream: BinaryIO, pin: Callable[[str], None]) -> _Archive:
     archive = _Archive()
-    try:
-        tf = tarfile.open(fileobj=untrusted_stream, mode="r|", bufsize=1 << 20)
-    except tarfile.ReadError as e:
-        raise ArchiveError(f"invalid tar header: {e}") from None
+    reader = ForwardReader(untrusted_stream)
     last = "(start of archive)"
     try:
-        for member in tf:
+        tar = LayerTarFile(fileobj=reader, mode="r", encoding="utf-8")
+        while (member := tar.next()) is not None:
             name = _member_name(member.name)
             last = name
             if member.issym() or member.islnk():
-                target = member.linkname
-                if member.issym():
-                    if target.startswith("/"):
-                        raise ArchiveError(f"archive entry {name!r} links outside the archive")
-                    target = posixpath.join(posixpath.dirname(name), target)
-                target = posixpath.normpath(target)
-                if target.startswith("..") or target.startswith("/"):
-                    raise ArchiveError(f"archive entry {name!r} links outside the archive")
-                archive.links[name] = target
+                archive.links[name] = _link_target(name, member)
             elif member.isfile():
-                _read_member(content, tf, member, name, archive, pin)
-    except (tarfile.TarError, EOFError) as e:
+                reader.seek(member.offset_data)
+                _read_member(content, reader, member.size, name, archive, pin)
+    except (BadHeader, tarfile.TarError, EOFError, io.UnsupportedOperation) as e:
         raise ArchiveError(f"invalid archive after entry {last!r}: {e}") from None
-    finally:
-        tf.close()
     return archive
 
 
-def _read_member(content: FileContentStore, tf: tarfile.TarFile, member: tarfile.TarInfo, name: str,
+def _link_target(name: str, member: tarfile.TarInfo) -> str:
+    target = member.linkname
+    if member.issym():
+        if target.startswith("/"):
+            raise ArchiveError(f"archive entry {name!r} links outside the archive")
+        target = posixpath.join(posixpath.dirname(name), target)
+    target = posixpath.normpath(target)
+    if target.startswith("..") or target.startswith("/"):
+        raise ArchiveError(f"archive entry {name!r} links outside the archive")
+    return target
+
+
+def _read_member(content: FileContentStore, reader: ForwardReader, size: int, name: str,
                  archive: _Archive, pin: Callable[[str], None]) -> None:
-    src = tf.extractfile(member)
-    assert src is not None
+    """Keep a small member in memory; stream a large one into the content store, hashing as it goes."""
     expected = _digest_from_blob_path(name)
-    if member.size <= _IN_MEMORY:
-        data = src.read()
-        if len(data) != member.size:
+    if size <= _IN_MEMORY:
+        data = reader.read(size)
+        if len(data) != size:
             raise ArchiveError(f"archive entry {name!r} is truncated")
         if expected and digestlib.sha256_bytes(data) != expected:
             raise DataCorruption(f"archive entry {name!r} does not match its digest")
         archive.data[name] = data
         return
     with content.writer() as w:
-        copied = w.copy_from(src)
-        if copied != member.size:
+        if w.copy_from(reader, limit=size) != size:
             raise ArchiveError(f"archive entry {name!r} is truncated")
         if expected and w.digest != expected:
             raise DataCorruption(f"archive entry {name!r} does not match its digest ({w.digest})")
