@@ -16,6 +16,7 @@ nothing is committed.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
@@ -25,8 +26,16 @@ from portside.content.store import FileContentStore, Info, Writer
 from portside.errors import DataCorruption
 from portside.snapshots.overlay import OverlaySnapshotter
 
-# A layer may not expand beyond this (decompression-bomb guard).
+# A layer may not expand beyond this, nor leave less than DISK_RESERVE free:
+# a decompression bomb fails with an error instead of filling the disk.
 MAX_LAYER_BYTES = 64 << 30
+DISK_RESERVE = 512 << 20
+
+
+def layer_budget(directory: str) -> int:
+    """How many bytes a layer unpacked into ``directory`` may expand to."""
+    st = os.statvfs(directory)
+    return max(0, min(MAX_LAYER_BYTES, st.f_bavail * st.f_frsize - DISK_RESERVE))
 
 
 class HashingReader:
@@ -70,9 +79,9 @@ def apply_verified(src: BinaryIO, directory: str, expected_diff_id: str | None) 
     """
     _, plain = decompressing_reader(src)
     if expected_diff_id is None:
-        return "", apply_layer(plain, directory, max_bytes=MAX_LAYER_BYTES).size
+        return "", apply_layer(plain, directory, max_bytes=layer_budget(directory)).size
     hashing = HashingReader(plain)
-    result = apply_layer(hashing, directory, max_bytes=MAX_LAYER_BYTES)
+    result = apply_layer(hashing, directory, max_bytes=layer_budget(directory))
     hashing.drain()
     if hashing.digest != expected_diff_id:
         raise DataCorruption(
@@ -140,7 +149,7 @@ def ingest_layer(content: FileContentStore, snapshots: OverlaySnapshotter, src: 
     try:
         with content.writer() as writer:
             tee = _TeeToBlob(plain, writer)
-            result = apply_layer(tee, tmp, max_bytes=MAX_LAYER_BYTES)
+            result = apply_layer(tee, tmp, max_bytes=layer_budget(tmp))
             tee.drain()
             pin(writer.digest)  # before it is visible, so no collection can take it
             info = writer.commit()

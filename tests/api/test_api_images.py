@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import json
 import tarfile
 import urllib.parse
@@ -154,3 +155,39 @@ def test_system_df_and_info(daemon, busybox_image):
     assert info["CgroupVersion"] in ("1", "2") and info["NCPU"] >= 1 and info["MemTotal"] > 0
     version = daemon.api.json("GET", "/version")
     assert version["ApiVersion"] == "1.45" and version["MinAPIVersion"] == "1.24"
+
+
+def _tar_with(build) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        build(tf)
+    return buf.getvalue()
+
+
+def _entry(tf, name, data=b"x", **attrs):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    for k, v in attrs.items():
+        setattr(info, k, v)
+    tf.addfile(info, io.BytesIO(data) if info.isreg() else None)
+
+
+HOSTILE = {
+    "dotdot": (lambda tf: _entry(tf, "../../../tmp/portside-escaped"), "../../../tmp/portside-escaped"),
+    "symlink-then-write": (lambda tf: (_entry(tf, "evil", type=tarfile.SYMTYPE, linkname="/tmp"),
+                                       _entry(tf, "evil/portside-escaped")), "evil/portside-escaped"),
+    "hardlink-out": (lambda tf: _entry(tf, "passwd", type=tarfile.LNKTYPE, linkname="../../../etc/passwd"),
+                     "passwd"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_import_is_refused_and_leaves_nothing(daemon, case):
+    build, named = HOSTILE[case]
+    status, _, body = daemon.api.request("POST", "/images/create?fromSrc=-&repo=evil", body=_tar_with(build))
+    assert status == 400, body
+    assert named in json.loads(body)["message"]
+    assert not os.path.exists("/tmp/portside-escaped")
+    assert daemon.api.json("GET", "/images/json") == []
+    for sub in ("content/blobs/sha256", "content/ingest", "snapshots/layers", "snapshots/tmp"):
+        assert os.listdir(os.path.join(daemon.root, sub)) == [], sub
