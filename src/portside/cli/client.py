@@ -20,6 +20,7 @@ import sys
 import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from io import BufferedReader
     from typing import IO, Any, Iterable, Iterator, TextIO
 
 API_VERSION = "1.45"
@@ -83,10 +84,10 @@ class Connection:
         chunked: bool,
     ) -> None:
         hdrs = {"Host": "api.moby.localhost", **headers}
-        stream = None
+        stream: IO[bytes] | None = None
         if chunked:
             hdrs["Transfer-Encoding"] = "chunked"
-            stream = body
+            stream = None if isinstance(body, (bytes, bytearray)) else body
         elif isinstance(body, (bytes, bytearray)):
             hdrs["Content-Length"] = str(len(body))
         elif body is not None:
@@ -96,11 +97,15 @@ class Connection:
             hdrs["Content-Length"] = "0"
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
         sendall = self.sock.sendall
-        if isinstance(body, (bytes, bytearray)) and not chunked:
+        if isinstance(body, (bytes, bytearray)):
+            if chunked:
+                body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
             sendall(head.encode("latin-1") + body)
             return
         sendall(head.encode("latin-1"))
         if stream is None:
+            if chunked:
+                sendall(b"0\r\n\r\n")
             return
         read = getattr(stream, "read1", None) or stream.read
         while True:
@@ -184,7 +189,7 @@ def api_path(path: str, query: Query = None) -> str:
 class Response:
     """A response whose body is read whole (``read``, ``json``) or streamed (``iter_chunks``)."""
 
-    def __init__(self, conn: Connection, reader: IO[bytes], status: int, headers: dict[str, str], method: str) -> None:
+    def __init__(self, conn: Connection, reader: BufferedReader, status: int, headers: dict[str, str], method: str) -> None:
         self._conn = conn
         self._reader = reader
         self.status = status
@@ -221,7 +226,7 @@ class Response:
                     self._done = True
                     return b""
                 self._remaining = n
-            data = reader.read1(min(size, self._remaining)) if hasattr(reader, "read1") else reader.read(min(size, self._remaining))
+            data = reader.read1(min(size, self._remaining))
             if not data:
                 raise ProtocolError("connection closed inside a chunk")
             self._remaining -= len(data)

@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, TextIO
 
+    from portside.cli.client import Client
+
 PROG = "portside"
 
 # ---------------------------------------------------------------------------
@@ -465,10 +467,10 @@ class Context:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
-        self._client: Any = None
+        self._client: Client | None = None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Client:
         """The API client (imported on first use, so help and parse errors stay fast)."""
         if self._client is None:
             from portside.cli.client import Client

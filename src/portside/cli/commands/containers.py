@@ -13,6 +13,7 @@ from portside.cli.commands import reference
 from portside.cli.commands.base import BOOL, FILTER, INT, STRING, Command, Context, Flag, Options
 from portside.cli.commands.formatting import (
     TABLE,
+    Row,
     ellipsis,
     go_time_string,
     render_default_table,
@@ -130,7 +131,7 @@ def _image(c: Mapping[str, Any], trunc: bool) -> str:
 ContainerRow = row_type("*formatter.ContainerContext")
 
 
-def container_row(c: Mapping[str, Any], *, trunc: bool, now: float | None = None) -> dict[str, Any]:
+def container_row(c: Mapping[str, Any], *, trunc: bool, now: float | None = None) -> Row:
     names = [n[1:] for n in c.get("Names") or []]
     if trunc:
         for n in names:

@@ -153,7 +153,7 @@ def template_error(e: Exception) -> str:
 
 def render_rows(
     fmt: str,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Row],
     headers: Mapping[str, str],
     *,
     funcs: Mapping[str, Any] | None = None,

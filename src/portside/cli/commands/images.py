@@ -33,6 +33,7 @@ from portside.cli.commands.base import (
 )
 from portside.cli.commands.formatting import (
     TABLE,
+    Row,
     StreamError,
     display_json_messages,
     ellipsis,
@@ -120,7 +121,7 @@ def is_dangling(img: Mapping[str, Any]) -> bool:
 
 def image_row(
     img: Mapping[str, Any], repo: str, tag: str, digest: str, *, trunc: bool, now: float | None = None
-) -> dict[str, Any]:
+) -> Row:
     """One row of ``images`` with every field docker's image formatter offers."""
     id_ = img.get("Id", "")
     created = int(img.get("Created") or 0)
@@ -154,9 +155,9 @@ def image_rows(
     show_digests: bool = False,
     need_digest: bool = False,
     now: float | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """formatter.imageFormat: one row per repository:tag (per digest with --digests)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for img in images:
         if is_dangling(img):
             rows.append(image_row(img, "<none>", "<none>", "<none>", trunc=trunc, now=now))
@@ -369,7 +370,7 @@ HISTORY_HEADERS = {
 _EPOCH_2000 = 946684800
 
 
-def history_row(h: Mapping[str, Any], *, trunc: bool, human: bool, now: float | None = None) -> dict[str, Any]:
+def history_row(h: Mapping[str, Any], *, trunc: bool, human: bool, now: float | None = None) -> Row:
     id_ = h.get("Id") or "<missing>"
     created = int(h.get("Created") or 0)
     created_at = go_rfc3339(created)

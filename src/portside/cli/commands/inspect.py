@@ -64,7 +64,7 @@ class GoStruct(dict):  # type: ignore[type-arg]
             return self[alias]
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         try:
             return self[key]
         except KeyError:

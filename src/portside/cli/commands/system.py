@@ -21,6 +21,7 @@ from portside.cli import units
 from portside.cli.commands.base import BOOL, STRING, Args, CLIError, Command, Context, Flag, Options, StatusError
 from portside.cli.commands.formatting import (
     TABLE,
+    Row,
     parse_go_time,
     render_default_table,
     render_rows,
@@ -223,7 +224,7 @@ def _go(v: Any) -> str:
 
 def decode_security_options(options: Sequence[str]) -> list[tuple[str, list[tuple[str, str]]]]:
     """system.DecodeSecurityOptions: ``name=seccomp,profile=default`` -> (seccomp, [(profile, default)])."""
-    out = []
+    out: list[tuple[str, list[tuple[str, str]]]] = []
     for opt in options:
         if "=" not in opt:
             out.append((opt, []))
@@ -407,8 +408,8 @@ def run_info(ctx: Context, opts: Options, args: list[str]) -> int:
             ctx.err(w + "\n")
     if server_errors:
         ctx.stdout.flush()
-        for e in server_errors:
-            ctx.err(f"ERROR: {e}\n")
+        for message in server_errors:
+            ctx.err(f"ERROR: {message}\n")
         raise CLIError("errors pretty printing info")
     return 0
 
@@ -441,7 +442,7 @@ def _container_active(c: Mapping[str, Any]) -> bool:
     return any(s in state for s in ("running", "paused", "restarting"))
 
 
-def df_summary_rows(du: Mapping[str, Any]) -> list[dict[str, str]]:
+def df_summary_rows(du: Mapping[str, Any]) -> list[Row]:
     """The four rows of ``system df``: Images, Containers, Local Volumes, Build Cache."""
     images = du.get("Images") or []
     containers = du.get("Containers") or []
@@ -640,7 +641,7 @@ def run_inspect(ctx: Context, opts: Options, args: list[str]) -> int:
                 continue
             query = [("size", "1")] if name == "container" and opts.size else None
             try:
-                raw = ctx.client.request("GET", path.format(ref), query).read().decode("utf-8")
+                raw: str = ctx.client.request("GET", path.format(ref), query).read().decode("utf-8")
             except APIError as e:
                 skippable = e.not_found or "not supported" in e.message or "invalid reference format" in e.message
                 if not kind and skippable:
