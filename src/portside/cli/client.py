@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import sys
 import time
 TYPE_CHECKING = False
@@ -85,13 +86,22 @@ class Connection:
     ) -> None:
         hdrs = {"Host": "api.moby.localhost", **headers}
         stream: IO[bytes] | None = None
+        size = -1
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            try:
+                st = os.fstat(body.fileno())
+                if stat.S_ISREG(st.st_mode):
+                    size = st.st_size - body.tell()
+            except (OSError, AttributeError, ValueError):
+                pass
+            chunked = chunked or size < 0  # a pipe, a FIFO, a socket: length unknown
         if chunked:
             hdrs["Transfer-Encoding"] = "chunked"
             stream = None if isinstance(body, (bytes, bytearray)) else body
         elif isinstance(body, (bytes, bytearray)):
             hdrs["Content-Length"] = str(len(body))
         elif body is not None:
-            hdrs["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
+            hdrs["Content-Length"] = str(size)
             stream = body
         elif method in ("POST", "PUT"):
             hdrs["Content-Length"] = "0"
