@@ -12,7 +12,7 @@ write through a symlink, whether the symlink came from an earlier entry or
 not; ``..`` is refused outright. Symlinks are created as data and may point
 anywhere: they only matter once a container runs inside its own root.
 Header-level abuse (huge or chained extension headers, truncation, bad
-checksums, pathological pax records) is stopped in ``_tarstream`` before
+checksums, pathological pax records) is stopped in ``tarstream`` before
 tarfile buffers anything.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
-from portside.archive._tarstream import CHUNK_SIZE, BadHeader, ForwardReader, open_layer_tar
+from portside.archive.tarstream import CHUNK_SIZE, BadHeader, ForwardReader, open_layer_tar
 from portside.errors import ArchiveError
 
 WHITEOUT_PREFIX = ".wh."

@@ -117,9 +117,13 @@ class Connection:
             if chunked:
                 sendall(b"0\r\n\r\n")
             return
+        if not chunked:
+            # A regular file of known length: the kernel copies it to the socket.
+            self.sock.sendfile(stream, count=size)
+            return
         read = getattr(stream, "read1", None) or stream.read
         while True:
-            data = read(1 << 16)
+            data = read(1 << 20)
             if not data:
                 break
             if chunked:
