@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
 from portside.archive.compression import Compression, detect
-from portside.archive._tarstream import BadHeader, ForwardReader, LayerTarFile
+from portside.archive.tarstream import BadHeader, ForwardReader, LayerTarFile
 from portside.content.store import FileContentStore, Info
 from portside.errors import ArchiveError, DataCorruption, InvalidArgument, PortsideError
 from portside.images.service import Added, ImageService, NewLayer
