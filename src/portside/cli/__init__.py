@@ -1,0 +1,1 @@
+"""The docker-compatible command line: a thin HTTP client of the daemon."""
