@@ -1,13 +1,13 @@
 """Layers → snapshots, keyed by chain ID, each layer unpacked exactly once.
 
-The data path of one layer, top to bottom::
+Two ways in:
 
-    blob in the content store (maybe gzip/zstd)
-      → decompress (archive.compression)
-      → hash the uncompressed tar (the diff ID)
-      → apply entries into a fresh snapshot directory (archive.apply)
-      → compare the hash with the config's diff ID
-      → commit the directory as layers/<chain id>
+* **from a stream** (load, import): the uncompressed tar is hashed and applied
+  in one pass into a fresh snapshot directory, with its tar-split recorded
+  (archive.tarsplit); no copy of the tar is stored. The result, ``Unpacked``,
+  is committed under its chain ID once the image config confirms the diff ID.
+* **from a blob** in the content store (a compressed layer): decompress, hash,
+  apply, compare with the config's diff ID, commit. The blob stays.
 
 A mismatch or a hostile entry aborts the layer: its directory is removed and
 nothing is committed.
@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from portside.archive.apply import apply_layer
 from portside.archive.compression import decompressing_reader
-from portside.content.store import FileContentStore, Info, Writer
+from portside.archive.tarsplit import TarSplitRecorder, reassemble
+from portside.content.store import FileContentStore
 from portside.errors import DataCorruption
+from portside.oci.digest import sha256_bytes
 from portside.snapshots.overlay import OverlaySnapshotter
 
 # A layer may not expand beyond this, nor leave less than DISK_RESERVE free:
@@ -39,17 +42,24 @@ def layer_budget(directory: str) -> int:
 
 
 class HashingReader:
-    """Reads through ``src`` and hashes every byte handed out."""
+    """Reads through ``src`` (at most ``limit`` bytes) and hashes every byte handed out."""
 
-    def __init__(self, src: BinaryIO) -> None:
+    def __init__(self, src: BinaryIO, limit: int | None = None) -> None:
         self._src = src
         self._hash = hashlib.sha256()
+        self._left = limit
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
+        if self._left is not None:
+            n = self._left if n < 0 else min(n, self._left)
+            if n == 0:
+                return b""
         data = self._src.read(n)
         self._hash.update(data)
         self.size += len(data)
+        if self._left is not None:
+            self._left -= len(data)
         return data
 
     def readable(self) -> bool:
@@ -64,97 +74,103 @@ class HashingReader:
         return "sha256:" + self._hash.hexdigest()
 
 
-@dataclass(frozen=True)
-class UnpackedLayer:
-    chain_id: str
+@dataclass
+class Unpacked:
+    """A layer applied into a snapshot tmp dir, not yet committed; its tar kept as a tar-split."""
+
+    directory: str
     diff_id: str
-    size: int
+    size: int          # bytes of regular-file content
+    tar_size: int      # bytes of the uncompressed tar
+    tarsplit: str      # digest of the tar-split blob in the content store
+    committed_as: str | None = None   # the chain ID it was committed as
 
 
-def apply_verified(src: BinaryIO, directory: str, expected_diff_id: str | None) -> tuple[str, int]:
-    """Apply a (maybe compressed) layer stream into ``directory``; returns (diff ID, size).
+def unpack_stream(content: FileContentStore, snapshots: OverlaySnapshotter, untrusted: BinaryIO,
+                  pin: Callable[[str], None], *, limit: int | None = None, compressed: bool = True) -> Unpacked:
+    """Hash and apply a layer stream (gzip, zstd or plain when ``compressed``) into a fresh directory.
 
-    With ``expected_diff_id`` None the content is not hashed (the caller has
-    verified it already) and the diff ID returned is empty.
+    Reads at most ``limit`` bytes of ``untrusted``. The tar-split blob is
+    stored and pinned; the directory is the caller's to ``commit`` or
+    ``abort`` (``release`` does the latter if it was not committed).
     """
-    _, plain = decompressing_reader(src)
-    if expected_diff_id is None:
-        return "", apply_layer(plain, directory, max_bytes=layer_budget(directory)).size
-    hashing = HashingReader(plain)
-    result = apply_layer(hashing, directory, max_bytes=layer_budget(directory))
-    hashing.drain()
-    if hashing.digest != expected_diff_id:
-        raise DataCorruption(
-            f"layer diff ID mismatch: the image config says {expected_diff_id}, the content is {hashing.digest}")
-    return hashing.digest, result.size
-
-
-def unpack_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *,
-                 blob_digest: str, diff_id: str, chain_id: str) -> UnpackedLayer | None:
-    """Unpack one layer blob as snapshot ``chain_id``; None when it was already there."""
-    if snapshots.has(chain_id):
-        return None
     tmp = snapshots.begin()
-    # An uncompressed blob's digest is its diff ID, checked when it was stored:
-    # hashing it again while applying would only cost time.
-    expected = None if blob_digest == diff_id else diff_id
+    try:
+        if compressed:
+            _, plain = decompressing_reader(untrusted if limit is None else HashingReader(untrusted, limit))
+        else:
+            plain = untrusted
+        hashing = HashingReader(plain, None if compressed else limit)
+        recorder = TarSplitRecorder()
+        result = apply_layer(hashing, tmp, max_bytes=layer_budget(tmp), recorder=recorder)
+        hashing.drain()
+        split = recorder.serialize()
+        pin(sha256_bytes(split))  # before it is visible, so no collection can take it
+        info = content.put_bytes(split)
+    except BaseException:
+        snapshots.abort(tmp)
+        raise
+    return Unpacked(tmp, hashing.digest, result.size, hashing.size, info.digest)
+
+
+def commit_unpacked(snapshots: OverlaySnapshotter, unpacked: Unpacked, chain_id: str) -> None:
+    snapshots.commit(unpacked.directory, chain_id)
+    unpacked.committed_as = chain_id
+
+
+def release(snapshots: OverlaySnapshotter, unpacked: Unpacked) -> None:
+    if unpacked.committed_as is None:
+        snapshots.abort(unpacked.directory)
+
+
+def unpack_blob(content: FileContentStore, snapshots: OverlaySnapshotter, *,
+                blob_digest: str, diff_id: str, chain_id: str) -> int:
+    """Unpack a layer blob as snapshot ``chain_id``; returns the layer's size."""
+    tmp = snapshots.begin()
     try:
         with content.open(blob_digest) as blob:
-            _, size = apply_verified(blob, tmp, expected)
+            _, plain = decompressing_reader(blob)
+            hashing = HashingReader(plain)
+            result = apply_layer(hashing, tmp, max_bytes=layer_budget(tmp))
+            hashing.drain()
+        if hashing.digest != diff_id:
+            raise DataCorruption(
+                f"layer diff ID mismatch: the image config says {diff_id}, the content is {hashing.digest}")
     except BaseException:
         snapshots.abort(tmp)
         raise
     snapshots.commit(tmp, chain_id)
-    return UnpackedLayer(chain_id, diff_id, size)
+    return result.size
 
 
-class _TeeToBlob:
-    """Hands out ``src``'s bytes and copies each one into a content-store writer."""
-
-    def __init__(self, src: BinaryIO, writer: Writer) -> None:
-        self._src = src
-        self._writer = writer
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._src.read(n)
-        if data:
-            self._writer.write(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
-
-
-@dataclass(frozen=True)
-class IngestedLayer:
-    blob: Info           # the uncompressed layer tar in the content store; its digest is the diff ID
-    size: int
-
-
-def ingest_layer(content: FileContentStore, snapshots: OverlaySnapshotter, src: BinaryIO,
-                 pin: Callable[[str], None]) -> IngestedLayer:
-    """Store and unpack a layer whose digest is not known in advance (import, commit).
-
-    One pass over the bytes: decompress, copy into a blob writer (which
-    hashes), apply into a fresh snapshot. The snapshot is committed as a
-    base layer (chain ID = diff ID), pinned through ``pin`` (the blob digest
-    and the chain ID are the same string) until the caller records its image.
-    """
-    _, plain = decompressing_reader(src)
+def copy_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *, source_chain: str, tarsplit: str,
+               chain_id: str) -> int:
+    """Unpack again, under another chain ID, a layer already unpacked (the same diff at two places)."""
+    split = content.read_bytes(tarsplit)
     tmp = snapshots.begin()
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb", closefd=True) as out:
+                reassemble(split, snapshots.layer_path(source_chain), out.write)
+        except BaseException as e:  # reported by the consumer below
+            failure.append(e)
+
+    writer = threading.Thread(target=produce, daemon=True)
+    writer.start()
     try:
-        with content.writer() as writer:
-            tee = _TeeToBlob(plain, writer)
-            result = apply_layer(tee, tmp, max_bytes=layer_budget(tmp))
-            tee.drain()
-            pin(writer.digest)  # before it is visible, so no collection can take it
-            info = writer.commit()
+        with open(read_fd, "rb", closefd=True) as src:
+            result = apply_layer(src, tmp, max_bytes=layer_budget(tmp))
+            while src.read(1 << 20):
+                pass
+        writer.join()
+        if failure:
+            raise failure[0]
     except BaseException:
+        writer.join()
         snapshots.abort(tmp)
         raise
-    snapshots.commit(tmp, info.digest)
-    return IngestedLayer(info, result.size)
+    snapshots.commit(tmp, chain_id)
+    return result.size

@@ -28,8 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
+from portside.archive.tarsplit import TarSplitRecorder
 from portside.archive.tarstream import CHUNK_SIZE, BadHeader, ForwardReader, open_layer_tar
 from portside.errors import ArchiveError
+from portside.fsync import WRITEBACK_STRIDE, start_writeback
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -74,7 +76,11 @@ class ApplyResult:
 
 
 def apply_layer(
-    untrusted_tar: BinaryIO, root: str | os.PathLike[str], *, max_bytes: int | None = None
+    untrusted_tar: BinaryIO,
+    root: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    recorder: TarSplitRecorder | None = None,
 ) -> ApplyResult:
     """Apply the uncompressed layer tar stream ``untrusted_tar`` into the directory ``root``.
 
@@ -84,10 +90,14 @@ def apply_layer(
     ``ArchiveError`` naming the entry for malformed or hostile input; other
     ``OSError``s are the filesystem's own. On error ``root`` is left half
     applied for the caller to delete, but nothing outside it is touched.
+    With a ``recorder``, the layer's tar-split is recorded (archive.tarsplit).
     """
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        applier = _Applier(root_fd, ForwardReader(untrusted_tar), max_bytes)
+        reader = ForwardReader(untrusted_tar, tap=recorder.raw if recorder else None)
+        if recorder is not None:
+            recorder.attach(root_fd)
+        applier = _Applier(root_fd, reader, max_bytes, recorder)
         try:
             return applier.run()
         finally:
@@ -113,9 +123,12 @@ class _Metadata:
 class _Applier:
     """Applies the entries of one layer; owns the directory fd cache and the byte budget."""
 
-    def __init__(self, root_fd: int, reader: ForwardReader, max_bytes: int | None) -> None:
+    def __init__(
+        self, root_fd: int, reader: ForwardReader, max_bytes: int | None, recorder: TarSplitRecorder | None
+    ) -> None:
         self._dirs = _DirectoryFds(root_fd)
         self._reader = reader
+        self._recorder = recorder
         self._max_bytes = max_bytes
         self._expanded = 0  # declared entry data plus trailing bytes, held to max_bytes
         self._written = 0
@@ -222,6 +235,8 @@ class _Applier:
         )
         try:
             self._written += _copy_data(self._reader, member, fd)
+            if self._recorder is not None:
+                self._recorder.file(parts, member.size)
             _set_fd_metadata(fd, meta)
             os.utime(fd, ns=(meta.atime_ns, meta.mtime_ns))
         finally:
@@ -315,6 +330,9 @@ class _Applier:
             return create()
 
     def _remove(self, parent_fd: int, parent: tuple[str, ...], name: str) -> None:
+        if self._recorder is not None:
+            # Files of this layer about to go: the tar-split keeps their data.
+            self._recorder.release((*parent, name))
         if stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
             self._dirs.forget((*parent, name))
             # fd-based and symlink-safe when given dir_fd (Python >= 3.11).
@@ -447,14 +465,20 @@ def _copy_data(reader: ForwardReader, member: tarfile.TarInfo, fd: int) -> int:
     """
     reader.seek(member.offset_data)
     remaining = member.size
+    unsynced = 0
     while remaining:
-        chunk = reader.read(min(remaining, CHUNK_SIZE))
+        chunk = reader.read_data(min(remaining, CHUNK_SIZE))
         if not chunk:
             raise _Rejected("unexpected end of data")
         view = memoryview(chunk)
         while view:  # os.write may write less than asked
             view = view[os.write(fd, view) :]
         remaining -= len(chunk)
+        unsynced += len(chunk)
+        if unsynced >= WRITEBACK_STRIDE:
+            # the disk works while we read on; the caller's final sync finds little left
+            start_writeback(fd, member.size - remaining - unsynced, unsynced)
+            unsynced = 0
     return member.size
 
 

@@ -11,6 +11,7 @@ of these, raising ``BadHeader`` for the caller to name.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 import tarfile
 from typing import BinaryIO, cast
 
@@ -169,11 +170,25 @@ class ForwardReader:
     backwards when members are read in order and extractfile() is not used.
     """
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, *, tap: Callable[[bytes], None] | None = None) -> None:
         self._buffered = io.BufferedReader(RawSource(source), CHUNK_SIZE)
         self._position = 0
+        # Sees every byte handed out, except file data read with read_data (tar-split).
+        self._tap = tap
 
     def read(self, size: int = -1, /) -> bytes:
+        data = self._buffered.read(size)
+        self._position += len(data)
+        if self._tap is not None:
+            self._tap(data)
+        return data
+
+    def peek(self, size: int) -> bytes:
+        """Up to ``size`` bytes ahead, without consuming them (fewer near the end of the stream)."""
+        return self._buffered.peek(size)[:size]
+
+    def read_data(self, size: int) -> bytes:
+        """Like read, but the bytes are an entry's file data: the tap does not see them."""
         data = self._buffered.read(size)
         self._position += len(data)
         return data

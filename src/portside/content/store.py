@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Protocol
 
 from portside.errors import DataCorruption, NotFound
+from portside.fsync import WRITEBACK_STRIDE, start_writeback
 from portside.oci import digest as digestlib
 
 _CHUNK = 1 << 20
@@ -43,6 +44,7 @@ class Writer:
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         self._hash = hashlib.sha256()
         self.size = 0
+        self._unsynced = 0  # bytes written since writeback was last started
         self.committed: Info | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -52,6 +54,10 @@ class Writer:
             n = os.write(self._fd, view)
             view = view[n:]
         self.size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= WRITEBACK_STRIDE:
+            start_writeback(self._fd, self.size - self._unsynced, self._unsynced)
+            self._unsynced = 0
         return len(data)
 
     def copy_from(self, src: BinaryIO, *, limit: int | None = None) -> int:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
 from portside.archive.compression import Compression, detect
-from portside.archive.tarstream import BadHeader, ForwardReader, LayerTarFile
+from portside.archive.tarstream import BadHeader, ForwardReader, open_layer_tar
 from portside.content.store import FileContentStore, Info
 from portside.errors import ArchiveError, DataCorruption, InvalidArgument, PortsideError
 from portside.images.service import Added, ImageService, NewLayer
@@ -37,6 +37,7 @@ from portside.oci import digest as digestlib
 from portside.oci import mediatypes as mt
 from portside.oci.image import Descriptor, load_json, parse_index, parse_manifest
 from portside.oci.reference import Reference, parse_docker_ref
+from portside.unpack import Unpacked, release, unpack_stream
 
 _IN_MEMORY = 1 << 20          # members up to this size are kept in memory (documents)
 _MAX_DOCUMENT = 16 << 20      # JSON documents larger than this are refused
@@ -50,6 +51,10 @@ class _Archive:
     data: dict[str, bytes] = field(default_factory=dict)
     blobs: dict[str, Info] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    # large uncompressed tars, unpacked as they streamed by, in case they are layers
+    unpacked: dict[str, Unpacked] = field(default_factory=dict)
+    # ... and the ones that would not unpack: an error only if a manifest names them as layers
+    refused: dict[str, ArchiveError] = field(default_factory=dict)
 
     def resolve(self, name: str) -> str:
         for _ in range(_MAX_LINK_DEPTH):
@@ -60,7 +65,7 @@ class _Archive:
 
     def has(self, name: str) -> bool:
         name = self.resolve(name)
-        return name in self.data or name in self.blobs
+        return name in self.data or name in self.blobs or name in self.unpacked or name in self.refused
 
 
 @dataclass(frozen=True)
@@ -77,16 +82,22 @@ def load(service: ImageService, untrusted_stream: BinaryIO, *, progress: Callabl
     ``progress`` receives Docker's lines ("Loaded image: busybox:latest").
     """
     loaded: list[str] = []
+    archive = _Archive()
     with service.pinned() as pin:
-        archive = _read_stream(service.content, untrusted_stream, pin)
-        images = _interpret(archive, service.content, pin)
-        if not images:
-            raise InvalidArgument("no images found in the archive (neither manifest.json nor index.json)")
-        for image in images:
-            added = service.add_image(image.config, image.layers, tags=image.tags, manifests=image.manifests, pin=pin)
-            for tag, old_id in added.moved:
-                progress(_renamed_message(tag, old_id))
-            loaded.extend(_report(added, image, progress))
+        try:
+            _read_stream(service, untrusted_stream, archive, pin)
+            images = _interpret(archive, service.content, pin)
+            if not images:
+                raise InvalidArgument("no images found in the archive (neither manifest.json nor index.json)")
+            for image in images:
+                added = service.add_image(image.config, image.layers, tags=image.tags, manifests=image.manifests,
+                                          pin=pin)
+                for tag, old_id in added.moved:
+                    progress(_renamed_message(tag, old_id))
+                loaded.extend(_report(added, image, progress))
+        finally:
+            for unpacked in archive.unpacked.values():
+                release(service.snapshots, unpacked)
     return loaded
 
 
@@ -115,12 +126,12 @@ def _member_name(untrusted: str) -> str:
     return name
 
 
-def _read_stream(content: FileContentStore, untrusted_stream: BinaryIO, pin: Callable[[str], None]) -> _Archive:
-    archive = _Archive()
+def _read_stream(service: ImageService, untrusted_stream: BinaryIO, archive: _Archive,
+                 pin: Callable[[str], None]) -> None:
     reader = ForwardReader(untrusted_stream)
     last = "(start of archive)"
     try:
-        tar = LayerTarFile(fileobj=reader, mode="r", encoding="utf-8")
+        tar = open_layer_tar(reader)
         while (member := tar.next()) is not None:
             name = _member_name(member.name)
             last = name
@@ -128,10 +139,9 @@ def _read_stream(content: FileContentStore, untrusted_stream: BinaryIO, pin: Cal
                 archive.links[name] = _link_target(name, member)
             elif member.isfile():
                 reader.seek(member.offset_data)
-                _read_member(content, reader, member.size, name, archive, pin)
+                _read_member(service, reader, member.size, name, archive, pin)
     except (BadHeader, tarfile.TarError, EOFError, io.UnsupportedOperation) as e:
         raise ArchiveError(f"invalid archive after entry {last!r}: {e}") from None
-    return archive
 
 
 def _link_target(name: str, member: tarfile.TarInfo) -> str:
@@ -146,9 +156,14 @@ def _link_target(name: str, member: tarfile.TarInfo) -> str:
     return target
 
 
-def _read_member(content: FileContentStore, reader: ForwardReader, size: int, name: str,
+def _looks_like_tar(head: bytes) -> bool:
+    return head[257:262] == b"ustar"
+
+
+def _read_member(service: ImageService, reader: ForwardReader, size: int, name: str,
                  archive: _Archive, pin: Callable[[str], None]) -> None:
-    """Keep a small member in memory; stream a large one into the content store, hashing as it goes."""
+    """Keep a small member in memory; unpack a large uncompressed tar as it streams by (it is
+    most likely a layer, and this way its bytes are written once); store anything else as a blob."""
     expected = _digest_from_blob_path(name)
     if size <= _IN_MEMORY:
         data = reader.read(size)
@@ -158,13 +173,32 @@ def _read_member(content: FileContentStore, reader: ForwardReader, size: int, na
             raise DataCorruption(f"archive entry {name!r} does not match its digest")
         archive.data[name] = data
         return
-    with content.writer() as w:
+    if _looks_like_tar(reader.peek(512)):
+        _unpack_member(service, reader, size, name, expected, archive, pin)
+        return
+    with service.content.writer() as w:
         if w.copy_from(reader, limit=size) != size:
             raise ArchiveError(f"archive entry {name!r} is truncated")
         if expected and w.digest != expected:
             raise DataCorruption(f"archive entry {name!r} does not match its digest ({w.digest})")
         pin(w.digest)
         archive.blobs[name] = w.commit()
+
+
+def _unpack_member(service: ImageService, reader: ForwardReader, size: int, name: str, expected: str | None,
+                   archive: _Archive, pin: Callable[[str], None]) -> None:
+    try:
+        unpacked = unpack_stream(service.content, service.snapshots, reader, pin, limit=size, compressed=False)
+    except ArchiveError as e:
+        archive.refused[name] = ArchiveError(f"layer {name!r}: {e}")
+        return
+    if unpacked.tar_size != size:
+        release(service.snapshots, unpacked)
+        raise ArchiveError(f"archive entry {name!r} is truncated")
+    if expected and unpacked.diff_id != expected:
+        release(service.snapshots, unpacked)
+        raise DataCorruption(f"archive entry {name!r} does not match its digest ({unpacked.diff_id})")
+    archive.unpacked[name] = unpacked
 
 
 def _digest_from_blob_path(name: str) -> str | None:
@@ -196,11 +230,24 @@ def _blob(archive: _Archive, content: FileContentStore, name: str, pin: Callable
     if resolved in archive.blobs:
         return archive.blobs[resolved]
     if resolved in archive.data:
-        info = content.put_bytes(archive.data[resolved])
-        pin(info.digest)
+        data = archive.data[resolved]
+        pin(digestlib.sha256_bytes(data))  # before it is visible, so no collection can take it
+        info = content.put_bytes(data)
         archive.blobs[resolved] = info
         return info
-    raise InvalidArgument(f"layer {name!r} is missing from the archive")
+    raise InvalidArgument(f"{name!r} is missing from the archive")
+
+
+def _layer(archive: _Archive, content: FileContentStore, name: str, pin: Callable[[str], None]) -> NewLayer:
+    resolved = archive.resolve(name)
+    if resolved in archive.refused:
+        raise archive.refused[resolved]
+    if resolved in archive.unpacked:
+        return NewLayer.from_unpacked(archive.unpacked[resolved])
+    if not archive.has(resolved):
+        raise InvalidArgument(f"layer {name!r} is missing from the archive")
+    info = _blob(archive, content, resolved, pin)
+    return NewLayer.from_blob(info, _sniff_media_type(content, info))
 
 
 def _sniff_media_type(content: FileContentStore, info: Info) -> str:
@@ -231,8 +278,7 @@ def _from_docker_manifest(archive: _Archive, content: FileContentStore, pin: Cal
         for layer_name in entry["Layers"]:
             if not isinstance(layer_name, str):
                 raise InvalidArgument("invalid manifest.json: layer names must be strings")
-            info = _blob(archive, content, _member_name(layer_name), pin)
-            layers.append(NewLayer(info, _sniff_media_type(content, info)))
+            layers.append(_layer(archive, content, _member_name(layer_name), pin))
         tags = [_parse_tag(t) for t in entry.get("RepoTags") or []]
         images.append(_ImageToAdd(config, layers, tags, []))
     return images
@@ -263,10 +309,10 @@ def _from_oci_index(archive: _Archive, content: FileContentStore, pin: Callable[
         config = _verified_document(archive, content, manifest.config, "image config")
         layers = []
         for layer in manifest.layers:
-            info = _blob(archive, content, _blob_name(layer.digest), pin)
-            if info.digest != layer.digest or info.size != layer.size:
+            new = _layer(archive, content, _blob_name(layer.digest), pin)
+            if new.digest != layer.digest or new.size != layer.size:
                 raise DataCorruption(f"layer {layer.digest}: blob does not match its descriptor")
-            layers.append(NewLayer(info, layer.media_type))
+            layers.append(new if new.unpacked else NewLayer.from_blob(Info(new.digest, new.size), layer.media_type))
         manifest_info = _blob(archive, content, _blob_name(manifest_desc.digest), pin)
         tags = _names_from_annotations(desc.annotations)
         images.append(_ImageToAdd(config, layers, tags, [(manifest_info.digest, manifest.media_type)]))

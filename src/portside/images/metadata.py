@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS image_layers (
     blob_digest TEXT NOT NULL,
     blob_media_type TEXT NOT NULL,
     blob_size INTEGER NOT NULL,
+    tarsplit TEXT,
     PRIMARY KEY (image_id, idx)
 );
 CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
@@ -62,9 +63,10 @@ class LayerRow:
     diff_id: str
     chain_id: str
     size: int            # bytes of the unpacked layer's file contents
-    blob_digest: str     # the blob in the content store that carries this layer
+    blob_digest: str     # the layer blob's digest (for a tar-split layer: the diff ID; no blob is stored)
     blob_media_type: str
     blob_size: int
+    tarsplit: str | None = None  # the tar-split blob that, with the layer directory, gives the tar back
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ class MetadataDB:
                       (image.id, image.created, image.size, image.added))
             if not c.execute("SELECT 1 FROM image_layers WHERE image_id=?", (image.id,)).fetchone():
                 c.executemany(
-                    "INSERT INTO image_layers VALUES (?,?,?,?,?,?,?,?)",
-                    [(image.id, i, la.diff_id, la.chain_id, la.size, la.blob_digest, la.blob_media_type, la.blob_size)
+                    "INSERT INTO image_layers VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(image.id, i, la.diff_id, la.chain_id, la.size, la.blob_digest, la.blob_media_type, la.blob_size,
+                      la.tarsplit)
                      for i, la in enumerate(image.layers)])
             for name in tags:
                 moved.extend(self._set_name(c, name, image.id, "tag", now))
@@ -153,7 +156,7 @@ class MetadataDB:
             if row is None:
                 return None
             layers = tuple(LayerRow(*r) for r in self._conn.execute(
-                "SELECT diff_id, chain_id, size, blob_digest, blob_media_type, blob_size FROM image_layers "
+                "SELECT diff_id, chain_id, size, blob_digest, blob_media_type, blob_size, tarsplit FROM image_layers "
                 "WHERE image_id=? ORDER BY idx", (image_id,)))
         return ImageRow(row[0], row[1], row[2], row[3], layers)
 
@@ -193,6 +196,7 @@ class MetadataDB:
         with self._lock:
             out = {r[0] for r in self._conn.execute("SELECT id FROM images")}
             out |= {r[0] for r in self._conn.execute("SELECT blob_digest FROM image_layers")}
+            out |= {r[0] for r in self._conn.execute("SELECT tarsplit FROM image_layers WHERE tarsplit IS NOT NULL")}
             out |= {r[0] for r in self._conn.execute("SELECT digest FROM manifests")}
         return out
 
@@ -200,10 +204,20 @@ class MetadataDB:
         with self._lock:
             return {r[0] for r in self._conn.execute("SELECT chain_id FROM image_layers")}
 
-    def layer_size(self, chain_id: str) -> int | None:
+    def layer_by_chain(self, chain_id: str) -> LayerRow | None:
         with self._lock:
-            row = self._conn.execute("SELECT size FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)).fetchone()
-        return row[0] if row else None
+            row = self._conn.execute(
+                "SELECT diff_id, chain_id, size, blob_digest, blob_media_type, blob_size, tarsplit FROM image_layers "
+                "WHERE chain_id=? LIMIT 1", (chain_id,)).fetchone()
+        return LayerRow(*row) if row else None
+
+    def layer_by_diff(self, diff_id: str) -> LayerRow | None:
+        """Any recorded layer with this content (to reuse its blob or tar-split)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT diff_id, chain_id, size, blob_digest, blob_media_type, blob_size, tarsplit FROM image_layers "
+                "WHERE diff_id=? LIMIT 1", (diff_id,)).fetchone()
+        return LayerRow(*row) if row else None
 
 
 class _transaction:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import tarfile
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from portside.errors import InvalidArgument
+from portside.images.metadata import LayerRow
 from portside.images.service import Image, ImageService
 from portside.oci import digest as digestlib
 from portside.oci import mediatypes as mt
@@ -76,10 +77,19 @@ def save(service: ImageService, selections: list[_Selection], write: Write) -> N
             written.add(digest)
         return name
 
+    def layer(row: LayerRow) -> str:
+        name = "blobs/sha256/" + digestlib.hex_of(row.blob_digest)
+        if row.blob_digest not in written:
+            out.begin_file(name, row.blob_size)
+            service.write_layer(row, out.write)
+            out.end_file(row.blob_size)
+            written.add(row.blob_digest)
+        return name
+
     for sel in selections:
         image = sel.image
         config_path = blob(image.id)
-        layer_paths = [blob(layer.blob_digest) for layer in image.row.layers]
+        layer_paths = [layer(row) for row in image.row.layers]
         manifest = Manifest(
             mt.OCI_MANIFEST,
             Descriptor(mt.OCI_CONFIG, image.id, service.content.info(image.id).size),
@@ -146,16 +156,25 @@ class _TarWriter:
         self._header(name, len(data), tarfile.REGTYPE, 0o644)
         self._write(data + b"\0" * (-len(data) % _BLOCK))
 
-    def file(self, name: str, size: int, src: object) -> None:
-        self._header(name, size, tarfile.REGTYPE, 0o644)
+    def file(self, name: str, size: int, src: BinaryIO) -> None:
+        self.begin_file(name, size)
         remaining = size
-        read = getattr(src, "read")
         while remaining:
-            chunk = read(min(_CHUNK, remaining))
+            chunk = src.read(min(_CHUNK, remaining))
             if not chunk:
                 raise OSError(f"{name}: blob shorter than recorded ({size} bytes)")
             self._write(chunk)
             remaining -= len(chunk)
+        self.end_file(size)
+
+    def begin_file(self, name: str, size: int) -> None:
+        """A file whose ``size`` bytes the caller writes with ``write``, then ``end_file``."""
+        self._header(name, size, tarfile.REGTYPE, 0o644)
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
+
+    def end_file(self, size: int) -> None:
         if size % _BLOCK:
             self._write(b"\0" * (_BLOCK - size % _BLOCK))
 

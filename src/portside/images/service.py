@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from portside.archive.tarsplit import reassemble
 from portside.content.store import FileContentStore, Info
-from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.errors import Conflict, DataCorruption, InvalidArgument, NotFound
+from portside.fsync import syncfs
 from portside.images.metadata import ImageRow, LayerRow, MetadataDB
 from portside.oci import digest as digestlib
 from portside.oci import mediatypes as mt
@@ -30,7 +32,7 @@ from portside.oci.image import ImageConfig, parse_config
 from portside.oci.reference import Reference, parse_docker_ref, parse_normalized
 from portside.snapshots.overlay import OverlaySnapshotter
 from portside.timefmt import parse_rfc3339
-from portside.unpack import unpack_layer
+from portside.unpack import Unpacked, commit_unpacked, copy_layer, unpack_blob
 
 # (container id, running) pairs of containers created from an image.
 ContainerUsage = Callable[[str], list[tuple[str, bool]]]
@@ -64,10 +66,21 @@ class Image:
 
 @dataclass(frozen=True)
 class NewLayer:
-    """A layer of an image being added: its blob is already in the content store."""
+    """A layer of an image being added: a blob already in the content store, or a layer
+    unpacked from a stream (load, import) whose tar is kept as a tar-split."""
 
-    blob: Info
     media_type: str
+    digest: str                    # the blob's digest; for an unpacked layer, its diff ID
+    size: int                      # the blob's size; for an unpacked layer, the tar's size
+    unpacked: Unpacked | None = None
+
+    @classmethod
+    def from_blob(cls, blob: Info, media_type: str) -> "NewLayer":
+        return cls(media_type, blob.digest, blob.size)
+
+    @classmethod
+    def from_unpacked(cls, unpacked: Unpacked) -> "NewLayer":
+        return cls(mt.DOCKER_LAYER, unpacked.diff_id, unpacked.tar_size, unpacked)
 
 
 @dataclass(frozen=True)
@@ -180,25 +193,55 @@ class ImageService:
         if len(diff_ids) != len(layers):
             raise InvalidArgument(
                 f"image config lists {len(diff_ids)} layers (diff_ids) but the manifest has {len(layers)}")
+        pin(digestlib.sha256_bytes(config_bytes))
         config_info = self.content.put_bytes(config_bytes)
-        pin(config_info.digest)
         chains = digestlib.chain_ids(diff_ids)
-        rows: list[LayerRow] = []
-        for layer, diff_id, chain_id in zip(layers, diff_ids, chains):
-            pin(chain_id)
-            unpacked = unpack_layer(self.content, self.snapshots, blob_digest=layer.blob.digest,
-                                    diff_id=diff_id, chain_id=chain_id)
-            size = unpacked.size if unpacked else self._layer_size(chain_id)
-            rows.append(LayerRow(diff_id, chain_id, size, layer.blob.digest, layer.media_type, layer.blob.size))
+        rows = [self._ensure_layer(layer, diff_id, chain_id, pin)
+                for layer, diff_id, chain_id in zip(layers, diff_ids, chains)]
         image = ImageRow(config_info.digest, config.created, sum(r.size for r in rows), time.time(), tuple(rows))
-        _syncfs(self.root)  # layer files reach the disk before the record that makes them visible
+        syncfs(self.root)  # layer files reach the disk before the record that makes them visible
         moved = self.db.add_image(image, tags=[str(t) for t in tags], digests=[str(d) for d in digests],
                                   manifests=manifests)
         return Added(image.id, moved)
 
+    def _ensure_layer(self, layer: NewLayer, diff_id: str, chain_id: str, pin: Callable[[str], None]) -> LayerRow:
+        """Make sure snapshot ``chain_id`` exists (unpacking what is needed); its database row."""
+        pin(chain_id)
+        unpacked = layer.unpacked
+        if unpacked is not None and unpacked.diff_id != diff_id:
+            raise DataCorruption(
+                f"layer diff ID mismatch: the image config says {diff_id}, the content is {unpacked.diff_id}")
+        if self.snapshots.has(chain_id):
+            size = self._layer_size(chain_id)
+        elif unpacked is not None and unpacked.committed_as is None:
+            commit_unpacked(self.snapshots, unpacked, chain_id)
+            size = unpacked.size
+        elif unpacked is not None and unpacked.committed_as is not None:
+            # the same diff sits at two places in the chain: unpack it again from the first
+            size = copy_layer(self.content, self.snapshots, source_chain=unpacked.committed_as,
+                              tarsplit=unpacked.tarsplit, chain_id=chain_id)
+        else:
+            size = unpack_blob(self.content, self.snapshots, blob_digest=layer.digest, diff_id=diff_id,
+                               chain_id=chain_id)
+        tarsplit = unpacked.tarsplit if unpacked is not None else None
+        return LayerRow(diff_id, chain_id, size, layer.digest, layer.media_type, layer.size, tarsplit)
+
     def _layer_size(self, chain_id: str) -> int:
-        known = self.db.layer_size(chain_id)
-        return known if known is not None else self.snapshots.usage(chain_id)
+        known = self.db.layer_by_chain(chain_id)
+        return known.size if known is not None else self.snapshots.usage(chain_id)
+
+    def write_layer(self, layer: LayerRow, write: Callable[[bytes], None]) -> None:
+        """Write a layer's blob: from the content store, or put back together from its tar-split."""
+        if layer.tarsplit is None:
+            with self.content.open(layer.blob_digest) as f:
+                while chunk := f.read(1 << 20):
+                    write(chunk)
+            return
+        digest, size = reassemble(self.content.read_bytes(layer.tarsplit), self.snapshots.layer_path(layer.chain_id),
+                                  write)
+        if digest != layer.diff_id or size != layer.blob_size:
+            raise DataCorruption(f"layer {layer.chain_id} was changed on disk: its tar no longer matches "
+                                 f"its diff ID {layer.diff_id}")
 
     # -- names ------------------------------------------------------------------
 
@@ -347,22 +390,3 @@ def reference_matches(pattern: str, ref: Reference) -> bool:
     if ref.tag is not None and ":" in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatchcase(f"{familiar_name}:{ref.tag}", pattern)
     return fnmatch.fnmatchcase(familiar_name, pattern) or fnmatch.fnmatchcase(ref.name, pattern)
-
-
-def _syncfs(path: str) -> None:
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def layer_media_type_for(compression: str) -> str:
-    return {"gzip": mt.DOCKER_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.DOCKER_LAYER)
-
