@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
@@ -41,14 +42,42 @@ def layer_budget(directory: str) -> int:
     return max(0, min(MAX_LAYER_BYTES, st.f_bavail * st.f_frsize - DISK_RESERVE))
 
 
+class _BackgroundHash:
+    """sha256 computed on another thread, in order: hashing overlaps the writes of the thread
+    that reads (hashlib and os.write both release the GIL for large buffers)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+        self._digest: str | None = None
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._hash.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)  # bytes are immutable: safe to hash later
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            self._queue.put(None)
+            self._thread.join()
+            self._digest = self._hash.hexdigest()
+        return self._digest
+
+
 class HashingReader:
     """Reads through ``src`` (at most ``limit`` bytes) and hashes every byte handed out."""
 
     def __init__(self, src: BinaryIO, limit: int | None = None) -> None:
         self._src = src
-        self._hash = hashlib.sha256()
+        self._hash = _BackgroundHash()
         self._left = limit
         self.size = 0
+        # whole reads through, when the source reads whole (archive.tarstream then adds no buffer)
+        self.reads_whole = bool(getattr(src, "reads_whole", False))
 
     def read(self, n: int = -1) -> bytes:
         if self._left is not None:

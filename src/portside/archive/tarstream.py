@@ -170,8 +170,16 @@ class ForwardReader:
     backwards when members are read in order and extractfile() is not used.
     """
 
+    # Whole reads: read(n) returns n bytes unless the stream ends. A stream with this
+    # attribute set is not wrapped in another buffer (each buffer is one more copy).
+    reads_whole = True
+
     def __init__(self, source: BinaryIO, *, tap: Callable[[bytes], None] | None = None) -> None:
-        self._buffered = io.BufferedReader(RawSource(source), CHUNK_SIZE)
+        self._buffered: BinaryIO | io.BufferedReader
+        if getattr(source, "reads_whole", False):
+            self._buffered = source
+        else:
+            self._buffered = io.BufferedReader(RawSource(source), CHUNK_SIZE)
         self._position = 0
         # Sees every byte handed out, except file data read with read_data (tar-split).
         self._tap = tap
@@ -185,7 +193,8 @@ class ForwardReader:
 
     def peek(self, size: int) -> bytes:
         """Up to ``size`` bytes ahead, without consuming them (fewer near the end of the stream)."""
-        return self._buffered.peek(size)[:size]
+        peek = getattr(self._buffered, "peek", None)
+        return peek(size)[:size] if peek is not None else b""
 
     def read_data(self, size: int) -> bytes:
         """Like read, but the bytes are an entry's file data: the tap does not see them."""

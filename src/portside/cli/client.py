@@ -70,6 +70,8 @@ class Connection:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
+            # Room for large uploads (load, import) in fewer, bigger writes.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
             sock.connect(path)
         except BaseException:
             sock.close()

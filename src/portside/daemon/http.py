@@ -79,10 +79,10 @@ class Body(io.RawIOBase):
     request without reading spares the client the upload.
     """
 
-    def __init__(self, pull: Callable[[], bytes]) -> None:
+    def __init__(self, pull: Callable[[], bytes | bytearray]) -> None:
         super().__init__()
         self._pull = pull
-        self._chunk = b""  # the latest piece ...
+        self._chunk: bytes | bytearray = b""  # the latest piece ...
         self._pos = 0  # ... and how much of it was returned
         self._eof = False
 
@@ -105,26 +105,36 @@ class Body(io.RawIOBase):
             return self.readall()
         if n == 0:
             return b""
-        while self._pos >= len(self._chunk):
-            if self._eof or not self._fill():
-                return b""
-        out = self._chunk[self._pos : self._pos + n]
+        if not self._ready():
+            return b""
+        out = bytes(memoryview(self._chunk)[self._pos : self._pos + n])
         self._pos += len(out)
         return out
 
+    def _ready(self) -> bool:
+        """Make sure unread bytes are at hand; False at the end of the body."""
+        while self._pos >= len(self._chunk):
+            if self._eof or not self._fill():
+                return False
+        return True
+
     def readall(self) -> bytes:
-        parts = [self._chunk[self._pos :]]
+        parts = [bytes(self._chunk[self._pos :])]
         self._pos = len(self._chunk)
         while not self._eof and self._fill():
-            parts.append(self._chunk)
+            parts.append(bytes(self._chunk))
             self._pos = len(self._chunk)
         return b"".join(parts)
 
     def readinto(self, b: Any) -> int:
+        # Straight from the received piece into the caller's buffer: one copy.
         view = memoryview(b).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        if not view or not self._ready():
+            return 0
+        count = min(len(view), len(self._chunk) - self._pos)
+        view[:count] = memoryview(self._chunk)[self._pos : self._pos + count]
+        self._pos += count
+        return count
 
     def discard(self, limit: int) -> bool:
         """Read and drop at most ``limit`` more bytes; True if the body is then complete."""
@@ -479,7 +489,7 @@ class _Connection:
                 return event
             self.h11.receive_data(self.sock.recv(RECV_SIZE))  # b"" tells h11 about EOF
 
-    def pull_body(self) -> bytes:
+    def pull_body(self) -> bytes | bytearray:
         """Body's source: the next piece of the request body, b"" at its end.
 
         Raises InvalidArgument if the body is malformed or the client hung up mid-body.
@@ -493,7 +503,7 @@ class _Connection:
                 raise InvalidArgument(f"malformed request body: {exc}") from None
             if isinstance(event, h11.Data):
                 if event.data:
-                    return bytes(event.data)
+                    return event.data  # a bytearray h11 made for us: no copy needed
             elif isinstance(event, h11.EndOfMessage):
                 return b""
             else:
