@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
-from helpers import Api, mounts_under
+from helpers import Daemon, mounts_under, start_daemon, stop_daemon
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -30,70 +25,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
-
-
-@dataclass
-class Daemon:
-    root: str
-    socket: str
-    proc: subprocess.Popen[bytes]
-    log_path: str
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def host(self) -> str:
-        return "unix://" + self.socket
-
-    @property
-    def api(self) -> Api:
-        return Api(self.socket)
-
-    def cli(self, *args: str, input: bytes | None = None, check: bool = True,
-            env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-        cmd = [sys.executable, "-m", "portside", "--host", self.host, *args]
-        result = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout,
-                                env={**os.environ, **self.env, **(env or {})})
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n"
-                                 f"stdout: {result.stdout.decode(errors='replace')}\n"
-                                 f"stderr: {result.stderr.decode(errors='replace')}")
-        return result
-
-    def log(self) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-
-def start_daemon(root: str, sock: str, log_path: str) -> Daemon:
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock],
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    daemon = Daemon(root, sock, proc, log_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited {proc.returncode}:\n{daemon.log()}")
-        try:
-            status, _, _ = daemon.api.request("GET", "/_ping")
-            if status == 200:
-                return daemon
-        except OSError:
-            pass
-        time.sleep(0.05)
-    stop_daemon(daemon)
-    raise AssertionError("daemon did not answer /_ping in 20 s:\n" + daemon.log())
-
-
-def stop_daemon(daemon: Daemon, sig: int = signal.SIGTERM) -> int:
-    if daemon.proc.poll() is None:
-        daemon.proc.send_signal(sig)
-        try:
-            daemon.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.proc.kill()
-            daemon.proc.wait()
-    return daemon.proc.returncode
 
 
 @pytest.fixture

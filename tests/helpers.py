@@ -1,10 +1,16 @@
-"""Test helpers: a raw Engine API client over a unix socket, and mount inspection."""
+"""Test helpers: daemons on temporary roots, a raw Engine API client, mount inspection."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -55,3 +61,67 @@ def mounts_under(path: str) -> list[str]:
             if target == path or target.startswith(path.rstrip("/") + "/"):
                 found.append(target)
     return found
+
+
+@dataclass
+class Daemon:
+    root: str
+    socket: str
+    proc: subprocess.Popen[bytes]
+    log_path: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return "unix://" + self.socket
+
+    @property
+    def api(self) -> Api:
+        return Api(self.socket)
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        cmd = [sys.executable, "-m", "portside", "--host", self.host, *args]
+        result = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout,
+                                env={**os.environ, **self.env, **(env or {})})
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n"
+                                 f"stdout: {result.stdout.decode(errors='replace')}\n"
+                                 f"stderr: {result.stderr.decode(errors='replace')}")
+        return result
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def start_daemon(root: str, sock: str, log_path: str) -> Daemon:
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    daemon = Daemon(root, sock, proc, log_path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited {proc.returncode}:\n{daemon.log()}")
+        try:
+            status, _, _ = daemon.api.request("GET", "/_ping")
+            if status == 200:
+                return daemon
+        except OSError:
+            pass
+        time.sleep(0.05)
+    stop_daemon(daemon)
+    raise AssertionError("daemon did not answer /_ping in 20 s:\n" + daemon.log())
+
+
+def stop_daemon(daemon: Daemon, sig: int = signal.SIGTERM) -> int:
+    if daemon.proc.poll() is None:
+        daemon.proc.send_signal(sig)
+        try:
+            daemon.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            daemon.proc.kill()
+            daemon.proc.wait()
+    return daemon.proc.returncode

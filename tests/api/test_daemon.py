@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from conftest import start_daemon, stop_daemon
-from helpers import UnixHTTPConnection, mounts_under
+from helpers import UnixHTTPConnection, mounts_under, start_daemon, stop_daemon
 from layers import Image, config_for, docker_save_legacy, layer_tar
 
 pytestmark = pytest.mark.root

@@ -337,11 +337,6 @@ def test_old_api_version(docker, busybox, version):
     assert docker("image", "inspect", "-f", "{{.Id}}", "busybox", env=env).out.strip() == busybox
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "portside bug: after an error answer to a request whose body it did not read (over MAX_DRAIN_BYTES), "
-    "the server closes the socket at once (daemon/http.py, _Connection.serve's finally) instead of "
-    "half-closing and lingering as Go's net/http does; the CLI, still writing the body, gets EPIPE before it "
-    "reads the answer and prints `error during connect: ... write: broken pipe` about one time in two"))
 def test_load_error_reaches_the_client_while_it_is_still_sending(docker, tmp_path):
     path = tmp_path / "garbage.bin"
     path.write_bytes(os.urandom(5_000_000))

@@ -406,10 +406,6 @@ def test_portside_loads_an_umoci_made_image(daemon, umoci, tmp_path):
 # -- archives tarred by hand ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "portside bug: load refuses the archive's root entry `./` that `tar -C dir -c .` writes first "
-    "(images/load.py _read_stream -> _member_name: 'invalid archive entry \\'.\\''); "
-    "docker and podman load such archives"))
 def test_portside_loads_a_layout_tarred_with_tar_c_dot(daemon, skopeo, busybox_tar, tmp_path):
     subject = make_subject("layered", daemon, busybox_tar)  # small: the error answer is not lost (see test_docker_cli)
     saved = write(str(tmp_path / "s.tar"), portside_save(daemon, subject.ref))
@@ -496,10 +492,6 @@ def _without_tail(layer: bytes) -> bytes:
     return layer[:last.offset_data + last.size]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "portside bug (leniency): a layer whose tar stream ends right after the last file's data (no padding, no "
-    "end-of-archive blocks, as umoci 0.4.7 `insert` writes) is refused with 'invalid layer: unexpected end of "
-    "data' (archive/apply.py, tarfile's next() in _Applier.run); dockerd 20.10 and containers/storage accept it"))
 def test_layer_without_end_of_archive_blocks(daemon, dockerd, tmp_path):
     base = layer_tar({"etc/": None, "etc/hello": b"hi\n"})
     cut = _without_tail(layer_tar({"etc/": None, "etc/bye": b"bye\n"}))
@@ -523,15 +515,10 @@ def test_portside_loads_a_dockerd_made_image(daemon, dockerd, busybox_tar, tmp_p
     dockerd.cli("rmi", "made-by-docker:1")
 
 
-_SYMLINKS = pytest.mark.xfail(strict=True, reason=(
-    "portside bug: a layer's size counts regular-file bytes only; Docker also counts each symlink's "
-    "target length (lstat size), as moby's pkg/directory.Size does"))
-
-
 @pytest.mark.parametrize("how", [
     "busybox-imported",
     "busybox-loaded",
-    pytest.param("layered-loaded", marks=_SYMLINKS),
+    "layered-loaded",
 ])
 def test_image_size_matches_dockerd(daemon, dockerd, busybox_tar, how, tmp_path):
     subject = make_subject(how.split("-")[0], daemon, busybox_tar)

@@ -71,7 +71,7 @@ _SUPPORTED_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class ApplyResult:
-    size: int  # bytes of regular file content written
+    size: int  # bytes of regular file content and symlink targets written (Docker's layer size)
     entries: int  # tar entries applied, whiteouts included
 
 
@@ -255,6 +255,8 @@ class _Applier:
             name,
             lambda: os.symlink(untrusted_target, name, dir_fd=parent_fd),
         )
+        # Docker counts a symlink's size (its target's length) in the layer size.
+        self._written += len(os.fsencode(untrusted_target))
         os.chown(name, meta.uid, meta.gid, dir_fd=parent_fd, follow_symlinks=False)
         # No chmod: Linux has no lchmod, and a symlink's mode means nothing.
         _set_xattrs(_path_in(parent_fd, name), meta.xattrs)

@@ -151,9 +151,21 @@ class LayerTarFile(tarfile.TarFile):
     extension_headers = 0  # in front of the entry being read
     global_header_bytes = 0
 
+    data_end: int | None = None  # where the last entry's data ended
+
     def next(self) -> tarfile.TarInfo | None:
         self.extension_headers = 0
+        pending = self.firstmember is not None  # type: ignore[attr-defined]  # read ahead by __init__
+        if self.data_end is not None and not pending and self.offset != self.fileobj.tell():
+            # Some writers (umoci) end a layer right after the last file's data:
+            # no padding, no end blocks. Docker and containers/storage accept it.
+            self.fileobj.seek(self.offset)
+            if self.data_end <= self.fileobj.tell() < self.offset:
+                return None
         member = super().next()
+        if member is not None:
+            has_data = member.isreg() or member.type not in tarfile.SUPPORTED_TYPES
+            self.data_end = member.offset_data + (member.size if has_data else 0)
         # tarfile remembers every member for random access; a stream does not
         # need them, and a hostile layer could list millions.
         self.members.clear()  # type: ignore[attr-defined]  # undocumented, not in typeshed

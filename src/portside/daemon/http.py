@@ -52,6 +52,8 @@ MAX_HEADER_BYTES = 1 << 20
 # How much of a body the handler left unread we read and discard to keep the
 # connection alive (Go's net/http uses the same bound); beyond it we close.
 MAX_DRAIN_BYTES = 256 << 10
+# How long a closing connection keeps reading a body it will not use (see _linger).
+LINGER_SECONDS = 0.5
 
 _FALSE_FLAGS = frozenset({"", "0", "no", "false", "none"})
 # Responses that carry no body whatever the handler returns.
@@ -446,6 +448,7 @@ class _Connection:
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.idle = False  # guarded by server._lock: waiting for the next request
         self._broken: _ProtocolBroken | None = None
+        self._body_unread = False  # the last request's body was left unread: linger before closing
 
     def wake(self) -> None:
         """Make a blocked recv() return EOF (called by shutdown())."""
@@ -471,7 +474,27 @@ class _Connection:
             log.exception("connection failed")
         finally:
             self.server._forget(self)
+            if self._body_unread:
+                self._linger()
             self.sock.close()
+
+    def _linger(self) -> None:
+        """Close gently when the client may still be sending a body we did not read.
+
+        Closing a socket with unread input makes the kernel send a reset, and
+        the client, still writing, sees "broken pipe" instead of our answer.
+        Half-close, then read and drop what still comes for a moment, as Go's
+        net/http does (500 ms).
+        """
+        deadline = time.monotonic() + LINGER_SECONDS
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                if not self.sock.recv(RECV_SIZE):
+                    break
+        except OSError:
+            pass
 
     # --- reading -----------------------------------------------------------------
 
@@ -549,14 +572,17 @@ class _Connection:
         return self._send_response(result, head=head, close=close)
 
     def _drain(self, body: Body) -> bool:
+        """Read what is left of the body, if cheap; False if the connection must close."""
+        drained = False
         if body.finished:
-            return True
-        if self.h11.they_are_waiting_for_100_continue:
-            return False
-        try:
-            return body.discard(MAX_DRAIN_BYTES)
-        except InvalidArgument:
-            return False
+            drained = True
+        elif not self.h11.they_are_waiting_for_100_continue:
+            try:
+                drained = body.discard(MAX_DRAIN_BYTES)
+            except InvalidArgument:
+                drained = False
+        self._body_unread = not drained
+        return drained
 
     def _send_response(self, response: Response, *, head: bool, close: bool) -> bool:
         headers = self.server._headers(response.headers)

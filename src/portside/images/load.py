@@ -133,6 +133,8 @@ def _read_stream(service: ImageService, untrusted_stream: BinaryIO, archive: _Ar
     try:
         tar = open_layer_tar(reader)
         while (member := tar.next()) is not None:
+            if member.isdir():
+                continue  # directories ("./" included) carry nothing a loader needs
             name = _member_name(member.name)
             last = name
             if member.issym() or member.islnk():

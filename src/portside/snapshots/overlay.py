@@ -91,12 +91,14 @@ class OverlaySnapshotter:
             _rmtree(doomed)
 
     def usage(self, chain_id: str) -> int:
-        """Bytes of regular-file content in a committed layer."""
+        """A committed layer's size as Docker counts it: file contents (each inode once) and symlinks."""
         total = 0
-        for dirpath, _, files in os.walk(self.layer_path(chain_id)):
-            for name in files:
+        seen: set[int] = set()
+        for dirpath, dirs, files in os.walk(self.layer_path(chain_id)):
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
                 st = os.lstat(os.path.join(dirpath, name))
-                if stat.S_ISREG(st.st_mode):
+                if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_ino not in seen):
+                    seen.add(st.st_ino)
                     total += st.st_size
         return total
 
