@@ -122,6 +122,9 @@ def stop_daemon(daemon: Daemon, sig: int = signal.SIGTERM) -> int:
         try:
             daemon.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            daemon.proc.send_signal(signal.SIGUSR1)  # the daemon dumps its threads' stacks to its log
+            time.sleep(1)
             daemon.proc.kill()
             daemon.proc.wait()
+            print(f"daemon did not stop on signal {sig}; its log:\n{daemon.log()}", file=sys.stderr)
     return daemon.proc.returncode

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import faulthandler
 import fcntl
 import logging
 import os
@@ -130,6 +131,8 @@ def run(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # `kill -USR1` dumps every thread's stack to the log: how to see where a daemon hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     log.info("portside %s serving API %s on %s (root %s)", portside.__version__, API_VERSION, args.host, root)
     try:
         server.serve_forever()
