@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from portside.archive.apply import apply_layer
 from portside.archive.compression import decompressing_reader
@@ -28,6 +28,7 @@ from portside.archive.tarsplit import TarSplitRecorder, reassemble
 from portside.content.store import FileContentStore
 from portside.errors import DataCorruption
 from portside.oci.digest import sha256_bytes
+from portside.readers import Reader
 from portside.snapshots.overlay import OverlaySnapshotter
 
 # A layer may not expand beyond this, nor leave less than DISK_RESERVE free:
@@ -71,7 +72,7 @@ class _BackgroundHash:
 class HashingReader:
     """Reads through ``src`` (at most ``limit`` bytes) and hashes every byte handed out."""
 
-    def __init__(self, src: BinaryIO, limit: int | None = None) -> None:
+    def __init__(self, src: Reader, limit: int | None = None) -> None:
         self._src = src
         self._hash = _BackgroundHash()
         self._left = limit
@@ -115,21 +116,20 @@ class Unpacked:
     committed_as: str | None = None   # the chain ID it was committed as
 
 
-def unpack_stream(content: FileContentStore, snapshots: OverlaySnapshotter, untrusted: BinaryIO,
+def unpack_stream(content: FileContentStore, snapshots: OverlaySnapshotter, untrusted: Reader,
                   pin: Callable[[str], None], *, limit: int | None = None, compressed: bool = True) -> Unpacked:
     """Hash and apply a layer stream (gzip, zstd or plain when ``compressed``) into a fresh directory.
 
-    Reads at most ``limit`` bytes of ``untrusted``. The tar-split blob is
+    Reads at most ``limit`` bytes of an uncompressed ``untrusted``. The tar-split blob is
     stored and pinned; the directory is the caller's to ``commit`` or
     ``abort`` (``release`` does the latter if it was not committed).
     """
+    if compressed and limit is not None:
+        raise ValueError("a limit applies to uncompressed streams only")
     tmp = snapshots.begin()
     try:
-        if compressed:
-            _, plain = decompressing_reader(untrusted if limit is None else HashingReader(untrusted, limit))
-        else:
-            plain = untrusted
-        hashing = HashingReader(plain, None if compressed else limit)
+        plain: Reader = decompressing_reader(untrusted)[1] if compressed else untrusted
+        hashing = HashingReader(plain, limit)
         recorder = TarSplitRecorder()
         result = apply_layer(hashing, tmp, max_bytes=layer_budget(tmp), recorder=recorder)
         hashing.drain()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
+
+from portside.readers import Reader
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -17,7 +19,7 @@ class RawSource(io.RawIOBase):
     this view leaves the stream open: the caller owns it.
     """
 
-    def __init__(self, fileobj: BinaryIO, replay: bytes = b"") -> None:
+    def __init__(self, fileobj: Reader, replay: bytes = b"") -> None:
         super().__init__()
         self._fileobj = fileobj
         self._replay = replay
@@ -46,7 +48,7 @@ class RawSource(io.RawIOBase):
         return self._fileobj.read(size)
 
 
-def read_up_to(fileobj: BinaryIO, size: int) -> bytes:
+def read_up_to(fileobj: Reader, size: int) -> bytes:
     """Read ``size`` bytes, fewer only at end of stream (a read may come back short)."""
     parts: list[bytes] = []
     remaining = size

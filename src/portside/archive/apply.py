@@ -32,6 +32,7 @@ from portside.archive.tarsplit import TarSplitRecorder
 from portside.archive.tarstream import CHUNK_SIZE, BadHeader, ForwardReader, open_layer_tar
 from portside.errors import ArchiveError
 from portside.fsync import WRITEBACK_STRIDE, start_writeback
+from portside.readers import Reader
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -76,7 +77,7 @@ class ApplyResult:
 
 
 def apply_layer(
-    untrusted_tar: BinaryIO,
+    untrusted_tar: Reader,
     root: str | os.PathLike[str],
     *,
     max_bytes: int | None = None,

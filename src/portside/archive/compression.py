@@ -27,6 +27,7 @@ from isal import igzip, isal_zlib
 
 from portside.archive._streams import RawSource, read_up_to
 from portside.errors import ArchiveError
+from portside.readers import Reader
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -66,7 +67,7 @@ def detect(head: bytes) -> Compression:
     return Compression.NONE
 
 
-def decompressing_reader(fileobj: BinaryIO) -> tuple[Compression, BinaryIO]:
+def decompressing_reader(fileobj: Reader) -> tuple[Compression, BinaryIO]:
     """Detect the compression of ``fileobj`` and return a reader of its plain bytes.
 
     ``fileobj`` need not be seekable. Closing the returned reader leaves

@@ -80,7 +80,7 @@ class TarSplitRecorder:
             else:
                 path = "/".join(seg[0]).encode("utf-8", "surrogateescape")
                 out += b"F" + _U32.pack(len(path)) + path + _U64.pack(seg[1])
-        return zstandard.ZstdCompressor(level=3).compress(bytes(out))
+        return bytes(zstandard.ZstdCompressor(level=3).compress(bytes(out)))
 
 
 def _records(data: bytes) -> list[bytes | tuple[tuple[str, ...], int]]:
@@ -120,7 +120,7 @@ def _records(data: bytes) -> list[bytes | tuple[tuple[str, ...], int]]:
     return out
 
 
-def reassemble(tarsplit: bytes, root: str, write: Callable[[bytes], None]) -> tuple[str, int]:
+def reassemble(tarsplit: bytes, root: str, write: Callable[[bytes], object]) -> tuple[str, int]:
     """Write the layer tar back out; returns (sha256 digest, size) of what was written."""
     digest = hashlib.sha256()
     size = 0

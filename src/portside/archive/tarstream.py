@@ -11,11 +11,12 @@ of these, raising ``BadHeader`` for the caller to name.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 import tarfile
-from typing import BinaryIO, cast
+from collections.abc import Callable
+from typing import cast
 
 from portside.archive._streams import RawSource
+from portside.readers import Reader
 
 CHUNK_SIZE = 1 << 20
 # Biggest pax or GNU long name/link header accepted; real ones are a few KiB.
@@ -186,8 +187,8 @@ class ForwardReader:
     # attribute set is not wrapped in another buffer (each buffer is one more copy).
     reads_whole = True
 
-    def __init__(self, source: BinaryIO, *, tap: Callable[[bytes], None] | None = None) -> None:
-        self._buffered: BinaryIO | io.BufferedReader
+    def __init__(self, source: Reader, *, tap: Callable[[bytes], None] | None = None) -> None:
+        self._buffered: Reader
         if getattr(source, "reads_whole", False):
             self._buffered = source
         else:

@@ -22,6 +22,7 @@ from typing import BinaryIO, Iterator, Protocol
 from portside.errors import DataCorruption, NotFound
 from portside.fsync import WRITEBACK_STRIDE, start_writeback
 from portside.oci import digest as digestlib
+from portside.readers import Reader
 
 _CHUNK = 1 << 20
 
@@ -60,7 +61,7 @@ class Writer:
             self._unsynced = 0
         return len(data)
 
-    def copy_from(self, src: BinaryIO, *, limit: int | None = None) -> int:
+    def copy_from(self, src: Reader, *, limit: int | None = None) -> int:
         """Copy ``src`` (up to ``limit`` bytes) into the blob; returns bytes copied."""
         copied = 0
         while limit is None or copied < limit:

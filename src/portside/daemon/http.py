@@ -526,7 +526,8 @@ class _Connection:
                 raise InvalidArgument(f"malformed request body: {exc}") from None
             if isinstance(event, h11.Data):
                 if event.data:
-                    return event.data  # a bytearray h11 made for us: no copy needed
+                    data: bytes | bytearray = event.data  # a bytearray h11 made for us: no copy needed
+                    return data
             elif isinstance(event, h11.EndOfMessage):
                 return b""
             else:

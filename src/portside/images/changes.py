@@ -6,6 +6,7 @@ VOLUME and WORKDIR there; each rewrites one field of the image config.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
@@ -16,7 +17,7 @@ from portside.errors import InvalidArgument
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """Return a copy of the image's ``config`` section with ``changes`` applied in order."""
-    out = json.loads(json.dumps(config))
+    out: dict[str, Any] = copy.deepcopy(config)
     for change in changes:
         for line in _lines(change):
             keyword, _, rest = line.strip().partition(" ")

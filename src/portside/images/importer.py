@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import Any
 
 from portside.images.changes import apply_changes
 from portside.images.load import host_architecture
 from portside.images.service import ImageService, NewLayer
 from portside.oci.image import canonical_json
 from portside.oci.reference import Reference
+from portside.readers import Reader
 from portside.timefmt import now_rfc3339
 from portside.unpack import release, unpack_stream
 
 
-def import_image(service: ImageService, untrusted_tar: BinaryIO, *, ref: Reference | None,
+def import_image(service: ImageService, untrusted_tar: Reader, *, ref: Reference | None,
                  changes: list[str], message: str = "", source: str = "-") -> str:
     """Unpack the tarball (plain, gzip or zstd) as one layer, kept as a tar-split; returns the image ID."""
     created = now_rfc3339()

@@ -37,6 +37,7 @@ from portside.oci import digest as digestlib
 from portside.oci import mediatypes as mt
 from portside.oci.image import Descriptor, load_json, parse_index, parse_manifest
 from portside.oci.reference import Reference, parse_docker_ref
+from portside.readers import Reader
 from portside.unpack import Unpacked, release, unpack_stream
 
 _IN_MEMORY = 1 << 20          # members up to this size are kept in memory (documents)
@@ -76,7 +77,7 @@ class _ImageToAdd:
     manifests: list[tuple[str, str]]   # (digest, media type) of manifest blobs to keep
 
 
-def load(service: ImageService, untrusted_stream: BinaryIO, *, progress: Callable[[str], None]) -> list[str]:
+def load(service: ImageService, untrusted_stream: Reader, *, progress: Callable[[str], None]) -> list[str]:
     """Load every image in the tarball; returns the names (or IDs) loaded.
 
     ``progress`` receives Docker's lines ("Loaded image: busybox:latest").
@@ -126,7 +127,7 @@ def _member_name(untrusted: str) -> str:
     return name
 
 
-def _read_stream(service: ImageService, untrusted_stream: BinaryIO, archive: _Archive,
+def _read_stream(service: ImageService, untrusted_stream: Reader, archive: _Archive,
                  pin: Callable[[str], None]) -> None:
     reader = ForwardReader(untrusted_stream)
     last = "(start of archive)"

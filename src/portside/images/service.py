@@ -174,7 +174,7 @@ class ImageService:
                 last = max(last, updated)
         return Image(row, config, tuple(tags), tuple(digests), last)
 
-    def list(self) -> list[Image]:
+    def images(self) -> list[Image]:
         return [self.load_image(image_id) for image_id in self.db.image_ids()]
 
     # -- adding -----------------------------------------------------------------
@@ -320,7 +320,7 @@ class ImageService:
               label_filters: list[str] = ()) -> tuple[list[dict[str, str]], int]:  # type: ignore[assignment]
         deleted: list[dict[str, str]] = []
         before = self.disk_usage()
-        for image in self.list():
+        for image in self.images():
             if dangling_only and image.tags:
                 continue
             if self.containers_using(image.id):

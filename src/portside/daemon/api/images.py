@@ -20,7 +20,7 @@ from portside.timefmt import format_rfc3339, parse_rfc3339
 
 def register(router: Router, engine: Engine) -> None:
     api = _ImagesAPI(engine)
-    router.add("GET", "/images/json", api.list)
+    router.add("GET", "/images/json", api.list_images)
     router.add("POST", "/images/create", api.create)
     router.add("POST", "/images/load", api.load)
     router.add("GET", "/images/get", api.get_many)
@@ -134,12 +134,12 @@ class _ImagesAPI:
         self.engine = engine
         self.images = engine.images
 
-    def list(self, req: Request) -> Response:
+    def list_images(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
                                 {"dangling", "label", "reference", "before", "since", "until"})
         if req.arg("filter"):  # the pre-1.25 single reference filter
             filters.setdefault("reference", []).append(req.arg("filter") or "")
-        images = [i for i in self.images.list() if self._matches(i, filters)]
+        images = [i for i in self.images.images() if self._matches(i, filters)]
         images.sort(key=lambda i: i.created_unix, reverse=True)
         return Response.json([summary(self.engine, i, req.api_version) for i in images])
 

@@ -130,7 +130,7 @@ def info_document(engine: Engine) -> dict[str, Any]:
 
 
 def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
-    images = engine.images.list()
+    images = engine.images.images()
     layer_users: dict[str, int] = {}
     for image in images:
         for layer in image.row.layers:
