@@ -27,7 +27,6 @@ from portside.archive.compression import decompressing_reader
 from portside.archive.tarsplit import TarSplitRecorder, reassemble
 from portside.content.store import FileContentStore
 from portside.errors import DataCorruption
-from portside.oci.digest import sha256_bytes
 from portside.readers import Reader
 from portside.snapshots.overlay import OverlaySnapshotter
 
@@ -49,7 +48,8 @@ class _BackgroundHash:
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # Bounded: a reader faster than the hash waits instead of queueing the whole layer.
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
         self._thread.start()
         self._digest: str | None = None
@@ -63,10 +63,15 @@ class _BackgroundHash:
 
     def hexdigest(self) -> str:
         if self._digest is None:
-            self._queue.put(None)
-            self._thread.join()
+            self.close()
             self._digest = self._hash.hexdigest()
         return self._digest
+
+    def close(self) -> None:
+        """End the thread (idempotent); every failure path must call it, or the thread lives on."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 class HashingReader:
@@ -103,6 +108,15 @@ class HashingReader:
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 
+    def close(self) -> None:
+        self._hash.close()
+
+    def __enter__(self) -> "HashingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @dataclass
 class Unpacked:
@@ -129,17 +143,20 @@ def unpack_stream(content: FileContentStore, snapshots: OverlaySnapshotter, untr
     tmp = snapshots.begin()
     try:
         plain: Reader = decompressing_reader(untrusted)[1] if compressed else untrusted
-        hashing = HashingReader(plain, limit)
-        recorder = TarSplitRecorder()
-        result = apply_layer(hashing, tmp, max_bytes=layer_budget(tmp), recorder=recorder)
-        hashing.drain()
-        split = recorder.serialize()
-        pin(sha256_bytes(split))  # before it is visible, so no collection can take it
-        info = content.put_bytes(split)
+        budget = layer_budget(tmp)
+        with HashingReader(plain, limit) as hashing, \
+                TarSplitRecorder(content.ingest_dir, max_bytes=budget) as recorder:
+            result = apply_layer(hashing, tmp, max_bytes=budget, recorder=recorder)
+            hashing.drain()
+            diff_id, tar_size = hashing.digest, hashing.size
+            with content.writer() as writer:
+                recorder.write_to(writer.write)
+                pin(writer.digest)  # before it is visible, so no collection can take it
+                info = writer.commit()
     except BaseException:
         snapshots.abort(tmp)
         raise
-    return Unpacked(tmp, hashing.digest, result.size, hashing.size, info.digest)
+    return Unpacked(tmp, diff_id, result.size, tar_size, info.digest)
 
 
 def commit_unpacked(snapshots: OverlaySnapshotter, unpacked: Unpacked, chain_id: str) -> None:
@@ -157,33 +174,31 @@ def unpack_blob(content: FileContentStore, snapshots: OverlaySnapshotter, *,
     """Unpack a layer blob as snapshot ``chain_id``; returns the layer's size."""
     tmp = snapshots.begin()
     try:
-        with content.open(blob_digest) as blob:
-            _, plain = decompressing_reader(blob)
-            hashing = HashingReader(plain)
+        with content.open(blob_digest) as blob, HashingReader(decompressing_reader(blob)[1]) as hashing:
             result = apply_layer(hashing, tmp, max_bytes=layer_budget(tmp))
             hashing.drain()
-        if hashing.digest != diff_id:
-            raise DataCorruption(
-                f"layer diff ID mismatch: the image config says {diff_id}, the content is {hashing.digest}")
+            if hashing.digest != diff_id:
+                raise DataCorruption(
+                    f"layer diff ID mismatch: the image config says {diff_id}, the content is {hashing.digest}")
+        snapshots.commit(tmp, chain_id)
     except BaseException:
         snapshots.abort(tmp)
         raise
-    snapshots.commit(tmp, chain_id)
     return result.size
 
 
 def copy_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *, source_chain: str, tarsplit: str,
-               chain_id: str) -> int:
+               diff_id: str, chain_id: str) -> int:
     """Unpack again, under another chain ID, a layer already unpacked (the same diff at two places)."""
-    split = content.read_bytes(tarsplit)
     tmp = snapshots.begin()
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
+    made: list[str] = []
 
     def produce() -> None:
         try:
-            with open(write_fd, "wb", closefd=True) as out:
-                reassemble(split, snapshots.layer_path(source_chain), out.write)
+            with open(write_fd, "wb", closefd=True) as out, content.open(tarsplit) as split:
+                made.append(reassemble(split, snapshots.layer_path(source_chain), out.write)[0])
         except BaseException as e:  # reported by the consumer below
             failure.append(e)
 
@@ -197,9 +212,11 @@ def copy_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *, sour
         writer.join()
         if failure:
             raise failure[0]
+        if made != [diff_id]:
+            raise DataCorruption(f"layer {source_chain} was changed on disk: its tar no longer matches {diff_id}")
+        snapshots.commit(tmp, chain_id)
     except BaseException:
         writer.join()
         snapshots.abort(tmp)
         raise
-    snapshots.commit(tmp, chain_id)
     return result.size

@@ -290,3 +290,121 @@ def test_unreferenced_large_tars_are_not_kept(service):
     service.collect()
     assert set(service.snapshots.layers()) == {service.get("fine:1").row.layers[0].chain_id}
     assert os.listdir(service.snapshots.tmp_dir) == []
+
+
+def _whole(service: ImageService, image_id: str) -> bool:
+    row = service.db.get_image(image_id)
+    return row is not None and service.content.exists(image_id) and all(
+        service.snapshots.has(la.chain_id) and (la.tarsplit is None or service.content.exists(la.tarsplit))
+        for la in row.layers)
+
+
+def test_collection_racing_imports_never_breaks_an_image(service):
+    """rmi (and its collection) in one thread, imports in two others: every image stays whole."""
+    import threading
+    import time as _time
+
+    deadline = _time.monotonic() + 3
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        n = 0
+        while _time.monotonic() < deadline:
+            importer.import_image(service, io.BytesIO(layer_tar({f"f{i}": b"x" * 100 for i in range(300)}
+                                                                | {"n": str(n).encode()})),
+                                  ref=parse_docker_ref("churn:1"), changes=[])
+            service.remove("churn:1")
+            n += 1
+
+    def small(prefix: str) -> None:
+        n = 0
+        while _time.monotonic() < deadline:
+            importer.import_image(service, io.BytesIO(layer_tar({"id": f"{prefix}{n}".encode()})),
+                                  ref=parse_docker_ref(f"small{prefix}:{n}"), changes=[])
+            n += 1
+
+    def guarded(fn, *args) -> None:
+        try:
+            fn(*args)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=a) for a in ((churn,), (small, "a"), (small, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    ids = service.db.image_ids()
+    assert len(ids) > 10
+    broken = [i for i in ids if not _whole(service, i)]
+    assert broken == []
+    assert len(service.images()) == len(ids)
+
+
+def test_compressed_archives_load(service):
+    import bz2
+    import lzma
+
+    import zstandard
+
+    img = Image(config_for([BASE]), [BASE], ["packed:1"])
+    plain = docker_save_legacy([img])
+    for packed in (gzip.compress(plain), bz2.compress(plain), lzma.compress(plain),
+                   zstandard.ZstdCompressor().compress(plain)):
+        assert load_bytes(service, packed) == ["Loaded image: packed:1"]
+    with pytest.raises(ArchiveError, match="invalid xz archive"):
+        load_bytes(service, lzma.compress(plain)[:200])
+
+
+def test_duplicate_member_names_leave_no_tmp_dirs(service):
+    import tarfile as _tf
+    img = Image(config_for([BIG]), [BIG], ["dup-members:1"])
+    legacy = docker_save_legacy([img])
+    buf = io.BytesIO()
+    with _tf.open(fileobj=io.BytesIO(legacy)) as src, _tf.open(fileobj=buf, mode="w") as dst:
+        for m in src.getmembers():
+            copies = 3 if m.name.endswith("layer.tar") else 1
+            for _ in range(copies):
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+    assert load_bytes(service, buf.getvalue()) == ["Loaded image: dup-members:1"]
+    assert os.listdir(service.snapshots.tmp_dir) == []
+
+
+def test_malformed_repo_tags_are_refused(service):
+    import json as _json
+    import tarfile as _tf
+    img = Image(config_for([BASE]), [BASE], ["x:1"])
+    buf = io.BytesIO()
+    with _tf.open(fileobj=io.BytesIO(docker_save_legacy([img]))) as src, _tf.open(fileobj=buf, mode="w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name == "manifest.json":
+                doc = _json.loads(data)
+                doc[0]["RepoTags"] = 5
+                data = _json.dumps(doc).encode()
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    with pytest.raises(InvalidArgument, match="RepoTags must be a list"):
+        load_bytes(service, buf.getvalue())
+
+
+def test_a_damaged_image_is_skipped_by_listing_and_can_be_removed(service):
+    img = Image(config_for([BASE]), [BASE], ["damaged:1"])
+    load_bytes(service, docker_save_legacy([img]))
+    os.unlink(service.content.blob_path(img.id))
+    assert service.images() == []
+    records = service.remove("damaged:1")
+    assert {"Deleted": img.id} in records
+    assert state(service) == (set(), set(), [])
+
+
+def test_no_thread_is_left_behind_by_failed_unpacks(service):
+    import threading
+    before = threading.active_count()
+    for _ in range(10):
+        with pytest.raises(ArchiveError):
+            importer.import_image(service, io.BytesIO(b"\x1f\x8b\x08garbage"), ref=None, changes=[])
+        with pytest.raises(ArchiveError):
+            importer.import_image(service, io.BytesIO(layer_tar({"a": b"1" * 2000})[:1000]), ref=None, changes=[])
+    assert threading.active_count() == before

@@ -11,7 +11,7 @@ import pytest
 
 from portside.archive.apply import apply_layer
 from portside.archive.tarsplit import TarSplitRecorder, reassemble
-from portside.errors import DataCorruption
+from portside.errors import ArchiveError, DataCorruption
 
 pytestmark = pytest.mark.root
 
@@ -54,28 +54,45 @@ CASES = {
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
 def test_round_trip(tmp_path, case, fmt):
     data = _tar(CASES[case], fmt, trailing=b"\0" * 7000 if case == "plain" else b"")
-    recorder = TarSplitRecorder()
     root = tmp_path / "layer"
     root.mkdir()
-    apply_layer(io.BytesIO(data), root, recorder=recorder)
+    with TarSplitRecorder() as recorder:
+        apply_layer(io.BytesIO(data), root, recorder=recorder)
+        split = _serialized(recorder)
     out = io.BytesIO()
-    digest, size = reassemble(recorder.serialize(), str(root), out.write)
+    digest, size = reassemble(io.BytesIO(split), str(root), out.write)
     assert out.getvalue() == data
     assert (digest, size) == ("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
 
 def test_a_changed_layer_does_not_reassemble(tmp_path):
     data = _tar(CASES["plain"])
-    recorder = TarSplitRecorder()
     root = tmp_path / "layer"
     root.mkdir()
-    apply_layer(io.BytesIO(data), root, recorder=recorder)
-    split = recorder.serialize()
+    with TarSplitRecorder() as recorder:
+        apply_layer(io.BytesIO(data), root, recorder=recorder)
+        split = _serialized(recorder)
     (root / "a" / "one").write_bytes(b"2" * 1000)  # same size, other bytes
-    digest, _ = reassemble(split, str(root), lambda b: None)
+    digest, _ = reassemble(io.BytesIO(split), str(root), lambda b: None)
     assert digest != "sha256:" + hashlib.sha256(data).hexdigest()
     os.unlink(root / "a" / "one")
     with pytest.raises(DataCorruption, match="a/one"):
-        reassemble(split, str(root), lambda b: None)
+        reassemble(io.BytesIO(split), str(root), lambda b: None)
     with pytest.raises(DataCorruption):
-        reassemble(b"garbage", str(root), lambda b: None)
+        reassemble(io.BytesIO(b"garbage"), str(root), lambda b: None)
+
+
+def _serialized(recorder: TarSplitRecorder) -> bytes:
+    out = io.BytesIO()
+    recorder.write_to(out.write)
+    return out.getvalue()
+
+
+def test_headers_are_spooled_and_bounded(tmp_path):
+    """Hundreds of thousands of headers from a small upload go to disk, within a budget."""
+    entries = [(f"d{i}", "dir", None) for i in range(20000)]
+    data = _tar(entries, tarfile.USTAR_FORMAT)
+    root = tmp_path / "layer"
+    root.mkdir()
+    with TarSplitRecorder(max_bytes=1 << 20) as recorder, pytest.raises(ArchiveError, match="exceed"):
+        apply_layer(io.BytesIO(data), root, recorder=recorder)

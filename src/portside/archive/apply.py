@@ -499,9 +499,12 @@ def _set_xattrs(target: int | str, xattrs: tuple[tuple[str, bytes], ...]) -> Non
             # Python refuses follow_symlinks=False with an fd; paths must not follow.
             os.setxattr(target, key, value, follow_symlinks=isinstance(target, int))
         except OSError as e:
-            # A namespace this filesystem lacks: the image works without it.
-            if e.errno != errno.ENOTSUP:
-                raise
+            # A namespace this filesystem lacks: the image works without it. And the
+            # kernel refuses user.* xattrs on symlinks and device nodes (EPERM), which
+            # Docker ignores too.
+            if e.errno == errno.ENOTSUP or (e.errno == errno.EPERM and isinstance(target, str)):
+                continue
+            raise
 
 
 def _path_in(dir_fd: int, name: str) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 import zstandard
 from isal import igzip, isal_zlib
 
-from portside.archive._streams import RawSource, read_up_to
+from portside.archive.streams import RawSource, read_up_to
 from portside.errors import ArchiveError
 from portside.readers import Reader
 

@@ -13,14 +13,18 @@ earlier in the same layer (a later entry replaces it, a whiteout hides it), it
 calls ``release`` first and the data of the files about to go is copied into
 the record, so the layer can always be put back together.
 
-Serialised form (then zstd-compressed)::
+Raw bytes go to an unlinked spool file, not to memory: a small hostile
+upload (a few MB of gzip expanding to hundreds of MB of headers or trailing
+zeros) must not grow the daemon. Only the list of segments stays in memory.
 
-    b"PSTS1\\n" then records:  b"R" <u64 length> <bytes>          raw stream bytes
+Serialised form (zstd-compressed)::
+
+    b"PSTS1\\n" then records:  b"R" <u64 length> <bytes>                    raw stream bytes
                                b"F" <u32 path length> <path> <u64 size>   file data
 
 ``reassemble`` writes the tar back from the record and the layer directory,
 hashing as it goes; a layer changed on disk comes out with a different digest
-and is refused.
+and is refused by the caller.
 """
 
 from __future__ import annotations
@@ -28,26 +32,52 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, cast
 
 import zstandard
 
-from portside.errors import DataCorruption
+from portside.errors import ArchiveError, DataCorruption
+from portside.readers import Reader
 
 MAGIC = b"PSTS1\n"
+# More regular files than this in one layer is refused (each costs a little memory here).
+MAX_FILES = 1_000_000
 _CHUNK = 1 << 20
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
+# A segment: raw bytes at (offset, length) of the spool, or a file's data at (path parts, size).
+_Raw = tuple[int, int]
+_File = tuple[tuple[str, ...], int]
+
 
 class TarSplitRecorder:
-    """Collects a layer's tar-split while ``apply_layer`` writes the layer under ``root_fd``."""
+    """Collects a layer's tar-split while ``apply_layer`` writes the layer under ``root_fd``.
 
-    def __init__(self) -> None:
-        self._segments: list[bytearray | tuple[tuple[str, ...], int]] = []
+    ``max_bytes`` bounds the raw bytes (headers, padding, trailing data) kept.
+    Close it (or use it as a context manager) to drop the spool.
+    """
+
+    def __init__(self, spool_dir: str | None = None, *, max_bytes: int | None = None) -> None:
+        self._spool = tempfile.TemporaryFile(dir=spool_dir)  # O_TMPFILE: nothing left after a crash
+        self._spooled = 0
+        self._max_bytes = max_bytes
+        self._segments: list[_Raw | _File] = []
+        self._files = 0
         self._root_fd = -1
+
+    def __enter__(self) -> "TarSplitRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._spool.close()
 
     def attach(self, root_fd: int) -> None:
         """The applier's root directory fd, for ``release`` to read files from."""
@@ -56,86 +86,128 @@ class TarSplitRecorder:
     def raw(self, data: bytes) -> None:
         if not data:
             return
+        start = self._append(data)
         last = self._segments[-1] if self._segments else None
-        if isinstance(last, bytearray):
-            last += data
+        if last is not None and isinstance(last[0], int) and last[0] + last[1] == start:
+            self._segments[-1] = (last[0], last[1] + len(data))
         else:
-            self._segments.append(bytearray(data))
+            self._segments.append((start, len(data)))
 
     def file(self, parts: tuple[str, ...], size: int) -> None:
+        self._files += 1
+        if self._files > MAX_FILES:
+            raise ArchiveError(f"layer has more than {MAX_FILES} files")
         self._segments.append((parts, size))
 
     def release(self, parts: tuple[str, ...]) -> None:
         """``parts`` (a file, or a directory and all below it) is about to be removed: keep its data."""
         n = len(parts)
         for i, seg in enumerate(self._segments):
-            if isinstance(seg, tuple) and seg[0][:n] == parts:
-                self._segments[i] = bytearray(_read_file(self._root_fd, seg[0], seg[1]))
+            if isinstance(seg[0], tuple) and seg[0][:n] == parts:
+                start = self._spooled
+                for chunk in _iter_file(self._root_fd, seg[0], seg[1]):
+                    self._append(chunk)
+                self._segments[i] = (start, seg[1])
 
-    def serialize(self) -> bytes:
-        out = bytearray(MAGIC)
+    def _append(self, data: bytes) -> int:
+        start = self._spooled
+        if self._max_bytes is not None and start + len(data) > self._max_bytes:
+            raise ArchiveError(f"layer headers and padding exceed {self._max_bytes} bytes")
+        self._spool.write(data)
+        self._spooled += len(data)
+        return start
+
+    def write_to(self, write: Callable[[bytes], object]) -> None:
+        """Write the serialised (compressed) tar-split."""
+        self._spool.flush()
+        fd = self._spool.fileno()
+        compressor = zstandard.ZstdCompressor(level=3).compressobj()
+
+        def emit(data: bytes) -> None:
+            out = compressor.compress(data)
+            if out:
+                write(out)
+
+        emit(MAGIC)
         for seg in self._segments:
-            if isinstance(seg, bytearray):
-                out += b"R" + _U64.pack(len(seg)) + seg
+            if isinstance(seg[0], int):
+                offset, length = seg[0], int(seg[1])
+                emit(b"R" + _U64.pack(length))
+                while length:
+                    chunk = os.pread(fd, min(_CHUNK, length), offset)
+                    if not chunk:
+                        raise OSError("tar-split spool is shorter than recorded")
+                    emit(chunk)
+                    offset += len(chunk)
+                    length -= len(chunk)
             else:
                 path = "/".join(seg[0]).encode("utf-8", "surrogateescape")
-                out += b"F" + _U32.pack(len(path)) + path + _U64.pack(seg[1])
-        return bytes(zstandard.ZstdCompressor(level=3).compress(bytes(out)))
+                emit(b"F" + _U32.pack(len(path)) + path + _U64.pack(seg[1]))
+        write(compressor.flush())
 
 
-def _records(data: bytes) -> list[bytes | tuple[tuple[str, ...], int]]:
-    """Parse a serialised tar-split; it is our own file, but a damaged one must not crash."""
-    try:
-        plain = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 31)
-    except zstandard.ZstdError as e:
-        raise DataCorruption(f"damaged tar-split: {e}") from None
-    if not plain.startswith(MAGIC):
+class _Records:
+    """Reads a serialised tar-split; it is our own file, but a damaged one must fail cleanly."""
+
+    def __init__(self, src: Reader) -> None:
+        # zstandard reads any object with read(); its stubs ask for IO[bytes]
+        self._plain = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], src), read_across_frames=True)
+
+    def exactly(self, n: int) -> bytes:
+        parts = []
+        left = n
+        try:
+            while left:
+                data = self._plain.read(min(left, _CHUNK))
+                if not data:
+                    raise DataCorruption("damaged tar-split: truncated")
+                parts.append(data)
+                left -= len(data)
+        except zstandard.ZstdError as e:
+            raise DataCorruption(f"damaged tar-split: {e}") from None
+        return b"".join(parts)
+
+    def kind(self) -> bytes:
+        try:
+            return bytes(self._plain.read(1))
+        except zstandard.ZstdError as e:
+            raise DataCorruption(f"damaged tar-split: {e}") from None
+
+
+def reassemble(tarsplit: Reader, root: str, write: Callable[[bytes], object]) -> tuple[str, int]:
+    """Write the layer tar back out; returns (sha256 digest, size) of what was written."""
+    records = _Records(tarsplit)
+    if records.exactly(len(MAGIC)) != MAGIC:
         raise DataCorruption("damaged tar-split: bad magic")
-    out: list[bytes | tuple[tuple[str, ...], int]] = []
-    pos = len(MAGIC)
+    digest = hashlib.sha256()
+    size = 0
+
+    def out(chunk: bytes) -> None:
+        nonlocal size
+        digest.update(chunk)
+        size += len(chunk)
+        write(chunk)
+
+    root_fd = os.open(root, _DIR_FLAGS)
     try:
-        while pos < len(plain):
-            kind = plain[pos : pos + 1]
-            pos += 1
+        while kind := records.kind():
             if kind == b"R":
-                (length,) = _U64.unpack_from(plain, pos)
-                pos += 8
-                out.append(plain[pos : pos + length])
-                pos += length
+                (left,) = _U64.unpack(records.exactly(8))
+                while left:
+                    chunk = records.exactly(min(left, _CHUNK))
+                    out(chunk)
+                    left -= len(chunk)
             elif kind == b"F":
-                (length,) = _U32.unpack_from(plain, pos)
-                pos += 4
-                path = plain[pos : pos + length].decode("utf-8", "surrogateescape")
-                pos += length
-                (size,) = _U64.unpack_from(plain, pos)
-                pos += 8
+                (length,) = _U32.unpack(records.exactly(4))
+                path = records.exactly(length).decode("utf-8", "surrogateescape")
+                (file_size,) = _U64.unpack(records.exactly(8))
                 parts = tuple(path.split("/"))
                 if any(p in ("", ".", "..") for p in parts):
                     raise DataCorruption(f"damaged tar-split: bad path {path!r}")
-                out.append((parts, size))
+                for chunk in _iter_file(root_fd, parts, file_size):
+                    out(chunk)
             else:
                 raise DataCorruption("damaged tar-split: unknown record")
-    except struct.error:
-        raise DataCorruption("damaged tar-split: truncated") from None
-    return out
-
-
-def reassemble(tarsplit: bytes, root: str, write: Callable[[bytes], object]) -> tuple[str, int]:
-    """Write the layer tar back out; returns (sha256 digest, size) of what was written."""
-    digest = hashlib.sha256()
-    size = 0
-    root_fd = os.open(root, _DIR_FLAGS)
-    try:
-        for record in _records(tarsplit):
-            chunks: Iterable[bytes]
-            if isinstance(record, bytes):
-                chunks = (record,)
-            else:
-                chunks = _iter_file(root_fd, record[0], record[1])
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                write(chunk)
     finally:
         os.close(root_fd)
     return "sha256:" + digest.hexdigest(), size
@@ -168,7 +240,3 @@ def _iter_file(root_fd: int, parts: tuple[str, ...], size: int) -> Iterator[byte
             yield chunk
     finally:
         os.close(fd)
-
-
-def _read_file(root_fd: int, parts: tuple[str, ...], size: int) -> bytes:
-    return b"".join(_iter_file(root_fd, parts, size))

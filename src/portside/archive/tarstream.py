@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Callable
 from typing import cast
 
-from portside.archive._streams import RawSource
+from portside.archive.streams import RawSource
 from portside.readers import Reader
 
 CHUNK_SIZE = 1 << 20

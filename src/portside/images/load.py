@@ -21,14 +21,17 @@ which unpacks and verifies its layers.
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import platform
 import posixpath
 import tarfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
-from portside.archive.compression import Compression, detect
+from portside.archive.streams import RawSource
+from portside.archive.compression import Compression, decompressing_reader, detect
 from portside.archive.tarstream import BadHeader, ForwardReader, open_layer_tar
 from portside.content.store import FileContentStore, Info
 from portside.errors import ArchiveError, DataCorruption, InvalidArgument, PortsideError
@@ -40,7 +43,8 @@ from portside.oci.reference import Reference, parse_docker_ref
 from portside.readers import Reader
 from portside.unpack import Unpacked, release, unpack_stream
 
-_IN_MEMORY = 1 << 20          # members up to this size are kept in memory (documents)
+_IN_MEMORY = 1 << 20          # members up to this size are kept in memory (documents) ...
+_IN_MEMORY_TOTAL = 64 << 20   # ... until they add up to this; later ones go to the content store
 _MAX_DOCUMENT = 16 << 20      # JSON documents larger than this are refused
 _MAX_LINK_DEPTH = 16
 
@@ -50,6 +54,7 @@ class _Archive:
     """What the stream held: member name → bytes, blob, or link target."""
 
     data: dict[str, bytes] = field(default_factory=dict)
+    data_bytes: int = 0
     blobs: dict[str, Info] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     # large uncompressed tars, unpacked as they streamed by, in case they are layers
@@ -129,7 +134,7 @@ def _member_name(untrusted: str) -> str:
 
 def _read_stream(service: ImageService, untrusted_stream: Reader, archive: _Archive,
                  pin: Callable[[str], None]) -> None:
-    reader = ForwardReader(untrusted_stream)
+    reader = ForwardReader(_decompressed(untrusted_stream))
     last = "(start of archive)"
     try:
         tar = open_layer_tar(reader)
@@ -145,6 +150,31 @@ def _read_stream(service: ImageService, untrusted_stream: Reader, archive: _Arch
                 _read_member(service, reader, member.size, name, archive, pin)
     except (BadHeader, tarfile.TarError, EOFError, io.UnsupportedOperation) as e:
         raise ArchiveError(f"invalid archive after entry {last!r}: {e}") from None
+
+
+def _decompressed(untrusted_stream: Reader) -> Reader:
+    """docker load takes the archive plain or compressed (gzip, bzip2, xz, zstd)."""
+    head = untrusted_stream.read(6)
+    replay = RawSource(untrusted_stream, head)
+    if head.startswith(b"BZh"):
+        return _Decoding(bz2.BZ2File(io.BufferedReader(replay, 1 << 20)), "bzip2")
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return _Decoding(lzma.LZMAFile(io.BufferedReader(replay, 1 << 20)), "xz")
+    return decompressing_reader(replay)[1]
+
+
+class _Decoding:
+    """bz2 and lzma report bad data as OSError/LZMAError/EOFError: name it as the archive's fault."""
+
+    def __init__(self, src: Reader, kind: str) -> None:
+        self._src = src
+        self._kind = kind
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._src.read(size)
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            raise ArchiveError(f"invalid {self._kind} archive: {e}") from None
 
 
 def _link_target(name: str, member: tarfile.TarInfo) -> str:
@@ -168,12 +198,13 @@ def _read_member(service: ImageService, reader: ForwardReader, size: int, name: 
     """Keep a small member in memory; unpack a large uncompressed tar as it streams by (it is
     most likely a layer, and this way its bytes are written once); store anything else as a blob."""
     expected = _digest_from_blob_path(name)
-    if size <= _IN_MEMORY:
+    if size <= _IN_MEMORY and archive.data_bytes + size <= _IN_MEMORY_TOTAL:
         data = reader.read(size)
         if len(data) != size:
             raise ArchiveError(f"archive entry {name!r} is truncated")
         if expected and digestlib.sha256_bytes(data) != expected:
             raise DataCorruption(f"archive entry {name!r} does not match its digest")
+        archive.data_bytes += len(data) - len(archive.data.get(name, b""))
         archive.data[name] = data
         return
     if _looks_like_tar(reader.peek(512)):
@@ -201,6 +232,9 @@ def _unpack_member(service: ImageService, reader: ForwardReader, size: int, name
     if expected and unpacked.diff_id != expected:
         release(service.snapshots, unpacked)
         raise DataCorruption(f"archive entry {name!r} does not match its digest ({unpacked.diff_id})")
+    previous = archive.unpacked.get(name)
+    if previous is not None:  # a name given twice: the last one wins, as when extracting
+        release(service.snapshots, previous)
     archive.unpacked[name] = unpacked
 
 
@@ -282,7 +316,10 @@ def _from_docker_manifest(archive: _Archive, content: FileContentStore, pin: Cal
             if not isinstance(layer_name, str):
                 raise InvalidArgument("invalid manifest.json: layer names must be strings")
             layers.append(_layer(archive, content, _member_name(layer_name), pin))
-        tags = [_parse_tag(t) for t in entry.get("RepoTags") or []]
+        repo_tags = entry.get("RepoTags") or []
+        if not isinstance(repo_tags, list):
+            raise InvalidArgument("invalid manifest.json: RepoTags must be a list of strings")
+        tags = [_parse_tag(t) for t in repo_tags]
         images.append(_ImageToAdd(config, layers, tags, []))
     return images
 

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from portside.errors import NotFound
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,
@@ -132,8 +134,11 @@ class MetadataDB:
 
     def set_name(self, name: str, image_id: str, kind: str = "tag") -> str | None:
         """Point ``name`` at ``image_id``; returns the image it pointed at before, if another."""
-        with self._lock, _transaction(self._conn) as c:
-            moved = self._set_name(c, name, image_id, kind, time.time())
+        try:
+            with self._lock, _transaction(self._conn) as c:
+                moved = self._set_name(c, name, image_id, kind, time.time())
+        except sqlite3.IntegrityError:  # the image was removed meanwhile
+            raise NotFound(f"No such image: {image_id}") from None
         return moved[0][1] if moved else None
 
     def remove_name(self, name: str) -> bool:

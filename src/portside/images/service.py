@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fnmatch
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,8 @@ from portside.oci.reference import Reference, parse_docker_ref, parse_normalized
 from portside.snapshots.overlay import OverlaySnapshotter
 from portside.timefmt import parse_rfc3339
 from portside.unpack import Unpacked, commit_unpacked, copy_layer, unpack_blob
+
+log = logging.getLogger(__name__)
 
 # (container id, running) pairs of containers created from an image.
 ContainerUsage = Callable[[str], list[tuple[str, bool]]]
@@ -125,9 +128,16 @@ class ImageService:
                     if self._pins[key] <= 0:
                         del self._pins[key]
 
-    def _is_pinned(self, key: str) -> bool:
-        with self._pin_lock:
-            return key in self._pins
+    def pin_image(self, pin: Callable[[str], None], image: Image) -> None:
+        """Pin everything an image's bytes come from: config, layers, tar-splits, blobs, manifests."""
+        pin(image.id)
+        for layer in image.row.layers:
+            pin(layer.chain_id)
+            pin(layer.blob_digest)
+            if layer.tarsplit:
+                pin(layer.tarsplit)
+        for digest, _ in self.db.manifests_of(image.id):
+            pin(digest)
 
     # -- resolution -------------------------------------------------------------
 
@@ -163,7 +173,10 @@ class ImageService:
         row = self.db.get_image(image_id)
         if row is None:
             raise NotFound(f"No such image: {image_id}")
-        config = parse_config(self.content.read_bytes(image_id))
+        try:
+            config = parse_config(self.content.read_bytes(image_id))
+        except NotFound:
+            raise DataCorruption(f"image {image_id} is damaged: its config blob is missing") from None
         tags: list[Reference] = []
         digests: list[Reference] = []
         last = 0.0
@@ -175,7 +188,16 @@ class ImageService:
         return Image(row, config, tuple(tags), tuple(digests), last)
 
     def images(self) -> list[Image]:
-        return [self.load_image(image_id) for image_id in self.db.image_ids()]
+        """Every image; one removed meanwhile is left out, a damaged one is logged and left out."""
+        out = []
+        for image_id in self.db.image_ids():
+            try:
+                out.append(self.load_image(image_id))
+            except NotFound:
+                continue
+            except DataCorruption as e:
+                log.warning("%s", e)
+        return out
 
     # -- adding -----------------------------------------------------------------
 
@@ -219,7 +241,7 @@ class ImageService:
         elif unpacked is not None and unpacked.committed_as is not None:
             # the same diff sits at two places in the chain: unpack it again from the first
             size = copy_layer(self.content, self.snapshots, source_chain=unpacked.committed_as,
-                              tarsplit=unpacked.tarsplit, chain_id=chain_id)
+                              tarsplit=unpacked.tarsplit, diff_id=diff_id, chain_id=chain_id)
         else:
             size = unpack_blob(self.content, self.snapshots, blob_digest=layer.digest, diff_id=diff_id,
                                chain_id=chain_id)
@@ -237,8 +259,8 @@ class ImageService:
                 while chunk := f.read(1 << 20):
                     write(chunk)
             return
-        digest, size = reassemble(self.content.read_bytes(layer.tarsplit), self.snapshots.layer_path(layer.chain_id),
-                                  write)
+        with self.content.open(layer.tarsplit) as split:
+            digest, size = reassemble(split, self.snapshots.layer_path(layer.chain_id), write)
         if digest != layer.diff_id or size != layer.blob_size:
             raise DataCorruption(f"layer {layer.chain_id} was changed on disk: its tar no longer matches "
                                  f"its diff ID {layer.diff_id}")
@@ -262,7 +284,10 @@ class ImageService:
         Returns the ``[{"Untagged": ...}, {"Deleted": ...}]`` records of the API.
         """
         image_id = self.resolve(name)
-        image = self.load_image(image_id)
+        try:
+            image = self.load_image(image_id)
+        except DataCorruption:
+            return self._remove_damaged(image_id)
         records: list[dict[str, str]] = []
         by_reference = self._names_reference(name, image)
         users = self.containers_using(image_id)
@@ -305,6 +330,14 @@ class ImageService:
             records.extend({"Deleted": chain} for chain in self.collect()[1])
         return records
 
+    def _remove_damaged(self, image_id: str) -> list[dict[str, str]]:
+        """A damaged image can always be removed: its rows go, and whatever it left is collected."""
+        records = [{"Untagged": parse_normalized(name).familiar()} for name, _, _ in self.db.names_of(image_id)]
+        self.db.remove_image(image_id)
+        records.append({"Deleted": image_id})
+        self.collect()
+        return records
+
     def _names_reference(self, name: str, image: Image) -> Reference | None:
         """The reference ``name`` spells, if it is one of the image's names (not an ID)."""
         try:
@@ -345,18 +378,19 @@ class ImageService:
         Returns (blob digests, chain IDs) removed.
         """
         with self._gc_lock:
-            blobs_kept = self.db.referenced_blobs()
-            chains_kept = self.db.referenced_chains()
-            blobs: list[str] = []
-            chains: list[str] = []
-            for info in list(self.content.walk()):
-                if info.digest not in blobs_kept and not self._is_pinned(info.digest):
-                    self.content.delete(info.digest)
-                    blobs.append(info.digest)
-            for chain in list(self.snapshots.layers()):
-                if chain not in chains_kept and not self._is_pinned(chain):
-                    self.snapshots.remove_layer(chain)
-                    chains.append(chain)
+            # Mark and unlink under the pin lock: an operation pins what it writes before
+            # writing it and unpins only after its database commit, so with both read
+            # together, everything in use is either referenced or pinned.
+            with self._pin_lock:
+                keep = self.db.referenced_blobs() | set(self._pins)
+                keep_chains = self.db.referenced_chains() | set(self._pins)
+                blobs = [i.digest for i in self.content.walk() if i.digest not in keep]
+                chains = [c for c in self.snapshots.layers() if c not in keep_chains]
+                for digest in blobs:
+                    self.content.delete(digest)
+                doomed = [d for d in (self.snapshots.detach_layer(c) for c in chains) if d is not None]
+            for path in doomed:  # the slow part, outside the lock
+                self.snapshots.abort(path)
         return blobs, chains
 
     def sweep(self) -> None:

@@ -83,12 +83,21 @@ class OverlaySnapshotter:
         return result
 
     def remove_layer(self, chain_id: str) -> None:
+        doomed = self.detach_layer(chain_id)
+        if doomed is not None:
+            self.abort(doomed)
+
+    def detach_layer(self, chain_id: str) -> str | None:
+        """Take a committed layer out of sight (a rename, fast); the caller ``abort``s the returned dir.
+
+        Renaming first also means a crash mid-delete leaves a tmp dir, not half a layer.
+        """
         path = self.layer_path(chain_id)
-        if os.path.isdir(path):
-            # Rename first so a crash mid-delete leaves a tmp dir, not half a layer.
-            doomed = os.path.join(self.tmp_dir, "rm-" + secrets.token_hex(8))
-            os.rename(path, doomed)
-            _rmtree(doomed)
+        if not os.path.isdir(path):
+            return None
+        doomed = os.path.join(self.tmp_dir, "rm-" + secrets.token_hex(8))
+        os.rename(path, doomed)
+        return doomed
 
     def usage(self, chain_id: str) -> int:
         """A committed layer's size as Docker counts it: file contents (each inode once) and symlinks."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from portside.daemon.engine import Engine
 from portside.daemon.filters import Filters, bool_filter, parse_filters
@@ -32,10 +32,10 @@ def register(router: Router, engine: Engine) -> None:
     router.add("DELETE", "/images/{name}", api.delete)
 
 
-def summary(engine: Engine, image: Image, api_version: str) -> dict[str, Any]:
-    """An entry of GET /images/json (and of /system/df)."""
+def summary(engine: Engine, image: Image, api_version: str, *, count_containers: bool = False) -> dict[str, Any]:
+    """An entry of GET /images/json (and of /system/df, which counts containers; the list says -1 as dockerd)."""
     out: dict[str, Any] = {
-        "Containers": len(engine.images.containers_using(image.id)),
+        "Containers": len(engine.images.containers_using(image.id)) if count_containers else -1,
         "Created": int(image.created_unix),
         "Id": image.id,
         "Labels": image.labels or None,
@@ -82,10 +82,7 @@ def inspect_document(engine: Engine, image: Image, api_version: str) -> dict[str
         "Size": image.row.size,
         "GraphDriver": {
             "Name": "overlay2",
-            "Data": {
-                "LowerDir": ":".join(snapshots.layer_path(c) for c in reversed(chain[:-1])) or None,
-                "UpperDir": snapshots.layer_path(chain[-1]) if chain else None,
-            },
+            "Data": _graph_data(snapshots.layer_path(c) for c in reversed(chain)),
         },
         "RootFS": {"Type": "layers", "Layers": image.config.diff_ids},
         "Metadata": {"LastTagTime": format_rfc3339(int(image.last_tag_time * 1e9)) if image.last_tag_time
@@ -101,6 +98,17 @@ def inspect_document(engine: Engine, image: Image, api_version: str) -> dict[str
         out["Container"] = str(doc.get("container", ""))
         out["ContainerConfig"] = {**_CONFIG_DEFAULTS, **(doc.get("container_config") or {})}
     return out
+
+
+def _graph_data(paths: Iterable[str]) -> dict[str, str]:
+    """Where the layers are, as dockerd's overlay2 shows it (string values only; no key when empty)."""
+    top_first = list(paths)
+    data = {}
+    if top_first:
+        data["UpperDir"] = top_first[0]
+    if len(top_first) > 1:
+        data["LowerDir"] = ":".join(top_first[1:])
+    return data
 
 
 def history_document(image: Image) -> list[dict[str, Any]]:
@@ -233,14 +241,18 @@ class _ImagesAPI:
         return self._save([req.params["name"]])
 
     def _save(self, names: list[str]) -> StreamResponse:
-        selections = save.select(self.images, names)  # errors (404) before the 200 goes out
+        save.select(self.images, names)  # errors (404) before the 200 goes out
 
         def write_body(write: Callable[[bytes], None]) -> None:
             with self.images.pinned() as pin:
+                # Pinned, then chosen again: an rmi in between is seen here, and none
+                # after can take what the stream still has to send.
+                selections = save.select(self.images, names)
                 for sel in selections:
-                    pin(sel.image.id)
-                    for layer in sel.image.row.layers:
-                        pin(layer.blob_digest)
+                    self.images.pin_image(pin, sel.image)
+                selections = save.select(self.images, names)
+                for sel in selections:
+                    self.images.pin_image(pin, sel.image)
                 batched = _Batched(write)
                 save.save(self.images, selections, batched)
                 batched.flush()

@@ -137,7 +137,7 @@ def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
             layer_users[layer.chain_id] = layer_users.get(layer.chain_id, 0) + 1
     entries = []
     for image in images:
-        entry = summary(engine, image, api_version)
+        entry = summary(engine, image, api_version, count_containers=True)
         entry["SharedSize"] = sum(la.size for la in image.row.layers if layer_users[la.chain_id] > 1)
         entries.append(entry)
     return {
