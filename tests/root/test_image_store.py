@@ -408,3 +408,16 @@ def test_no_thread_is_left_behind_by_failed_unpacks(service):
         with pytest.raises(ArchiveError):
             importer.import_image(service, io.BytesIO(layer_tar({"a": b"1" * 2000})[:1000]), ref=None, changes=[])
     assert threading.active_count() == before
+
+
+def test_save_of_a_repository_name_saves_all_its_tags(service):
+    one = Image(config_for([BASE]), [BASE], ["repo:one"])
+    two = Image(config_for([TOP], cmd=["two"]), [TOP], ["repo:two", "other:x"])
+    load_bytes(service, docker_save_legacy([one, two]))
+    selections = save.select(service, ["repo"])  # no repo:latest exists: still every tag of repo
+    assert {(s.image.id, tuple(t.familiar() for t in s.tags)) for s in selections} == {
+        (one.id, ("repo:one",)), (two.id, ("repo:two",))}
+    assert [t.familiar() for t in save.select(service, ["other:x"])[0].tags] == ["other:x"]
+    assert save.select(service, [two.id])[0].tags == []
+    with pytest.raises(NotFound):
+        save.select(service, ["nothing"])

@@ -44,19 +44,46 @@ def select(service: ImageService, names: list[str]) -> list[_Selection]:
     if not names:
         raise InvalidArgument("no images specified")
     chosen: dict[str, _Selection] = {}
-    for name in names:
-        image = service.get(name)
+
+    def add(image: Image, tag: Reference | None) -> None:
         sel = chosen.setdefault(image.id, _Selection(image))
-        try:
-            ref: Reference | None = parse_normalized(name)
-        except InvalidArgument:
-            ref = None
-        matches = [t for t in image.tags if ref is not None and t.name == ref.name
-                   and (ref.tag is None and ref.digest is None or t.tag == ref.tag)]
-        for t in matches:
-            if str(t) not in {str(x) for x in sel.tags}:
-                sel.tags.append(t)
+        if tag is not None and str(tag) not in {str(t) for t in sel.tags}:
+            sel.tags.append(tag)
+
+    for name in names:
+        repo_tags = _tags_of_repository(service, name)
+        if repo_tags:
+            for image_id, tag in repo_tags:
+                add(service.load_image(image_id), tag)
+            continue
+        image = service.get(name)
+        named = next((t for t in image.tags if _same(t, name)), None)
+        add(image, named)
     return list(chosen.values())
+
+
+def _tags_of_repository(service: ImageService, name: str) -> list[tuple[str, Reference]]:
+    """For a repository name alone (``busybox``): every tag of it, oldest first."""
+    try:
+        ref = parse_normalized(name)
+    except InvalidArgument:
+        return []
+    if ref.tag is not None or ref.digest is not None:
+        return []
+    found = []
+    for full, image_id, kind in service.db.all_names():
+        if kind == "tag":
+            tag = parse_normalized(full)
+            if tag.name == ref.name:
+                found.append((image_id, tag))
+    return found
+
+
+def _same(tag: Reference, name: str) -> bool:
+    try:
+        return str(parse_normalized(name)) == str(tag)
+    except InvalidArgument:
+        return False
 
 
 def save(service: ImageService, selections: list[_Selection], write: Write) -> None:
