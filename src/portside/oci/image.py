@@ -13,6 +13,7 @@ from typing import Any
 from portside.errors import InvalidArgument
 from portside.oci import digest as digestlib
 from portside.oci import mediatypes as mt
+from portside.timefmt import validate_created
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ def load_json(untrusted: bytes, what: str) -> Any:
         return json.loads(untrusted)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"invalid {what}: {e}") from None
+    except RecursionError:
+        # Deep nesting exhausts Python's recursion limit (near 1,000 levels; Go's decoder allows
+        # 10,000): refused with the words Go uses past its own limit.
+        raise InvalidArgument(f"invalid {what}: exceeded max depth") from None
 
 
 def parse_manifest(untrusted: bytes) -> Manifest:
@@ -156,6 +161,15 @@ def parse_config(untrusted: bytes) -> ImageConfig:
         digestlib.validate(d)
     if "config" in doc and doc["config"] is not None and not isinstance(doc["config"], dict):
         raise InvalidArgument("invalid image config: config must be an object")
+    created = doc.get("created")
+    if created is not None:
+        # Docker decodes it into a time.Time: a config whose date Go cannot parse does not load.
+        if not isinstance(created, str):
+            raise InvalidArgument("invalid image config: created must be a string")
+        try:
+            validate_created(created)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"invalid image config: {e}") from None
     return ImageConfig(untrusted, doc)
 
 
