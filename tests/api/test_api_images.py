@@ -191,3 +191,21 @@ def test_hostile_import_is_refused_and_leaves_nothing(daemon, case):
     assert daemon.api.json("GET", "/images/json") == []
     for sub in ("content/blobs/sha256", "content/ingest", "snapshots/layers", "snapshots/tmp"):
         assert os.listdir(os.path.join(daemon.root, sub)) == [], sub
+
+
+def test_reference_filter_follows_go_path_match_and_trims_names(daemon, busybox_image):
+    daemon.api.request("POST", "/images/busybox/tag?repo=user/app&tag=1")
+
+    def listed(filters):
+        got = daemon.api.json("GET", "/images/json?filters=" + urllib.parse.quote(json.dumps(filters)))
+        return [sorted(i["RepoTags"]) for i in got]
+
+    assert listed({"reference": ["*"]}) == [["busybox:latest"]]       # * does not cross "/"
+    assert listed({"reference": ["*/*"]}) == [["user/app:1"]]
+    assert listed({"reference": ["user/app:1"]}) == [["user/app:1"]]
+    assert listed({"reference": ["nothing"]}) == []
+    assert listed({"until": ["1h"]}) == []                            # created less than an hour ago
+    assert listed({"label!": ["k=v"]}) == [["busybox:latest", "user/app:1"]]
+    status, _, body = daemon.api.request(
+        "GET", "/images/json?filters=" + urllib.parse.quote(json.dumps({"reference": ["[a-"]})))
+    assert status == 400 and "syntax error in pattern" in json.loads(body)["message"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import fnmatch
 import logging
 import os
 import threading
@@ -177,6 +176,8 @@ class ImageService:
             config = parse_config(self.content.read_bytes(image_id))
         except NotFound:
             raise DataCorruption(f"image {image_id} is damaged: its config blob is missing") from None
+        except InvalidArgument as e:  # recorded before a check that now refuses it
+            raise DataCorruption(f"image {image_id} is damaged: {e}") from None
         tags: list[Reference] = []
         digests: list[Reference] = []
         last = 0.0
@@ -360,7 +361,7 @@ class ImageService:
                 continue
             if until is not None and image.created_unix >= until:
                 continue
-            if not _labels_match(image.labels, label_filters):
+            if not labels_match(image.labels, label_filters):
                 continue
             for ref in (*image.tags, *image.digests):
                 deleted.append({"Untagged": ref.familiar()})
@@ -408,7 +409,7 @@ class ImageService:
         return sum(sizes.values())
 
 
-def _labels_match(labels: dict[str, str], filters: list[str]) -> bool:
+def labels_match(labels: dict[str, str], filters: list[str]) -> bool:
     for f in filters:
         negate = f.startswith("!")  # label!=... arrives as "!" prefix from the API layer
         key, sep, value = f.lstrip("!").partition("=")
@@ -416,11 +417,3 @@ def _labels_match(labels: dict[str, str], filters: list[str]) -> bool:
         if hit == negate:
             return False
     return True
-
-
-def reference_matches(pattern: str, ref: Reference) -> bool:
-    """Docker's `reference=` filter: a glob over the familiar name, with or without the tag."""
-    familiar_name = ref.familiar_name()
-    if ref.tag is not None and ":" in pattern.rsplit("/", 1)[-1]:
-        return fnmatch.fnmatchcase(f"{familiar_name}:{ref.tag}", pattern)
-    return fnmatch.fnmatchcase(familiar_name, pattern) or fnmatch.fnmatchcase(ref.name, pattern)

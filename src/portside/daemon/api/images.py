@@ -13,9 +13,10 @@ from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
 from portside.errors import InvalidArgument, NotImplementedYet, PortsideError
 from portside.images import importer, load, save
-from portside.images.service import Image, reference_matches
+from portside.images.refmatch import reference_matches
+from portside.images.service import Image, labels_match
 from portside.oci.reference import Reference, parse_repository_and_tag
-from portside.timefmt import format_rfc3339, parse_rfc3339
+from portside.timefmt import format_rfc3339, parse_rfc3339, parse_timestamp
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -100,6 +101,10 @@ def inspect_document(engine: Engine, image: Image, api_version: str) -> dict[str
     return out
 
 
+def _referenced(filters: Filters, ref: Reference) -> bool:
+    return any(reference_matches(pattern, ref) for pattern in filters["reference"])
+
+
 def _graph_data(paths: Iterable[str]) -> dict[str, str]:
     """Where the layers are, as dockerd's overlay2 shows it (string values only; no key when empty)."""
     top_first = list(paths)
@@ -144,33 +149,38 @@ class _ImagesAPI:
 
     def list_images(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
-                                {"dangling", "label", "reference", "before", "since", "until"})
+                                {"dangling", "label", "label!", "reference", "before", "since", "until"})
         if req.arg("filter"):  # the pre-1.25 single reference filter
             filters.setdefault("reference", []).append(req.arg("filter") or "")
-        images = [i for i in self.images.images() if self._matches(i, filters)]
-        images.sort(key=lambda i: i.created_unix, reverse=True)
-        return Response.json([summary(self.engine, i, req.api_version) for i in images])
+        now = time.time()
+        out = []
+        for image in sorted(self.images.images(), key=lambda i: i.created_unix, reverse=True):
+            if not self._matches(image, filters, now):
+                continue
+            entry = summary(self.engine, image, req.api_version)
+            if filters.get("reference"):
+                # as dockerd: only the names the filter matched are listed
+                entry["RepoTags"] = [t.familiar() for t in image.tags if _referenced(filters, t)]
+                entry["RepoDigests"] = [d.familiar() for d in image.digests if _referenced(filters, d)]
+                if not entry["RepoTags"] and not entry["RepoDigests"]:
+                    continue
+            out.append(entry)
+        return Response.json(out)
 
-    def _matches(self, image: Image, filters: Filters) -> bool:
+    def _matches(self, image: Image, filters: Filters, now: float) -> bool:
         dangling = bool_filter(filters, "dangling")
         if dangling is not None and dangling == bool(image.tags):
             return False
-        if filters.get("reference"):
-            if not any(reference_matches(p, t) for p in filters["reference"] for t in (*image.tags, *image.digests)):
-                return False
         for key in ("before", "since"):
             for name in filters.get(key, []):
                 pivot = self.images.get(name).created_unix
                 if (key == "before" and image.created_unix >= pivot) or (key == "since" and image.created_unix <= pivot):
                     return False
         for value in filters.get("until", []):
-            if image.created_unix >= _parse_until(value):
+            if image.created_unix >= parse_timestamp(value, now, what="until"):
                 return False
-        for label in filters.get("label", []):
-            key, sep, want = label.partition("=")
-            if key not in image.labels or (sep and image.labels[key] != want):
-                return False
-        return True
+        labels = filters.get("label", []) + ["!" + f for f in filters.get("label!", [])]
+        return labels_match(image.labels, labels)
 
     def inspect(self, req: Request) -> Response:
         image = self.images.get(req.params["name"])
@@ -192,7 +202,8 @@ class _ImagesAPI:
     def prune(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"), {"dangling", "until", "label", "label!"})
         dangling = bool_filter(filters, "dangling")
-        until = min((_parse_until(v) for v in filters.get("until", [])), default=None)
+        now = time.time()
+        until = min((parse_timestamp(v, now, what="until") for v in filters.get("until", [])), default=None)
         labels = filters.get("label", []) + ["!" + f for f in filters.get("label!", [])]
         deleted, reclaimed = self.images.prune(dangling_only=dangling is not False, until=until, label_filters=labels)
         return Response.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
@@ -292,22 +303,3 @@ def _ndjson(lines: list[dict[str, Any]]) -> StreamResponse:
         write(b"".join(json.dumps(line).encode() + b"\r\n" for line in lines))
 
     return StreamResponse(write_body, headers=[("Content-Type", "application/json")])
-
-
-def _parse_until(value: str) -> float:
-    """`until` takes a Unix timestamp, an RFC 3339 date, or a Go duration before now (10m, 2h)."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value and value[-1] in units:
-        try:
-            return time.time() - float(value[:-1]) * units[value[-1]]
-        except ValueError:
-            pass
-    parsed = parse_rfc3339(value)
-    if parsed:
-        return parsed
-    raise InvalidArgument(f"invalid filter 'until={value}'")
-
