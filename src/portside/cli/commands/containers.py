@@ -123,8 +123,8 @@ def _image(c: Mapping[str, Any], trunc: bool) -> str:
         except reference.ReferenceError:
             return image
         if ref.tag:
-            return f"{ref.familiar_name}:{ref.tag}"
-        return ref.familiar_name
+            return f"{ref.familiar_name()}:{ref.tag}"
+        return ref.familiar_name()
     return image
 
 

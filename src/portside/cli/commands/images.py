@@ -336,7 +336,7 @@ def tag_query(source: str, target: str) -> list[tuple[str, str]]:
         raise CLIError(f'Error parsing reference: "{target}" is not a valid repository/tag: {e}') from None
     if ref.digest:
         raise CLIError("refusing to create a tag with a digest reference")
-    return [("repo", ref.familiar_name), ("tag", ref.tag or "latest")]
+    return [("repo", ref.familiar_name()), ("tag", ref.tag or "latest")]
 
 
 def run_tag(ctx: Context, opts: Options, args: list[str]) -> int:
@@ -521,7 +521,7 @@ def import_query(source: str, ref: str, message: str, changes: Sequence[str], pl
             parsed = reference.parse_normalized_named(ref)
         except reference.ReferenceError as e:
             raise CLIError(str(e)) from None
-        repo, tag = parsed.familiar_name, parsed.tag
+        repo, tag = parsed.familiar_name(), parsed.tag or ""
     query = [("fromSrc", source), ("repo", repo), ("tag", tag), ("message", message)]
     if platform:
         query.append(("platform", platform.lower()))
