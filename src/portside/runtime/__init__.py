@@ -1,0 +1,1 @@
+"""The container runtime: namespaces, the init sequence, capabilities, seccomp."""

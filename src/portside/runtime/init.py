@@ -1,0 +1,253 @@
+"""The container's init: the straight sequence a fresh process runs to become the container.
+
+It runs in the container's first process (pid 1 of its new pid namespace,
+already in its other new namespaces) and ends in ``execve``. The order is a
+security property, as in runc's ``standard_init_linux.go``:
+
+    1. mount namespace private; the root filesystem (the snapshot's mounts)
+    2. the spec's mounts (/proc, /dev, /sys, ...) and the default devices
+    3. pivot_root into the root filesystem; the old root detached
+    4. masked and read-only paths; a read-only root
+    5. hostname, sysctls, rlimits
+    6. capability bounding set, then the user (groups, gid, uid), then the
+       capability sets; no_new_privs
+    7. working directory, the executable looked up in the container's PATH
+    8. seccomp, last before execve, so that nothing above runs filtered
+    9. execve
+
+A failure at any step is written to ``error_fd`` (close-on-exec: a
+successful execve closes it without a word) as one JSON line, and the process
+exits 127 (not found), 126 (not executable) or 1.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import stat
+from typing import Any, Callable, NoReturn
+
+from portside.runtime import caps, linux
+from portside.runtime.paths import secure_join
+from portside.snapshots.mount import Mount
+
+# Installs the process's seccomp filter from the spec's linux.seccomp (the seccomp module provides it).
+SeccompInstaller = Callable[[dict[str, Any], bool], None]
+
+_DEFAULT_DEVICES = (  # name, major, minor (Docker's defaults)
+    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+)
+_DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+              ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+_MOUNT_FLAGS = {
+    "ro": (linux.MS_RDONLY, False), "rw": (linux.MS_RDONLY, True), "nosuid": (linux.MS_NOSUID, False),
+    "suid": (linux.MS_NOSUID, True), "nodev": (linux.MS_NODEV, False), "dev": (linux.MS_NODEV, True),
+    "noexec": (linux.MS_NOEXEC, False), "exec": (linux.MS_NOEXEC, True), "strictatime": (linux.MS_STRICTATIME, False),
+    "bind": (linux.MS_BIND, False), "rbind": (linux.MS_BIND | linux.MS_REC, False),
+}
+_PROPAGATION = {"private": linux.MS_PRIVATE, "rprivate": linux.MS_PRIVATE | linux.MS_REC,
+                "slave": linux.MS_SLAVE, "rslave": linux.MS_SLAVE | linux.MS_REC}
+
+
+class InitError(Exception):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run(spec: dict[str, Any], root_mounts: list[Mount], error_fd: int,
+        install_seccomp: SeccompInstaller | None = None) -> NoReturn:
+    """Become the container described by ``spec`` (an OCI runtime config) and exec its process."""
+    try:
+        _setup_and_exec(spec, root_mounts, install_seccomp)
+    except InitError as e:
+        _fail(error_fd, str(e), e.exit_code)
+    except OSError as e:
+        _fail(error_fd, str(e) if e.strerror else repr(e), 1)
+    except BaseException as e:  # nothing may unwind into the caller's code in a forked child
+        _fail(error_fd, f"{type(e).__name__}: {e}", 1)
+    os._exit(1)  # unreachable: _setup_and_exec ends in execve
+
+
+def _fail(error_fd: int, message: str, code: int) -> NoReturn:
+    try:
+        os.write(error_fd, json.dumps({"error": message, "exit_code": code}).encode() + b"\n")
+    finally:
+        os._exit(code)
+
+
+def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
+                    install_seccomp: SeccompInstaller | None) -> None:
+    process = spec["process"]
+    linux_spec = spec.get("linux") or {}
+    rootfs = spec["root"]["path"]
+
+    # 1. our mounts must not propagate to the host, and the root filesystem
+    linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    for m in root_mounts:
+        m.mount(rootfs)
+
+    # 2. the spec's mounts, then the default devices in /dev
+    for m in spec.get("mounts") or []:
+        _mount(rootfs, m)
+    _populate_dev(rootfs, bool(process.get("terminal")))
+
+    # 3. into the root filesystem; the old root goes away entirely
+    os.chdir(rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
+
+    # 4. masked and read-only paths, then a read-only root
+    for path in linux_spec.get("maskedPaths") or []:
+        _mask(path)
+    for path in linux_spec.get("readonlyPaths") or []:
+        _readonly(path)
+    if spec["root"].get("readonly"):
+        linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+    # 5. hostname, sysctls, rlimits
+    if spec.get("hostname"):
+        linux.sethostname(spec["hostname"])
+    for key, value in (linux_spec.get("sysctl") or {}).items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(str(value))
+    for rl in process.get("rlimits") or []:
+        resource.setrlimit(getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
+
+    # 6. capabilities and the user
+    capabilities = process.get("capabilities") or {}
+    caps.drop_bounding(caps.mask(capabilities.get("bounding") or []))
+    user = process.get("user") or {}
+    linux.prctl(8, 1)  # PR_SET_KEEPCAPS: keep the permitted set across setuid
+    os.setgroups([int(g) for g in user.get("additionalGids") or []])
+    os.setresgid(user.get("gid", 0), user.get("gid", 0), user.get("gid", 0))
+    os.setresuid(user.get("uid", 0), user.get("uid", 0), user.get("uid", 0))
+    linux.prctl(8, 0)
+    caps.apply(caps.mask(capabilities.get("effective") or []), caps.mask(capabilities.get("permitted") or []),
+               caps.mask(capabilities.get("inheritable") or []), caps.mask(capabilities.get("ambient") or []))
+    if process.get("noNewPrivileges"):
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if "umask" in user:
+        os.umask(int(user["umask"]))
+
+    # 7. working directory and the executable
+    cwd = process.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise InitError(f"chdir to cwd (\"{cwd}\") set in config.json failed: {(e.strerror or str(e)).lower()}", 1) from None
+    args = process["args"]
+    env = process.get("env") or []
+    path = _lookup(args[0], env)
+
+    # 8. seccomp, as late as possible
+    seccomp = linux_spec.get("seccomp")
+    if seccomp and install_seccomp is not None:
+        install_seccomp(seccomp, bool(process.get("noNewPrivileges")))
+
+    # 9. the process itself
+    try:
+        os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
+    except OSError as e:
+        code = 126 if e.errno in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else 127
+        raise InitError(f"exec: \"{args[0]}\": {(e.strerror or str(e)).lower()}", code) from None
+
+
+def _lookup(arg0: str, env: list[str]) -> str:
+    """Docker's (Go's exec.LookPath) rules: a name with a slash is used as is, else PATH is searched."""
+    if "/" in arg0:
+        return arg0
+    path_value = next((e[5:] for e in env if e.startswith("PATH=")), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    for directory in path_value.split(":"):
+        candidate = os.path.join(directory or ".", arg0)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    raise InitError(f"exec: \"{arg0}\": executable file not found in $PATH", 127)
+
+
+def _mount(rootfs: str, m: dict[str, Any]) -> None:
+    kind = m.get("type") or ("bind" if "bind" in (m.get("options") or []) else "none")
+    source = m.get("source") or kind
+    flags = 0
+    data = []
+    propagation = 0
+    for opt in m.get("options") or []:
+        if opt in _MOUNT_FLAGS:
+            bit, clear = _MOUNT_FLAGS[opt]
+            flags = flags & ~bit if clear else flags | bit
+        elif opt in _PROPAGATION:
+            propagation |= _PROPAGATION[opt]
+        else:
+            data.append(opt)
+    is_bind = bool(flags & linux.MS_BIND)
+    target = secure_join(rootfs, m["destination"])
+    if is_bind and not os.path.isdir(source):
+        _make_file(target)
+    else:
+        os.makedirs(target, exist_ok=True)
+    if kind == "cgroup" and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        # cgroup v1 hosts: an empty read-only tmpfs (the v1 hierarchies stay the host's business)
+        linux.mount("tmpfs", target, "tmpfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                    "mode=755")
+        return
+    fstype = None if is_bind else ("cgroup2" if kind == "cgroup" else kind)
+    linux.mount(source, target, fstype, flags & ~linux.MS_RDONLY if is_bind else flags, ",".join(data) or None)
+    if is_bind and flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
+        # a bind mount takes its flags only on a remount
+        linux.mount("", target, None, flags | linux.MS_REMOUNT)
+    if propagation:
+        linux.mount("", target, None, propagation)
+
+
+def _make_file(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+
+
+def _populate_dev(rootfs: str, terminal: bool) -> None:
+    dev = secure_join(rootfs, "/dev")
+    for name, major, minor in _DEFAULT_DEVICES:
+        path = os.path.join(dev, name)
+        if os.path.lexists(path):
+            continue
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            os.chmod(path, 0o666)
+        except PermissionError:  # in a user namespace: bind the host's node instead
+            _make_file(path)
+            linux.mount(f"/dev/{name}", path, None, linux.MS_BIND)
+    for name, target in _DEV_LINKS:
+        path = os.path.join(dev, name)
+        if not os.path.lexists(path):
+            os.symlink(target, path)
+    if terminal and os.path.exists("/proc/self/fd/0"):
+        console = os.path.join(dev, "console")
+        _make_file(console)
+        linux.mount(os.ttyname(0), console, None, linux.MS_BIND)
+
+
+def _mask(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
+    else:
+        linux.mount("/dev/null", path, None, linux.MS_BIND)
+
+
+def _readonly(path: str) -> None:
+    try:
+        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+    except FileNotFoundError:
+        return
+    linux.mount("", path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_REC)
