@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from portside.cli.units import (
+from portside.units import (
     GB,
     KB,
     MB,

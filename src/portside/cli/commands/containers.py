@@ -8,7 +8,7 @@ if TYPE_CHECKING:
 
 import re
 
-from portside.cli import units
+from portside import units
 from portside.cli.commands import reference
 from portside.cli.commands.base import BOOL, FILTER, INT, STRING, Command, Context, Flag, Options
 from portside.cli.commands.formatting import (

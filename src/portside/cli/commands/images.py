@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 import os
 import sys
 
-from portside.cli import units
+from portside import units
 from portside.cli.commands import reference
 from portside.cli.commands.base import (
     BOOL,

@@ -17,7 +17,7 @@ import re
 import sys
 
 from portside import __version__
-from portside.cli import units
+from portside import units
 from portside.cli.commands.base import BOOL, STRING, Args, CLIError, Command, Context, Flag, Options, StatusError
 from portside.cli.commands.formatting import (
     TABLE,
