@@ -178,8 +178,12 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
     flags = 0
     data = []
     propagation = 0
+    recursive_ro = False
     for opt in m.get("options") or []:
-        if opt in _MOUNT_FLAGS:
+        if opt == "rro":  # read-only, and every mount below it too
+            flags |= linux.MS_RDONLY
+            recursive_ro = True
+        elif opt in _MOUNT_FLAGS:
             bit, clear = _MOUNT_FLAGS[opt]
             flags = flags & ~bit if clear else flags | bit
         elif opt in _PROPAGATION:
@@ -202,6 +206,8 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
     if is_bind and flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
         # a bind mount takes its flags only on a remount
         linux.mount("", target, None, flags | linux.MS_REMOUNT)
+    if recursive_ro:
+        linux.make_readonly_recursive(target)
     if propagation:
         linux.mount("", target, None, propagation)
 
