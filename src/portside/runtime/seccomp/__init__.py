@@ -1,0 +1,1 @@
+"""Seccomp for containers without libseccomp: Docker's profiles, compiled to classic BPF in Python."""
