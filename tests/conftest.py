@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import Daemon, mounts_under, start_daemon, stop_daemon
+from helpers import Daemon, mounts_under, remove_containers, start_daemon, stop_daemon, stop_monitor
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -47,7 +47,9 @@ def daemon(daemon_dirs: tuple[str, str, str]) -> Iterator[Daemon]:
     try:
         yield d
     finally:
+        remove_containers(d)
         stop_daemon(d)
+        stop_monitor(d)
 
 
 @pytest.fixture(scope="session")

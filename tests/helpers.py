@@ -128,3 +128,46 @@ def stop_daemon(daemon: Daemon, sig: int = signal.SIGTERM) -> int:
             daemon.proc.wait()
             print(f"daemon did not stop on signal {sig}; its log:\n{daemon.log()}", file=sys.stderr)
     return daemon.proc.returncode
+
+
+def remove_containers(daemon: Daemon) -> None:
+    """Force-remove every container of a test daemon (a test that failed may leave some)."""
+    if daemon.proc.poll() is not None:
+        return
+    try:
+        status, _, body = daemon.api.request("GET", "/containers/json?all=1")
+    except OSError:
+        return
+    if status != 200:
+        return
+    for c in json.loads(body):
+        daemon.api.request("DELETE", f"/containers/{c['Id']}?force=1")
+
+
+def stop_monitor(daemon: Daemon) -> None:
+    """The container monitor outlives the daemon by design (live restore); tests end it too."""
+    pid_file = os.path.join(os.path.dirname(daemon.socket), "monitor", "monitor.pid")
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read())
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent (this sandbox's pid 1 may never reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -4,19 +4,45 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
+from portside.containers.service import ContainerService
 from portside.images.service import ImageService
+from portside.runtime.client import MonitorClient
 
 
 @dataclass
 class Engine:
     root: str
     images: ImageService
+    exec_root: str                 # transient state: the monitor's socket, exit files
     started: float = field(default_factory=time.time)
     name: str = field(default_factory=socket.gethostname)
     debug: bool = False
+    _containers: ContainerService | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
+
+    def containers(self) -> ContainerService:
+        """The container service, with the monitor started (or found) on first use.
+
+        Image-only use never starts the monitor; a daemon that finds containers
+        it had running starts it at once (``reconcile``) to pick them up again.
+        """
+        with self._lock:
+            if self._containers is None:
+                monitor = MonitorClient(os.path.join(self.exec_root, "monitor"))
+                monitor.ensure_running()
+                service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor)
+                service.reconcile()
+                self._containers = service
+            return self._containers
+
+    def has_containers(self) -> bool:
+        return os.path.isdir(os.path.join(self.root, "containers")) and bool(
+            os.listdir(os.path.join(self.root, "containers")))
 
     @property
     def id(self) -> str:
@@ -26,8 +52,6 @@ class Engine:
             with open(path) as f:
                 return f.read().strip()
         except FileNotFoundError:
-            import uuid
-
             value = str(uuid.uuid4())
             tmp = path + ".tmp"
             with open(tmp, "w") as f:

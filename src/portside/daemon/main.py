@@ -20,6 +20,7 @@ import threading
 from typing import IO
 
 import portside
+from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import system as system_api
 from portside.daemon.engine import Engine
@@ -43,6 +44,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-H", "--host", default=os.environ.get("PORTSIDE_DAEMON_HOST", DEFAULT_HOST),
                    help="socket to listen on, unix:///PATH (default %(default)s)")
     p.add_argument("--group", default="portside", help="group owning the socket, when it exists")
+    p.add_argument("--exec-root", default=None,
+                   help="transient state: the container monitor's socket and exit files (default: the socket's directory)")
     p.add_argument("-D", "--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -93,13 +96,16 @@ def refuse_live_socket(path: str) -> None:
     raise DaemonError(f"socket {path} is in use by another daemon")
 
 
-def build(root: str, *, debug: bool = False) -> tuple[Engine, Router]:
+def build(root: str, exec_root: str, *, debug: bool = False) -> tuple[Engine, Router]:
     images = ImageService(root)
     images.sweep()
-    engine = Engine(root=root, images=images, debug=debug)
+    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug)
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
+    containers_api.register(router, engine)
+    if engine.has_containers():
+        engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router
 
 
@@ -118,7 +124,8 @@ def run(argv: list[str]) -> int:
     except DaemonError as e:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
-    engine, router = build(root, debug=args.debug)
+    exec_root = os.path.abspath(args.exec_root or os.path.dirname(path))
+    engine, router = build(root, exec_root, debug=args.debug)
     server = Server(router, log=log, default_headers=[
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),

@@ -7,8 +7,8 @@ security property, as in runc's ``standard_init_linux.go``:
     1. mount namespace private; the root filesystem (the snapshot's mounts)
     2. the spec's mounts (/proc, /dev, /sys, ...) and the default devices
     3. pivot_root into the root filesystem; the old root detached
-    4. masked and read-only paths; a read-only root
-    5. hostname, sysctls, rlimits
+    4. hostname, sysctls (before /proc/sys turns read-only), rlimits
+    5. masked and read-only paths; a read-only root
     6. capability bounding set, then the user (groups, gid, uid), then the
        capability sets; no_new_privs
     7. working directory, the executable looked up in the container's PATH
@@ -100,15 +100,7 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
     linux.umount2(".", linux.MNT_DETACH)
     os.chdir("/")
 
-    # 4. masked and read-only paths, then a read-only root
-    for path in linux_spec.get("maskedPaths") or []:
-        _mask(path)
-    for path in linux_spec.get("readonlyPaths") or []:
-        _readonly(path)
-    if spec["root"].get("readonly"):
-        linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
-
-    # 5. hostname, sysctls, rlimits
+    # 4. hostname, sysctls (while /proc/sys is still writable), rlimits
     if spec.get("hostname"):
         linux.sethostname(spec["hostname"])
     for key, value in (linux_spec.get("sysctl") or {}).items():
@@ -116,6 +108,14 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
             f.write(str(value))
     for rl in process.get("rlimits") or []:
         resource.setrlimit(getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
+
+    # 5. masked and read-only paths, then a read-only root
+    for path in linux_spec.get("maskedPaths") or []:
+        _mask(path)
+    for path in linux_spec.get("readonlyPaths") or []:
+        _readonly(path)
+    if spec["root"].get("readonly"):
+        linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
     # 6. capabilities and the user
     capabilities = process.get("capabilities") or {}

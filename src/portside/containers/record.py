@@ -1,0 +1,124 @@
+"""A container's record and its lifecycle: one enum, one transition table, one file on disk.
+
+Docker's ``Running``/``Paused``/``Restarting``/``Dead`` booleans are derived
+from ``state`` at the API edge, never stored. Records are written whole,
+temp → fsync → rename, so a crash leaves the old record or the new one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from portside.errors import Conflict, InvalidArgument, NotFound
+
+
+class State(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    REMOVING = "removing"
+    DEAD = "dead"
+
+
+# state → the states it may move to
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.CREATED: frozenset({State.RUNNING, State.EXITED, State.REMOVING}),
+    State.RUNNING: frozenset({State.EXITED, State.PAUSED, State.RESTARTING, State.REMOVING}),
+    State.PAUSED: frozenset({State.RUNNING, State.EXITED, State.REMOVING}),
+    State.RESTARTING: frozenset({State.RUNNING, State.EXITED, State.REMOVING}),
+    State.EXITED: frozenset({State.RUNNING, State.RESTARTING, State.REMOVING}),
+    State.REMOVING: frozenset({State.DEAD}),
+    State.DEAD: frozenset({State.REMOVING}),
+}
+
+_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+
+
+def validate_name(untrusted: str) -> str:
+    """Docker's container name rule; returns the name with its leading slash."""
+    if not _NAME.fullmatch(untrusted):
+        raise InvalidArgument(f'Invalid container name ({untrusted}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    return untrusted if untrusted.startswith("/") else "/" + untrusted
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    name: str                       # with the leading slash, as Docker stores it
+    image_id: str
+    image: str                      # the image as the user named it
+    created_ns: int
+    config: dict[str, Any]          # Docker's Config, merged with the image's
+    host_config: dict[str, Any]
+    networking_config: dict[str, Any] = field(default_factory=dict)
+    state: State = State.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_ns: int = 0
+    finished_ns: int = 0
+    oom_killed: bool = False
+    restart_count: int = 0
+
+    def move_to(self, new: State) -> None:
+        if new is not self.state and new not in TRANSITIONS[self.state]:
+            raise Conflict(f"container {self.id[:12]} cannot go from {self.state.value} to {new.value}")
+        self.state = new
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["state"] = self.state.value
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "ContainerRecord":
+        return cls(**{**doc, "state": State(doc["state"])})
+
+
+class ContainerStore:
+    """``<root>/containers/<id>/container.json`` per container."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o710, exist_ok=True)
+
+    def dir(self, container_id: str) -> str:
+        return os.path.join(self.root, container_id)
+
+    def save(self, record: ContainerRecord) -> None:
+        directory = self.dir(record.id)
+        os.makedirs(directory, mode=0o710, exist_ok=True)
+        path = os.path.join(directory, "container.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(record.to_json(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def load(self, container_id: str) -> ContainerRecord:
+        try:
+            with open(os.path.join(self.dir(container_id), "container.json")) as f:
+                return ContainerRecord.from_json(json.load(f))
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {container_id}") from None
+
+    def ids(self) -> list[str]:
+        return [name for name in os.listdir(self.root)
+                if os.path.exists(os.path.join(self.root, name, "container.json"))]
+
+    def all(self) -> list[ContainerRecord]:
+        out = []
+        for cid in self.ids():
+            try:
+                out.append(self.load(cid))
+            except (NotFound, ValueError, KeyError, TypeError):
+                continue
+        return out

@@ -1,0 +1,419 @@
+"""The container service: create, start, wait, stop, kill, remove, list; records on disk, processes in the monitor.
+
+The daemon side of ``run``, one call per step:
+
+    resolve the image → prepare the container's snapshot → build the OCI spec
+    (containers.spec, pure) → write the bundle and the record → ask the
+    monitor to start it → the monitor's exit event updates the record and
+    wakes waiters → remove in the reverse order.
+
+Every operation takes the service lock, reloads the record and checks the
+state it requires. Waiters wait on one condition variable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import stat
+import threading
+import time
+from typing import Any, Callable
+
+from portside.containers import spec as specs
+from portside.containers.names import random_name
+from portside.containers.record import ContainerRecord, ContainerStore, State, validate_name
+from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
+from portside.images.service import ImageService
+from portside.oci.reference import parse_docker_ref
+from portside.runtime.client import MonitorClient, MonitorError
+
+log = logging.getLogger(__name__)
+
+
+class StartFailed(PortsideError):
+    """The container's process could not be started (HTTP 500 in dockerd, with exit code 126/127 in the record)."""
+
+
+class ContainerService:
+    def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient) -> None:
+        self.store = ContainerStore(os.path.join(root, "containers"))
+        self.run_dir = run_dir
+        self.images = images
+        self.monitor = monitor
+        self._lock = threading.RLock()         # guards records on disk and _names
+        self._changed = threading.Condition(self._lock)
+        self._names: dict[str, str] = {r.name: r.id for r in self.store.all()}
+        # attachments made before start (docker run attaches first), by container ID
+        self._pending: dict[str, list[AttachSlot]] = {}
+        images.containers_using = self.using_image
+
+    # -- start-up --------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """After a (re)start of the daemon: learn from the monitor which containers still run."""
+        running = self.monitor.request({"op": "state"}).get("containers", {})
+        for record in self.store.all():
+            if record.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+                continue
+            live = running.get(record.id)
+            if live is not None and live.get("status") is None:
+                continue
+            exit_record = self._exit_record(record.id)
+            self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
+                         exit_record.get("finished_at") if exit_record else None)
+        self.monitor.subscribe(self._on_event)
+
+    def _exit_record(self, cid: str) -> dict[str, Any] | None:
+        try:
+            with open(os.path.join(self.run_dir, "containers", cid, "exit")) as f:
+                doc: dict[str, Any] = json.load(f)
+                return doc
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "exit":
+            try:
+                self._exited(event["id"], int(event["status"]), event.get("finished_at"))
+            except NotFound:
+                pass
+
+    def _exited(self, cid: str, status: int, finished_ns: int | None) -> None:
+        with self._lock:
+            record = self.store.load(cid)
+            if record.state in (State.EXITED, State.REMOVING, State.DEAD):
+                return
+            record.move_to(State.EXITED)
+            record.exit_code = status
+            record.pid = 0
+            record.finished_ns = finished_ns or time.time_ns()
+            self.store.save(record)
+            self._changed.notify_all()
+            auto_remove = bool(record.host_config.get("AutoRemove"))
+        if auto_remove:
+            threading.Thread(target=self._auto_remove, args=(cid,), daemon=True).start()
+
+    def _auto_remove(self, cid: str) -> None:
+        try:
+            self.remove(cid, force=True, volumes=True)
+        except NotFound:
+            pass
+        except PortsideError as e:
+            log.warning("auto-remove of %s: %s", cid[:12], e)
+
+    # -- lookup ---------------------------------------------------------------------
+
+    def resolve(self, name_or_id: str) -> str:
+        """Full ID, unique ID prefix, or name (with or without the slash)."""
+        with self._lock:
+            if name_or_id in self.store.ids():
+                return name_or_id
+            named = self._names.get(name_or_id if name_or_id.startswith("/") else "/" + name_or_id)
+            if named:
+                return named
+            matches = [cid for cid in self.store.ids() if cid.startswith(name_or_id)] if name_or_id else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {name_or_id}")
+        raise NotFound(f"No such container: {name_or_id}")
+
+    def get(self, name_or_id: str) -> ContainerRecord:
+        return self.store.load(self.resolve(name_or_id))
+
+    def all(self) -> list[ContainerRecord]:
+        return sorted(self.store.all(), key=lambda r: r.created_ns, reverse=True)
+
+    def using_image(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(r.id, r.state in (State.RUNNING, State.PAUSED, State.RESTARTING))
+                for r in self.store.all() if r.image_id == image_id]
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
+        request = specs.parse_create(untrusted_body, name)
+        image = self.images.get(request.image)
+        cid = secrets.token_hex(32)
+        with self._lock:
+            full_name = validate_name(name) if name else "/" + random_name(lambda n: "/" + n in self._names)
+            if full_name in self._names:
+                raise Conflict(f'Conflict. The container name "{full_name}" is already in use by container '
+                               f'"{self._names[full_name]}". You have to remove (or rename) that container to '
+                               "be able to reuse that name.")
+            self._names[full_name] = cid
+        try:
+            record = self._prepare(cid, full_name, request, image)
+        except BaseException:
+            with self._lock:
+                self._names.pop(full_name, None)
+            self._discard(cid)
+            raise
+        return record
+
+    def _prepare(self, cid: str, name: str, request: specs.CreateRequest, image: Any) -> ContainerRecord:
+        directory = self.store.dir(cid)
+        os.makedirs(os.path.join(directory, "rootfs"), mode=0o755, exist_ok=True)
+        chain = [layer.chain_id for layer in image.row.layers]
+        self.images.snapshots.prepare(cid, chain)
+        config = specs.merged_config(request, image.config.config)
+        hostname = request.config.hostname or cid[:12]
+        etc = write_etc_files(directory, hostname)
+        spec = specs.build_spec(
+            request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
+            hostname_default=cid[:12], etc_files=etc, volume_path=_no_volumes,
+            passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
+            host=specs.HostFacts(cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                                 cpus=os.cpu_count() or 0))
+        with open(os.path.join(directory, "config.json"), "w") as f:
+            json.dump(spec.to_json(), f, indent=1)
+        record = ContainerRecord(
+            id=cid, name=name, image_id=image.id, image=request.image, created_ns=time.time_ns(),
+            config=config, host_config=dict(request.body.get("HostConfig") or {}),
+            networking_config=dict(request.networking_config or {}))
+        with self._lock:
+            self.store.save(record)
+        return record
+
+    def _image_file(self, image: Any, path: str) -> str | None:
+        """A small text file of the image (/etc/passwd), read from its top-most layer that has it."""
+        parent, name = os.path.split(path)
+        for layer in reversed(image.row.layers):
+            base = self.images.snapshots.layer_path(layer.chain_id)
+            candidate = os.path.join(base, path)
+            try:
+                st = os.lstat(candidate)
+            except FileNotFoundError:
+                if os.path.exists(os.path.join(base, parent, ".wh..wh..opq")):
+                    return None
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 20:
+                return None  # a whiteout, a symlink or something else: not read from the host side
+            with open(candidate, errors="replace") as f:
+                return f.read()
+        return None
+
+    def _discard(self, cid: str) -> None:
+        self.images.snapshots.remove(cid)
+        shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+
+    # -- start, stop, kill, wait --------------------------------------------------------
+
+    def start(self, name_or_id: str) -> None:
+        with self._lock:
+            record = self.get(name_or_id)
+            if record.state in (State.RUNNING, State.RESTARTING):
+                raise NotModified("container already started")
+            if record.state is State.PAUSED:
+                raise Conflict(f"cannot start a paused container, try unpause instead")
+            directory = self.store.dir(record.id)
+            with open(os.path.join(directory, "config.json")) as f:
+                spec = json.load(f)
+            image = self.images.load_image(record.image_id)
+            mounts = self.images.snapshots.mounts(record.id, [la.chain_id for la in image.row.layers])
+            pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
+            try:
+                reply = self.monitor.request({
+                    "op": "start", "id": record.id, "spec": spec,
+                    "root_mounts": [[m.type, m.source, list(m.options)] for m in mounts],
+                    "log": self.log_path(record.id), "tty": bool(record.config.get("Tty")),
+                    "stdin": bool(record.config.get("OpenStdin")),
+                    "attach": [{**slot.opts, "preface": slot.preface.hex()} for slot in pending],
+                }, fds=[slot.fd for slot in pending])
+            except MonitorError as e:
+                record.exit_code = e.exit_code
+                record.error = str(e)
+                self.store.save(record)
+                if record.host_config.get("AutoRemove"):
+                    # as dockerd: a --rm container that cannot start is removed (docker run waits for it)
+                    threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
+                raise StartFailed(f"failed to create task for container: {e}: unknown") from None
+            finally:
+                for slot in pending:  # the monitor holds its own copies now
+                    slot.close()
+            record.move_to(State.RUNNING)
+            record.pid = int(reply["pid"])
+            record.started_ns = time.time_ns()
+            record.exit_code = 0
+            record.error = ""
+            self.store.save(record)
+            self._changed.notify_all()
+
+    def reserve_attach(self, cid: str, opts: dict[str, bool]) -> "AttachSlot":
+        """Called before the 101 goes out: a start that comes right after it waits for this attachment."""
+        slot = AttachSlot(opts)
+        with self._lock:
+            if self.store.load(cid).state is not State.RUNNING:
+                self._pending.setdefault(cid, []).append(slot)
+                slot.reserved = True
+        return slot
+
+    def attach(self, cid: str, slot: "AttachSlot", sock: Any, preface: bytes) -> None:
+        """Hand a hijacked client connection to the monitor (now, or at start if not yet running)."""
+        fd = os.dup(sock.fileno())
+        if slot.reserved:
+            with self._lock:
+                if slot in self._pending.get(cid, []):
+                    slot.fill(fd, preface)
+                    return
+            # started meanwhile without waiting for us (it waits only so long): attach live
+        try:
+            self.monitor.request({"op": "attach", "id": cid, **slot.opts, "preface": preface.hex()}, fds=[fd])
+        except MonitorError:
+            pass  # not running (any more): the client sees the connection close
+        finally:
+            os.close(fd)
+
+    def log_path(self, cid: str) -> str:
+        return os.path.join(self.store.dir(cid), f"{cid}-json.log")
+
+    def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
+        record = self.get(name_or_id)
+        if record.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            raise Conflict(f"Cannot kill container: {name_or_id}: Container {record.id} is not running")
+        try:
+            self.monitor.request({"op": "kill", "id": record.id, "signal": int(sig)})
+        except MonitorError:
+            pass  # it exited meanwhile
+
+    def stop(self, name_or_id: str, timeout: float | None = None, sig: int | None = None) -> None:
+        record = self.get(name_or_id)
+        if record.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            raise NotModified("container already stopped")
+        stop_signal = sig if sig is not None else specs.parse_signal(record.config.get("StopSignal") or "SIGTERM")
+        grace = timeout if timeout is not None else float(record.config.get("StopTimeout") or 10)
+        self.kill(record.id, stop_signal)
+        if not self._wait_state(record.id, lambda r: r.state is State.EXITED, grace):
+            self.kill(record.id, signal.SIGKILL)
+            self._wait_state(record.id, lambda r: r.state is State.EXITED, None)
+
+    def wait(self, name_or_id: str, condition: str = "not-running") -> int:
+        """Block until the condition holds; returns the exit code."""
+        cid = self.resolve(name_or_id)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        with self._lock:
+            start = self.store.load(cid)
+            if condition == "next-exit":
+                finished = start.finished_ns
+                self._wait_state(cid, lambda r: r.state is State.EXITED and r.finished_ns != finished, None)
+            elif condition == "not-running":
+                self._wait_state(cid, lambda r: r.state not in (State.RUNNING, State.PAUSED, State.RESTARTING),
+                                 None)
+            else:
+                code = start.exit_code
+                while cid in self.store.ids():
+                    code = self.store.load(cid).exit_code
+                    self._changed.wait(1.0)
+                return code
+            return self.store.load(cid).exit_code
+
+    def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                try:
+                    if ok(self.store.load(cid)):
+                        return True
+                except NotFound:
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(min(left, 1.0) if left is not None else 1.0)
+
+    # -- remove -------------------------------------------------------------------------
+
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> None:
+        record = self.get(name_or_id)
+        if record.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            if not force:
+                raise Conflict(f"You cannot remove a running container {record.id}. Stop the container before "
+                               "attempting removal or force remove")
+            self.kill(record.id, signal.SIGKILL)
+            self._wait_state(record.id, lambda r: r.state is State.EXITED, 30)
+        with self._lock:
+            record = self.store.load(record.id)
+            if record.state is State.REMOVING:
+                raise Conflict(f"removal of container {record.id} is already in progress")
+            record.move_to(State.REMOVING)
+            self.store.save(record)
+            self._names.pop(record.name, None)
+        for slot in self._pending.pop(record.id, []):
+            slot.close()
+        self._discard(record.id)
+        shutil.rmtree(os.path.join(self.run_dir, "containers", record.id), ignore_errors=True)
+        with self._lock:
+            self._changed.notify_all()
+
+
+class AttachSlot:
+    """An attachment promised before start; filled with the client's socket once hijacked."""
+
+    def __init__(self, opts: dict[str, bool]) -> None:
+        self.opts = opts
+        self.fd = -1
+        self.preface = b""
+        self.reserved = False
+        self._filled = threading.Event()
+
+    def fill(self, fd: int, preface: bytes) -> None:
+        self.fd, self.preface = fd, preface
+        self._filled.set()
+
+    def wait(self, timeout: float = 2.0) -> bool:
+        return self._filled.wait(timeout)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _no_volumes(name: str) -> str:
+    raise NotImplementedYet("named volumes are not implemented yet")
+
+
+def write_etc_files(directory: str, hostname: str) -> specs.EtcFiles:
+    """The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted by the spec.
+
+    resolv.conf is the host's, as Docker copies it (networking will rewrite it).
+    """
+    files = {
+        "hostname": hostname + "\n",
+        "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 f"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                 f"ff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n",
+    }
+    try:
+        with open("/etc/resolv.conf") as f:
+            files["resolv.conf"] = f.read()
+    except OSError:
+        files["resolv.conf"] = ""
+    for name, text in files.items():
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(text)
+    return specs.EtcFiles(hosts=os.path.join(directory, "hosts"), hostname=os.path.join(directory, "hostname"),
+                          resolv_conf=os.path.join(directory, "resolv.conf"))
+
+
+def parse_signal(value: str | None, default: int = signal.SIGKILL) -> int:
+    """``9``, ``KILL`` or ``SIGKILL`` → 9 (Docker's signal parsing)."""
+    if not value:
+        return default
+    if value.isdigit():
+        return int(value)
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {value}") from None
+
+
+def image_reference(name: str) -> str:
+    return parse_docker_ref(name).familiar()

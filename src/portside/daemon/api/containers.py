@@ -1,0 +1,277 @@
+"""/containers/*: create, start, attach, wait, logs, stop, kill, restart, remove, list, inspect, resize."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal as signals
+import socket
+import time
+from typing import Any, Callable
+
+from portside.containers.record import ContainerRecord, State
+from portside.containers.service import ContainerService, parse_signal
+from portside.daemon.engine import Engine
+from portside.daemon.filters import parse_filters
+from portside.daemon.http import Hijack, Request, Response, StreamResponse
+from portside.daemon.router import Router
+from portside.errors import InvalidArgument, NotFound
+from portside.streams import jsonlog
+from portside.timefmt import format_rfc3339, parse_timestamp
+from portside.units import human_duration
+
+
+def register(router: Router, engine: Engine) -> None:
+    api = _ContainersAPI(engine)
+    router.add("POST", "/containers/create", api.create)
+    router.add("GET", "/containers/json", api.list_containers)
+    router.add("POST", "/containers/prune", api.prune)
+    router.add("GET", "/containers/{id}/json", api.inspect)
+    router.add("POST", "/containers/{id}/start", api.start)
+    router.add("POST", "/containers/{id}/wait", api.wait)
+    router.add("POST", "/containers/{id}/attach", api.attach)
+    router.add("GET", "/containers/{id}/logs", api.logs)
+    router.add("POST", "/containers/{id}/stop", api.stop)
+    router.add("POST", "/containers/{id}/kill", api.kill)
+    router.add("POST", "/containers/{id}/restart", api.restart)
+    router.add("POST", "/containers/{id}/resize", api.resize)
+    router.add("DELETE", "/containers/{id}", api.delete)
+
+
+def _status_text(r: ContainerRecord, now_ns: int) -> str:
+    """`Up 2 minutes`, `Exited (0) 3 seconds ago`, `Created`: Docker's State.String()."""
+    if r.state is State.RUNNING:
+        return "Up " + human_duration((now_ns - r.started_ns) / 1e9)
+    if r.state is State.PAUSED:
+        return "Up " + human_duration((now_ns - r.started_ns) / 1e9) + " (Paused)"
+    if r.state is State.EXITED:
+        if not r.finished_ns:
+            return f"Exited ({r.exit_code})"
+        return f"Exited ({r.exit_code}) {human_duration((now_ns - r.finished_ns) / 1e9)} ago"
+    if r.state is State.REMOVING:
+        return "Removal In Progress"
+    if r.state is State.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def _command(config: dict[str, Any]) -> str:
+    return " ".join([*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])])
+
+
+def _time(ns: int) -> str:
+    return format_rfc3339(ns) if ns else "0001-01-01T00:00:00Z"
+
+
+class _ContainersAPI:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def containers(self) -> ContainerService:
+        return self.engine.containers()
+
+    # -- create / inspect / list -----------------------------------------------------------
+
+    def create(self, req: Request) -> Response:
+        record = self.containers.create(req.json(), req.arg("name") or None)
+        return Response.json({"Id": record.id, "Warnings": []}, status=201)
+
+    def inspect(self, req: Request) -> Response:
+        r = self.containers.get(req.params["id"])
+        return Response.json(self._inspect_doc(r))
+
+    def _inspect_doc(self, r: ContainerRecord) -> dict[str, Any]:
+        running = r.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+        directory = self.containers.store.dir(r.id)
+        return {
+            "Id": r.id,
+            "Created": _time(r.created_ns),
+            "Path": ([*(r.config.get("Entrypoint") or []), *(r.config.get("Cmd") or [])] or [""])[0],
+            "Args": [*(r.config.get("Entrypoint") or []), *(r.config.get("Cmd") or [])][1:],
+            "State": {
+                "Status": r.state.value, "Running": running, "Paused": r.state is State.PAUSED,
+                "Restarting": r.state is State.RESTARTING, "OOMKilled": r.oom_killed,
+                "Dead": r.state is State.DEAD, "Pid": r.pid if running else 0, "ExitCode": r.exit_code,
+                "Error": r.error, "StartedAt": _time(r.started_ns), "FinishedAt": _time(r.finished_ns),
+            },
+            "Image": r.image_id,
+            "ResolvConfPath": os.path.join(directory, "resolv.conf"),
+            "HostnamePath": os.path.join(directory, "hostname"),
+            "HostsPath": os.path.join(directory, "hosts"),
+            "LogPath": self.containers.log_path(r.id),
+            "Name": r.name,
+            "RestartCount": r.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": None,
+            "HostConfig": r.host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {
+                "UpperDir": self.engine.images.snapshots.upper_path(r.id),
+                "MergedDir": os.path.join(directory, "rootfs")}},
+            "Mounts": [],
+            "Config": r.config,
+            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
+                                "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        }
+
+    def list_containers(self, req: Request) -> Response:
+        filters = parse_filters(req.json_arg("filters"),
+                                {"id", "name", "status", "label", "ancestor", "exited", "before", "since"})
+        show_all = req.flag("all")
+        limit = req.int_arg("limit") or 0
+        now = time.time_ns()
+        out: list[dict[str, Any]] = []
+        for r in self.containers.all():
+            if not show_all and not filters.get("status") and r.state is not State.RUNNING and limit <= 0:
+                continue
+            if not self._matches(r, filters):
+                continue
+            out.append({
+                "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
+                "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
+                "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now),
+                "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
+                "NetworkSettings": {"Networks": {}}, "Mounts": [],
+            })
+            if limit > 0 and len(out) >= limit:
+                break
+        return Response.json(out)
+
+    def _matches(self, r: ContainerRecord, filters: dict[str, list[str]]) -> bool:
+        if filters.get("id") and not any(r.id.startswith(v) for v in filters["id"]):
+            return False
+        if filters.get("name") and not any(v.lstrip("/") in r.name.lstrip("/") for v in filters["name"]):
+            return False
+        if filters.get("status") and r.state.value not in filters["status"]:
+            return False
+        if filters.get("exited") and (r.state is not State.EXITED or str(r.exit_code) not in filters["exited"]):
+            return False
+        labels = r.config.get("Labels") or {}
+        for label in filters.get("label", []):
+            key, sep, value = label.partition("=")
+            if key not in labels or (sep and labels[key] != value):
+                return False
+        if filters.get("ancestor"):
+            wanted = set()
+            for name in filters["ancestor"]:
+                try:
+                    wanted.add(self.engine.images.resolve(name))
+                except NotFound:
+                    pass
+            if r.image_id not in wanted:
+                return False
+        return True
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, req: Request) -> Response:
+        self.containers.start(req.params["id"])
+        return Response(status=204)
+
+    def stop(self, req: Request) -> Response:
+        timeout = req.int_arg("t")
+        sig = parse_signal(req.arg("signal"), 0) or None
+        self.containers.stop(req.params["id"], None if timeout is None else float(timeout), sig)
+        return Response(status=204)
+
+    def kill(self, req: Request) -> Response:
+        self.containers.kill(req.params["id"], parse_signal(req.arg("signal"), signals.SIGKILL))
+        return Response(status=204)
+
+    def restart(self, req: Request) -> Response:
+        cid = self.containers.resolve(req.params["id"])
+        timeout = req.int_arg("t")
+        try:
+            self.containers.stop(cid, None if timeout is None else float(timeout))
+        except Exception as e:  # not running: restart just starts it
+            if getattr(e, "message", "") != "container already stopped":
+                raise
+        self.containers.start(cid)
+        return Response(status=204)
+
+    def delete(self, req: Request) -> Response:
+        self.containers.remove(req.params["id"], force=req.flag("force"), volumes=req.flag("v"))
+        return Response(status=204)
+
+    def prune(self, req: Request) -> Response:
+        deleted = []
+        for r in self.containers.all():
+            if r.state in (State.EXITED, State.CREATED, State.DEAD):
+                self.containers.remove(r.id)
+                deleted.append(r.id)
+        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    def wait(self, req: Request) -> StreamResponse:
+        cid = self.containers.resolve(req.params["id"])
+        condition = req.arg("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+
+        def write_body(write: Callable[[bytes], None]) -> None:
+            code = self.containers.wait(cid, condition)
+            write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+
+        # headers go out at once (docker run posts wait before start and reads them first)
+        return StreamResponse(write_body, headers=[("Content-Type", "application/json")])
+
+    def resize(self, req: Request) -> Response:
+        r = self.containers.get(req.params["id"])
+        h, w = req.int_arg("h") or 0, req.int_arg("w") or 0
+        if r.state is State.RUNNING and r.config.get("Tty"):
+            self.containers.monitor.request({"op": "resize", "id": r.id, "h": h, "w": w})
+        return Response(status=200)
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def attach(self, req: Request) -> Hijack:
+        r = self.containers.get(req.params["id"])
+        opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+        tty = bool(r.config.get("Tty"))
+        slot = self.containers.reserve_attach(r.id, opts)
+
+        def run(sock: socket.socket, already: bytes) -> None:
+            self.containers.attach(r.id, slot, sock, already)
+
+        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return Hijack(run, content_type=content)
+
+    def logs(self, req: Request) -> StreamResponse:
+        r = self.containers.get(req.params["id"])
+        stdout, stderr = req.flag("stdout"), req.flag("stderr")
+        if not stdout and not stderr:
+            raise InvalidArgument("You must choose at least one stream")
+        now = time.time()
+        since = parse_timestamp(req.arg("since") or "", now, what="since") if req.arg("since") else None
+        until = parse_timestamp(req.arg("until") or "", now, what="until") if req.arg("until") else None
+        tail_arg = req.arg("tail")
+        tail = None if tail_arg in (None, "", "all") else int(tail_arg or 0)
+        follow = req.flag("follow")
+        timestamps = req.flag("timestamps")
+        tty = bool(r.config.get("Tty"))
+        path = self.containers.log_path(r.id)
+        cid = r.id
+
+        def running() -> bool:
+            try:
+                return self.containers.store.load(cid).state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+            except NotFound:
+                return False
+
+        def write_body(write: Callable[[bytes], None]) -> None:
+            if not os.path.exists(path):
+                return
+            if follow:
+                entries = jsonlog.follow_logs(path, stdout=stdout, stderr=stderr, since=since, until=until,
+                                              tail=tail, stop=lambda: not running())
+            else:
+                entries = jsonlog.read_logs(path, stdout=stdout, stderr=stderr, since=since, until=until, tail=tail)
+            for entry in entries:
+                write(jsonlog.format_entry_for_api(entry, timestamps=timestamps, tty=tty))
+
+        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return StreamResponse(write_body, headers=[("Content-Type", content)])
+

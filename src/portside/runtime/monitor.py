@@ -1,0 +1,424 @@
+"""The monitor: one single-threaded process that starts, holds and reaps every container.
+
+Why a separate process (docs/containers.md): the daemon is threaded and must
+not fork containers; a per-container helper would cost memory per container;
+and containers must outlive a restart of the daemon. The monitor is a child
+subreaper, so each container's pid 1 becomes its child; it holds the
+containers' stdout/stderr (pipes or a pty master), writes them to the
+json-file logs, forwards them to attached clients, reaps exits and records
+them in ``<run>/containers/<id>/exit`` before telling subscribers.
+
+Protocol: JSON lines over ``<run>/monitor.sock`` (see docs/containers.md).
+A request may carry one file descriptor (SCM_RIGHTS): ``attach`` hands over
+the client's hijacked HTTP socket, so output goes to it without passing
+through the daemon.
+
+Everything runs in one epoll loop; no threads, so forking is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from portside.runtime import launch, linux
+from portside.snapshots.mount import Mount
+from portside.streams.jsonlog import LogWriter
+from portside.streams.stdcopy import STDERR, STDOUT, frame
+
+_READ = 65536
+
+
+@dataclass
+class _Attached:
+    sock: socket.socket
+    stdin: bool          # forward what the client sends to the container's stdin
+    stdout: bool
+    stderr: bool
+
+
+@dataclass
+class _Container:
+    id: str
+    pid: int
+    tty: bool
+    log: LogWriter
+    outputs: dict[int, int] = field(default_factory=dict)   # fd → STDOUT/STDERR
+    stdin: int | None = None                                  # write end of its stdin (or the pty master)
+    attached: list[_Attached] = field(default_factory=list)
+    status: int | None = None                                 # exit code, once reaped
+    started_at: int = 0
+
+
+class Monitor:
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        self.state_dir = os.path.join(run_dir, "containers")
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        self.sel = selectors.DefaultSelector()
+        self.containers: dict[str, _Container] = {}
+        self.by_pid: dict[int, _Container] = {}
+        self.subscribers: list[socket.socket] = []
+        self.buffers: dict[socket.socket, bytes] = {}
+        self.stopping = False
+
+    # -- the loop ------------------------------------------------------------------
+
+    def serve(self) -> None:
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        path = os.path.join(self.run_dir, "monitor.sock")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        listener.listen(128)
+        listener.setblocking(False)
+        self.sel.register(listener, selectors.EVENT_READ, ("listener", None))
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
+        self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        with open(os.path.join(self.run_dir, "monitor.pid.tmp"), "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(os.path.join(self.run_dir, "monitor.pid.tmp"), os.path.join(self.run_dir, "monitor.pid"))
+        while not (self.stopping and not self.containers):
+            for key, _ in self.sel.select(timeout=1.0):
+                kind, obj = key.data
+                if kind == "listener":
+                    self._accept(listener)
+                elif kind == "signal":
+                    while True:
+                        try:
+                            if not os.read(wake_r, 512):
+                                break
+                        except BlockingIOError:
+                            break
+                    self._reap()
+                elif kind == "client":
+                    self._client_readable(obj)
+                elif kind == "output":
+                    self._output_readable(key.fd, obj)
+                elif kind == "attach-in":
+                    self._attach_input(obj)
+            self._reap()
+
+    def _stop(self, signum: int, frame_: object) -> None:
+        # SIGTERM: stop accepting; containers keep running (live restore is the daemon's concern)
+        self.stopping = True
+        raise SystemExit(0)
+
+    # -- requests ------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self.buffers[conn] = b""
+        self.sel.register(conn, selectors.EVENT_READ, ("client", conn))
+
+    def _client_readable(self, conn: socket.socket) -> None:
+        fds = array.array("i")
+        try:
+            data, ancdata, _, _ = conn.recvmsg(_READ, socket.CMSG_LEN(fds.itemsize * 4))
+        except BlockingIOError:
+            return
+        except OSError:
+            data, ancdata = b"", []
+        passed: list[int] = []
+        for level, kind, cmsg in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(cmsg[: len(cmsg) - (len(cmsg) % fds.itemsize)])
+                passed.extend(fds)
+        if not data:
+            self._drop_client(conn)
+            for fd in passed:
+                os.close(fd)
+            return
+        buf = self.buffers.get(conn, b"") + data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                request = json.loads(line)
+                reply = self._handle(conn, request, passed)
+                passed = []
+            except Exception as e:  # a bad request answers an error, it never stops the monitor
+                reply = {"ok": False, "error": f"{type(e).__name__}: {e}", "exit_code": 1}
+            if reply is not None:
+                self._send(conn, reply)
+        self.buffers[conn] = buf
+        for fd in passed:
+            os.close(fd)
+
+    def _send(self, conn: socket.socket, reply: dict[str, Any]) -> None:
+        try:
+            conn.setblocking(True)
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+            conn.setblocking(False)
+        except OSError:
+            self._drop_client(conn)
+
+    def _drop_client(self, conn: socket.socket) -> None:
+        if conn in self.buffers:
+            del self.buffers[conn]
+            try:
+                self.sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+        if conn in self.subscribers:
+            self.subscribers.remove(conn)
+        conn.close()
+
+    def _handle(self, conn: socket.socket, req: dict[str, Any], fds: list[int]) -> dict[str, Any] | None:
+        op = req.get("op")
+        if op == "start":
+            return self._start(req, fds)
+        if op == "kill":
+            c = self.containers.get(req["id"])
+            if c is None or c.status is not None:
+                return {"ok": False, "error": "not running"}
+            os.kill(c.pid, int(req.get("signal", signal.SIGKILL)))
+            return {"ok": True}
+        if op == "state":
+            return {"ok": True, "containers": {cid: {"pid": c.pid, "status": c.status}
+                                               for cid, c in self.containers.items()}}
+        if op == "subscribe":
+            self.subscribers.append(conn)
+            return {"ok": True}
+        if op == "attach":
+            return self._attach(req, fds)
+        if op == "resize":
+            c = self.containers[req["id"]]
+            if c.tty and c.stdin is not None:
+                import fcntl
+                import struct
+                import termios
+
+                fcntl.ioctl(c.stdin, termios.TIOCSWINSZ, struct.pack("HHHH", req["h"], req["w"], 0, 0))
+            return {"ok": True}
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    # -- containers ----------------------------------------------------------------
+
+    def _start(self, req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        cid = req["id"]
+        if cid in self.containers and self.containers[cid].status is None:
+            for fd in fds:
+                _close(fd)
+            return {"ok": False, "error": "already running"}
+        tty = bool(req.get("tty"))
+        mounts = [Mount(t, s, tuple(o)) for t, s, o in req.get("root_mounts") or []]
+        stdin_w: int | None
+        if tty:
+            master, slave = os.openpty()
+            stdio = (slave, slave, slave)
+            outputs = {master: STDOUT}
+            stdin_w = master
+            child_ends, ours = [slave], [master]
+        else:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            stdio = (in_r, out_w, err_w)
+            outputs = {out_r: STDOUT, err_r: STDERR}
+            stdin_w = in_w
+            child_ends, ours = [in_r, out_w, err_w], [in_w, out_r, err_r]
+        self._forget(cid)
+        os.makedirs(os.path.join(self.state_dir, cid), mode=0o700, exist_ok=True)
+        _remove(os.path.join(self.state_dir, cid, "exit"))
+        log = LogWriter(req["log"])
+        try:
+            pid = launch.start(req["spec"], mounts, stdio=stdio)
+        except launch.StartError as e:
+            for fd in [*ours, *fds]:  # the attached clients see the connection close
+                _close(fd)
+            log.close()
+            if e.pid:
+                self._reap_one_blocking(e.pid)
+            return {"ok": False, "error": str(e), "exit_code": e.exit_code}
+        finally:
+            for fd in child_ends:
+                _close(fd)
+        if not tty and not req.get("stdin"):  # no stdin: the container reads end of file at once
+            _close(in_w)
+            stdin_w = None
+        c = _Container(cid, pid, tty, log, outputs=dict(outputs), stdin=stdin_w, started_at=time.time_ns())
+        self.containers[cid] = c
+        self.by_pid[pid] = c
+        for fd in outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("output", c))
+        with open(os.path.join(self.state_dir, cid, "pid"), "w") as f:
+            f.write(str(pid))
+        # clients that attached before start: registered before any output is read
+        for fd, opts in zip(fds, req.get("attach") or []):
+            self._attach({"id": cid, **opts}, [fd])
+        return {"ok": True, "pid": pid}
+
+    def _forget(self, cid: str) -> None:
+        old = self.containers.pop(cid, None)
+        if old is not None:
+            self.by_pid.pop(old.pid, None)
+
+    def _output_readable(self, fd: int, c: _Container) -> None:
+        try:
+            data = os.read(fd, _READ)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:  # a pty master reads EIO once the slave side is gone
+                raise
+            data = b""
+        stream = c.outputs[fd]
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del c.outputs[fd]
+            if c.tty:
+                c.stdin = None  # the master was both
+            self._maybe_finished(c)
+            return
+        c.log.write("stdout" if stream == STDOUT else "stderr", data)
+        for a in list(c.attached):
+            if (stream == STDOUT and a.stdout) or (stream == STDERR and a.stderr):
+                try:
+                    a.sock.setblocking(True)
+                    a.sock.sendall(data if c.tty else frame(stream, data))
+                except OSError:
+                    self._detach(c, a)
+
+    def _attach(self, req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        c = self.containers.get(req["id"])
+        if not fds:
+            return {"ok": False, "error": "attach needs the client socket"}
+        sock = socket.socket(fileno=fds[0])
+        for extra in fds[1:]:
+            os.close(extra)
+        if c is None or (c.status is not None and not c.outputs):
+            sock.close()
+            return {"ok": False, "error": "container is not running"}
+        a = _Attached(sock, bool(req.get("stdin")), bool(req.get("stdout", True)), bool(req.get("stderr", True)))
+        c.attached.append(a)
+        preface = bytes.fromhex(req.get("preface") or "")
+        if preface and a.stdin and c.stdin is not None:
+            os.write(c.stdin, preface)
+        if a.stdin and c.stdin is not None:
+            sock.setblocking(False)
+            self.sel.register(sock, selectors.EVENT_READ, ("attach-in", (c, a)))
+        return {"ok": True}
+
+    def _attach_input(self, pair: tuple[_Container, _Attached]) -> None:
+        c, a = pair
+        try:
+            data = a.sock.recv(_READ)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client half-closed: the container's stdin ends (StdinOnce)
+            self.sel.unregister(a.sock)
+            a.stdin = False
+            if c.stdin is not None and not c.tty:
+                _close(c.stdin)
+                c.stdin = None
+            return
+        if c.stdin is not None:
+            try:
+                os.write(c.stdin, data)
+            except OSError:
+                pass
+
+    def _detach(self, c: _Container, a: _Attached) -> None:
+        if a in c.attached:
+            c.attached.remove(a)
+        try:
+            self.sel.unregister(a.sock)
+        except (KeyError, ValueError):
+            pass
+        a.sock.close()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            c = self.by_pid.get(pid)
+            if c is not None:
+                c.status = os.waitstatus_to_exitcode(status)
+                if c.status < 0:  # killed by a signal: Docker reports 128 + signal
+                    c.status = 128 - c.status
+                self._maybe_finished(c)
+
+    def _reap_one_blocking(self, pid: int) -> None:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    def _maybe_finished(self, c: _Container) -> None:
+        """Exited and its output drained: record the exit, then tell everyone."""
+        if c.status is None or c.outputs:
+            return
+        if c.stdin is not None:
+            _close(c.stdin)
+            c.stdin = None
+        c.log.close()
+        record = {"status": c.status, "finished_at": time.time_ns(), "started_at": c.started_at, "pid": c.pid}
+        path = os.path.join(self.state_dir, c.id, "exit")
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".tmp", path)
+        for a in list(c.attached):
+            self._detach(c, a)
+        event = {"event": "exit", "id": c.id, **record}
+        for sub in list(self.subscribers):
+            self._send(sub, event)
+        self.by_pid.pop(c.pid, None)
+        self.containers.pop(c.id, None)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="portside monitor")
+    p.add_argument("--run", required=True, help="the daemon's run directory")
+    args = p.parse_args(argv)
+    os.makedirs(args.run, mode=0o700, exist_ok=True)
+    Monitor(args.run).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Containers through the Engine API on a real daemon: create, attach, start, wait, logs, stop, rm."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from helpers import mounts_under
+
+pytestmark = pytest.mark.root
+
+
+def create(daemon, cmd: list[str], **config) -> str:
+    body = {"Image": "busybox", "Cmd": cmd, **config}
+    doc = daemon.api.json("POST", "/containers/create", body, expect=201)
+    return doc["Id"]
+
+
+def demux(data: bytes) -> tuple[bytes, bytes]:
+    out, err = b"", b""
+    while data:
+        kind, size = data[0], int.from_bytes(data[4:8], "big")
+        chunk, data = data[8:8 + size], data[8 + size:]
+        if kind == 1:
+            out += chunk
+        elif kind == 2:
+            err += chunk
+    return out, err
+
+
+def test_create_start_wait_logs_remove(daemon, busybox_image):
+    cid = create(daemon, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "created"
+    status, _, _ = daemon.api.request("POST", f"/containers/{cid}/start")
+    assert status == 204
+    waited = daemon.api.json("POST", f"/containers/{cid}/wait")
+    assert waited == {"StatusCode": 3, "Error": None}
+    state = daemon.api.json("GET", f"/containers/{cid}/json")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 3 and not state["Running"]
+    status, headers, body = daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
+    assert status == 200 and demux(body) == (b"out\n", b"err\n")
+    listed = daemon.api.json("GET", "/containers/json?all=1")
+    assert [c["Id"] for c in listed] == [cid] and listed[0]["Status"].startswith("Exited (3)")
+    assert daemon.api.json("GET", "/containers/json") == []
+    assert daemon.api.request("DELETE", f"/containers/{cid}")[0] == 204
+    assert daemon.api.request("GET", f"/containers/{cid}/json")[0] == 404
+    assert not os.path.exists(os.path.join(daemon.root, "containers", cid))
+    assert os.listdir(os.path.join(daemon.root, "snapshots", "active")) == []
+
+
+def test_exec_errors_are_docker_exit_codes(daemon, busybox_image):
+    cid = create(daemon, ["nosuch"])
+    status, _, body = daemon.api.request("POST", f"/containers/{cid}/start")
+    assert status == 500
+    assert 'exec: "nosuch": executable file not found in $PATH' in json.loads(body)["message"]
+    assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["ExitCode"] == 127
+    daemon.api.request("DELETE", f"/containers/{cid}")
+
+
+def test_stop_and_force_remove(daemon, busybox_image):
+    cid = create(daemon, ["sleep", "1000"])
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["Running"] is True
+    status, _, body = daemon.api.request("DELETE", f"/containers/{cid}")
+    assert status == 409 and "cannot remove a running container" in json.loads(body)["message"]
+    t = time.monotonic()
+    assert daemon.api.request("POST", f"/containers/{cid}/stop?t=1")[0] == 204
+    assert time.monotonic() - t < 5
+    state = daemon.api.json("GET", f"/containers/{cid}/json")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] in (137, 143)
+    assert daemon.api.request("POST", f"/containers/{cid}/stop")[0] == 304
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+def test_attach_before_start_gets_all_output(daemon, busybox_image):
+    cid = create(daemon, ["sh", "-c", "for i in 1 2 3; do echo line$i; done"], AttachStdout=True, AttachStderr=True)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.socket)
+    s.sendall(f"POST /containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\n"
+              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    assert demux(data)[0] == b"line1\nline2\nline3\n"
+    daemon.api.request("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_stdin_is_forwarded_and_half_close_ends_it(daemon, busybox_image):
+    cid = create(daemon, ["cat"], OpenStdin=True, StdinOnce=True, AttachStdin=True, AttachStdout=True)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.socket)
+    s.sendall(f"POST /containers/{cid}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    s.sendall(b"hello through stdin\n")
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    assert demux(data)[0] == b"hello through stdin\n"
+    assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    daemon.api.request("DELETE", f"/containers/{cid}")
+
+
+def test_auto_remove_and_wait_removed(daemon, busybox_image):
+    cid = create(daemon, ["true"], HostConfig={"AutoRemove": True})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.json("POST", f"/containers/{cid}/wait?condition=removed")["StatusCode"] == 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and daemon.api.request("GET", f"/containers/{cid}/json")[0] != 404:
+        time.sleep(0.05)
+    assert daemon.api.request("GET", f"/containers/{cid}/json")[0] == 404
+
+
+def test_running_containers_survive_a_daemon_kill(daemon_dirs, busybox_tar):
+    """Live restore: SIGKILL the daemon; the container keeps running; a new daemon stops it."""
+    import signal
+
+    from helpers import start_daemon, stop_daemon
+
+    root, sock, log = daemon_dirs
+    d = start_daemon(root, sock, log)
+    d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+    cid = create(d, ["sleep", "1000"])
+    d.api.request("POST", f"/containers/{cid}/start")
+    pid = d.api.json("GET", f"/containers/{cid}/json")["State"]["Pid"]
+    stop_daemon(d, signal.SIGKILL)
+    os.kill(pid, 0)  # still alive
+    d = start_daemon(root, sock, log)
+    try:
+        assert d.api.json("GET", f"/containers/{cid}/json")["State"]["Running"] is True
+        assert d.api.request("POST", f"/containers/{cid}/stop?t=1")[0] == 204
+        assert d.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "exited"
+        assert d.api.request("DELETE", f"/containers/{cid}")[0] == 204
+    finally:
+        stop_daemon(d)
+        monitor_pid_file = os.path.join(os.path.dirname(sock), "monitor", "monitor.pid")
+        if os.path.exists(monitor_pid_file):
+            with open(monitor_pid_file) as f:
+                os.kill(int(f.read()), signal.SIGTERM)
