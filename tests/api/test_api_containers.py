@@ -153,3 +153,26 @@ def test_running_containers_survive_a_daemon_kill(daemon_dirs, busybox_tar):
         if os.path.exists(monitor_pid_file):
             with open(monitor_pid_file) as f:
                 os.kill(int(f.read()), signal.SIGTERM)
+
+
+def test_default_seccomp_profile_and_capabilities_apply(daemon, busybox_image):
+    """A default container cannot unshare, mount, or reboot; a privileged one can unshare."""
+    def run(cmd: str, **host) -> bytes:
+        cid = create(daemon, ["sh", "-c", cmd], HostConfig=host)
+        daemon.api.request("POST", f"/containers/{cid}/start")
+        daemon.api.json("POST", f"/containers/{cid}/wait")
+        out = demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")[2])
+        daemon.api.request("DELETE", f"/containers/{cid}")
+        return out[0] + out[1]
+
+    probe = ("unshare -U true 2>/dev/null && echo userns=yes || echo userns=no; "
+             "mkdir -p /tmp/m; mount -t tmpfs t /tmp/m 2>/dev/null && echo mount=yes || echo mount=no; "
+             "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d ' \\t'")
+    default = run(probe).decode()
+    assert "userns=no" in default and "mount=no" in default and "Seccomp:2" in default
+    privileged = run(probe, Privileged=True).decode()
+    assert "mount=yes" in privileged and "Seccomp:0" in privileged
+    unconfined = run(probe, SecurityOpt=["seccomp=unconfined"]).decode()
+    assert "Seccomp:0" in unconfined and "mount=no" in unconfined  # still no CAP_SYS_ADMIN
+    nnp = run(probe, SecurityOpt=["no-new-privileges"]).decode()
+    assert "NoNewPrivs:1" in nnp and "Seccomp:2" in nnp

@@ -92,7 +92,7 @@ def test_isolation(image):
     script = ("echo pid=$$; echo maxpid=$(ls /proc | grep '^[0-9]' | sort -n | tail -1); echo one=$(cat /proc/1/cmdline | tr '\\0' ' '); echo host=$(hostname); "
               "echo kcore=$(cat /proc/kcore | wc -c); "
               "touch /proc/sys/kernel/x 2>/dev/null && echo procsys=rw || echo procsys=ro; "
-              "mount -t tmpfs t /mnt 2>/dev/null && echo mount=yes || echo mount=no; "
+              "mkdir -p /tmp/m; mount -t tmpfs t /tmp/m 2>/dev/null && echo mount=yes || echo mount=no; "
               "ls /dev | tr '\\n' ' '")
     result, out, err = run(*image, ["sh", "-c", script])
     assert result["exit"] == 0, err

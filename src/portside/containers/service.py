@@ -30,6 +30,7 @@ from portside.containers.record import ContainerRecord, ContainerStore, State, v
 from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
 from portside.oci.reference import parse_docker_ref
+from portside.runtime import caps
 from portside.runtime.client import MonitorClient, MonitorError
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,7 @@ class ContainerService:
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
             hostname_default=cid[:12], etc_files=etc, volume_path=_no_volumes,
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
-            host=specs.HostFacts(cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
-                                 cpus=os.cpu_count() or 0))
+            host=_host_facts())
         with open(os.path.join(directory, "config.json"), "w") as f:
             json.dump(spec.to_json(), f, indent=1)
         record = ContainerRecord(
@@ -255,12 +255,10 @@ class ContainerService:
     def attach(self, cid: str, slot: "AttachSlot", sock: Any, preface: bytes) -> None:
         """Hand a hijacked client connection to the monitor (now, or at start if not yet running)."""
         fd = os.dup(sock.fileno())
-        if slot.reserved:
-            with self._lock:
-                if slot in self._pending.get(cid, []):
-                    slot.fill(fd, preface)
-                    return
-            # started meanwhile without waiting for us (it waits only so long): attach live
+        # Not under the service lock: a start that holds it is waiting for exactly this.
+        if slot.reserved and slot.fill(fd, preface):
+            return
+        # started meanwhile without waiting for us (it waits only so long): attach live
         try:
             self.monitor.request({"op": "attach", "id": cid, **slot.opts, "preface": preface.hex()}, fds=[fd])
         except MonitorError:
@@ -360,18 +358,43 @@ class AttachSlot:
         self.preface = b""
         self.reserved = False
         self._filled = threading.Event()
+        self._lock = threading.Lock()  # guards fd, preface, _abandoned
+        self._abandoned = False
 
-    def fill(self, fd: int, preface: bytes) -> None:
-        self.fd, self.preface = fd, preface
-        self._filled.set()
+    def fill(self, fd: int, preface: bytes) -> bool:
+        """Hand over the socket; False if the start gave up waiting (the caller attaches live)."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self.fd, self.preface = fd, preface
+            self._filled.set()
+            return True
 
     def wait(self, timeout: float = 2.0) -> bool:
-        return self._filled.wait(timeout)
+        """For start: True once filled; after the timeout the slot is abandoned."""
+        if self._filled.wait(timeout):
+            return True
+        with self._lock:
+            self._abandoned = not self._filled.is_set()
+            return not self._abandoned
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _host_facts() -> specs.HostFacts:
+    """What this host can give a container: cgroup version, CPUs, and the capabilities we hold
+    (a privileged container gets all of those, not capabilities this host lacks: CAP_SYS_RESOURCE here)."""
+    bounding = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    held = tuple("CAP_" + name for i, name in enumerate(caps.CAPABILITIES) if bounding & (1 << i))
+    return specs.HostFacts(cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"), cpus=os.cpu_count() or 0,
+                           capabilities=held)
 
 
 def _no_volumes(name: str) -> str:

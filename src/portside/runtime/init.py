@@ -9,11 +9,13 @@ security property, as in runc's ``standard_init_linux.go``:
     3. pivot_root into the root filesystem; the old root detached
     4. hostname, sysctls (before /proc/sys turns read-only), rlimits
     5. masked and read-only paths; a read-only root
-    6. capability bounding set, then the user (groups, gid, uid), then the
+    6. seccomp, when no_new_privs is off: loading a filter then needs
+       CAP_SYS_ADMIN, which is about to go (runc does the same)
+    7. capability bounding set, then the user (groups, gid, uid), then the
        capability sets; no_new_privs
-    7. working directory, the executable looked up in the container's PATH
-    8. seccomp, last before execve, so that nothing above runs filtered
-    9. execve
+    8. working directory, the executable looked up in the container's PATH
+    9. seccomp with no_new_privs: last before execve, nothing above runs filtered
+   10. execve
 
 A failure at any step is written to ``error_fd`` (close-on-exec: a
 successful execve closes it without a word) as one JSON line, and the process
@@ -27,14 +29,12 @@ import json
 import os
 import resource
 import stat
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
-from portside.runtime import caps, linux
+from portside.oci.runtime_spec import is_default_seccomp
+from portside.runtime import caps, linux, seccomp
 from portside.runtime.paths import secure_join
 from portside.snapshots.mount import Mount
-
-# Installs the process's seccomp filter from the spec's linux.seccomp (the seccomp module provides it).
-SeccompInstaller = Callable[[dict[str, Any], bool], None]
 
 _DEFAULT_DEVICES = (  # name, major, minor (Docker's defaults)
     ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
@@ -57,11 +57,10 @@ class InitError(Exception):
         self.exit_code = exit_code
 
 
-def run(spec: dict[str, Any], root_mounts: list[Mount], error_fd: int,
-        install_seccomp: SeccompInstaller | None = None) -> NoReturn:
+def run(spec: dict[str, Any], root_mounts: list[Mount], error_fd: int) -> NoReturn:
     """Become the container described by ``spec`` (an OCI runtime config) and exec its process."""
     try:
-        _setup_and_exec(spec, root_mounts, install_seccomp)
+        _setup_and_exec(spec, root_mounts)
     except InitError as e:
         _fail(error_fd, str(e), e.exit_code)
     except OSError as e:
@@ -78,8 +77,7 @@ def _fail(error_fd: int, message: str, code: int) -> NoReturn:
         os._exit(code)
 
 
-def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
-                    install_seccomp: SeccompInstaller | None) -> None:
+def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount]) -> None:
     process = spec["process"]
     linux_spec = spec.get("linux") or {}
     rootfs = spec["root"]["path"]
@@ -117,8 +115,14 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
     if spec["root"].get("readonly"):
         linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
-    # 6. capabilities and the user
+    # 6. seccomp, while still privileged, when no_new_privs is off
     capabilities = process.get("capabilities") or {}
+    no_new_privs = bool(process.get("noNewPrivileges"))
+    program = _seccomp_program(linux_spec.get("seccomp"), capabilities.get("bounding") or [])
+    if program is not None and not no_new_privs:
+        seccomp.install(program, no_new_privs=False)
+
+    # 7. capabilities and the user
     caps.drop_bounding(caps.mask(capabilities.get("bounding") or []))
     user = process.get("user") or {}
     linux.prctl(8, 1)  # PR_SET_KEEPCAPS: keep the permitted set across setuid
@@ -128,12 +132,12 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
     linux.prctl(8, 0)
     caps.apply(caps.mask(capabilities.get("effective") or []), caps.mask(capabilities.get("permitted") or []),
                caps.mask(capabilities.get("inheritable") or []), caps.mask(capabilities.get("ambient") or []))
-    if process.get("noNewPrivileges"):
+    if no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     if "umask" in user:
         os.umask(int(user["umask"]))
 
-    # 7. working directory and the executable
+    # 8. working directory and the executable
     cwd = process.get("cwd") or "/"
     try:
         os.chdir(cwd)
@@ -143,17 +147,25 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount],
     env = process.get("env") or []
     path = _lookup(args[0], env)
 
-    # 8. seccomp, as late as possible
-    seccomp = linux_spec.get("seccomp")
-    if seccomp and install_seccomp is not None:
-        install_seccomp(seccomp, bool(process.get("noNewPrivileges")))
+    # 9. seccomp, as late as possible, under no_new_privs
+    if program is not None and no_new_privs:
+        seccomp.install(program, no_new_privs=True)
 
-    # 9. the process itself
+    # 10. the process itself
     try:
         os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as e:
         code = 126 if e.errno in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else 127
         raise InitError(f"exec: \"{args[0]}\": {(e.strerror or str(e)).lower()}", code) from None
+
+
+def _seccomp_program(untrusted: dict[str, Any] | None, caps: list[str]) -> seccomp.Program | None:
+    """The filter for the spec's linux.seccomp: Docker's default for the marker, else the given profile."""
+    if not untrusted:
+        return None
+    profile = (seccomp.default_profile() if is_default_seccomp(untrusted)
+               else seccomp.parse_profile(json.dumps(untrusted)))
+    return seccomp.compile_profile(profile, caps, "amd64")
 
 
 def _lookup(arg0: str, env: list[str]) -> str:

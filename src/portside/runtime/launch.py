@@ -31,8 +31,7 @@ class StartError(PortsideError):
         self.pid = pid
 
 
-def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int],
-          install_seccomp: init.SeccompInstaller | None = None) -> int:
+def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int]) -> int:
     """Start the container; returns its pid (as seen from here). Raises StartError."""
     new_flags = 0
     join: list[str] = []
@@ -45,7 +44,7 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child
-        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, install_seccomp)
+        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w)
     os.close(err_w)
     os.close(pid_w)
     try:
@@ -65,7 +64,7 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
 
 
 def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int, int], join: list[str],
-           new_flags: int, err_w: int, pid_w: int, install_seccomp: init.SeccompInstaller | None) -> None:
+           new_flags: int, err_w: int, pid_w: int) -> None:
     try:
         for target, fd in enumerate(stdio):
             os.dup2(fd, target, inheritable=True)
@@ -78,7 +77,7 @@ def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int
         grandchild = os.fork()
         if grandchild == 0:
             os.close(pid_w)
-            init.run(spec, root_mounts, err_w, install_seccomp)
+            init.run(spec, root_mounts, err_w)
         os.write(pid_w, str(grandchild).encode())
         os._exit(0)
     except BaseException as e:
