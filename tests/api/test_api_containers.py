@@ -176,3 +176,47 @@ def test_default_seccomp_profile_and_capabilities_apply(daemon, busybox_image):
     assert "Seccomp:0" in unconfined and "mount=no" in unconfined  # still no CAP_SYS_ADMIN
     nnp = run(probe, SecurityOpt=["no-new-privileges"]).decode()
     assert "NoNewPrivs:1" in nnp and "Seccomp:2" in nnp
+
+
+def _cgroup_dirs(cid: str) -> list[str]:
+    found = []
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        found += [os.path.join(dirpath, d) for d in dirnames if d == cid]
+        if dirpath.count("/") > 5:
+            dirnames.clear()
+    return found
+
+
+def test_memory_limit_oom_and_cgroup_cleanup(daemon, busybox_image):
+    # 'tail /dev/zero' keeps one ever-growing "line" in memory: far past 16 MiB
+    cid = create(daemon, ["tail", "/dev/zero"], HostConfig={"Memory": 16 << 20, "MemorySwap": 16 << 20})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 137
+    state = daemon.api.json("GET", f"/containers/{cid}/json")["State"]
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    assert _cgroup_dirs(cid) == []           # the monitor removed the cgroup at exit
+    daemon.api.request("DELETE", f"/containers/{cid}")
+
+
+def test_pids_limit_and_cpu_quota_apply(daemon, busybox_image):
+    cid = create(daemon, ["sleep", "30"], HostConfig={"PidsLimit": 7, "NanoCpus": 500_000_000})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    dirs = _cgroup_dirs(cid)
+    assert dirs, "the container has a cgroup while it runs"
+    values = {}
+    for d in dirs:
+        for name in ("pids.max", "cpu.cfs_quota_us", "cpu.max"):
+            path = os.path.join(d, name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    values[name] = f.read().strip()
+    assert values.get("pids.max") == "7"
+    assert values.get("cpu.cfs_quota_us") == "50000" or values.get("cpu.max", "").startswith("50000")
+    daemon.api.request("DELETE", f"/containers/{cid}?force=1")
+    assert _cgroup_dirs(cid) == []
+
+
+def test_bad_limits_are_refused_at_create(daemon, busybox_image):
+    status, _, body = daemon.api.request("POST", "/containers/create",
+                                         {"Image": "busybox", "HostConfig": {"Memory": 1024}})
+    assert status == 400 and "Minimum memory limit allowed is 6MB" in json.loads(body)["message"]

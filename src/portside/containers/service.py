@@ -13,6 +13,7 @@ state it requires. Waiters wait on one condition variable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from portside.cgroups import from_host_config
 from portside.containers import spec as specs
 from portside.containers.names import random_name
 from portside.containers.record import ContainerRecord, ContainerStore, State, validate_name
@@ -66,7 +68,8 @@ class ContainerService:
                 continue
             exit_record = self._exit_record(record.id)
             self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
-                         exit_record.get("finished_at") if exit_record else None)
+                         exit_record.get("finished_at") if exit_record else None,
+                         bool(exit_record.get("oom")) if exit_record else False)
         self.monitor.subscribe(self._on_event)
 
     def _exit_record(self, cid: str) -> dict[str, Any] | None:
@@ -80,17 +83,18 @@ class ContainerService:
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "exit":
             try:
-                self._exited(event["id"], int(event["status"]), event.get("finished_at"))
+                self._exited(event["id"], int(event["status"]), event.get("finished_at"), bool(event.get("oom")))
             except NotFound:
                 pass
 
-    def _exited(self, cid: str, status: int, finished_ns: int | None) -> None:
+    def _exited(self, cid: str, status: int, finished_ns: int | None, oom: bool = False) -> None:
         with self._lock:
             record = self.store.load(cid)
             if record.state in (State.EXITED, State.REMOVING, State.DEAD):
                 return
             record.move_to(State.EXITED)
             record.exit_code = status
+            record.oom_killed = oom
             record.pid = 0
             record.finished_ns = finished_ns or time.time_ns()
             self.store.save(record)
@@ -138,6 +142,7 @@ class ContainerService:
 
     def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
         request = specs.parse_create(untrusted_body, name)
+        from_host_config(dict(request.body.get("HostConfig") or {}))  # dockerd refuses bad limits at create
         image = self.images.get(request.image)
         cid = secrets.token_hex(32)
         with self._lock:
@@ -223,6 +228,8 @@ class ContainerService:
                     "log": self.log_path(record.id), "tty": bool(record.config.get("Tty")),
                     "stdin": bool(record.config.get("OpenStdin")),
                     "attach": [{**slot.opts, "preface": slot.preface.hex()} for slot in pending],
+                    "cgroup": f"portside/{record.id}",
+                    "resources": dataclasses.asdict(from_host_config(record.host_config)),
                 }, fds=[slot.fd for slot in pending])
             except MonitorError as e:
                 record.exit_code = e.exit_code

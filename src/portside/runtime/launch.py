@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 from portside.errors import PortsideError
 from portside.runtime import init, linux
@@ -31,7 +31,8 @@ class StartError(PortsideError):
         self.pid = pid
 
 
-def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int]) -> int:
+def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int],
+          join_cgroup: Callable[[], None] | None = None) -> int:
     """Start the container; returns its pid (as seen from here). Raises StartError."""
     new_flags = 0
     join: list[str] = []
@@ -44,7 +45,7 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child
-        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w)
+        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, join_cgroup)
     os.close(err_w)
     os.close(pid_w)
     try:
@@ -64,8 +65,10 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
 
 
 def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int, int], join: list[str],
-           new_flags: int, err_w: int, pid_w: int) -> None:
+           new_flags: int, err_w: int, pid_w: int, join_cgroup: Callable[[], None] | None) -> None:
     try:
+        if join_cgroup is not None:  # first: every process of the container is born inside its limits
+            join_cgroup()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target, inheritable=True)
         for path in join:

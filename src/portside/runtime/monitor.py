@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from portside import cgroups
 from portside.runtime import launch, linux
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
@@ -58,6 +59,7 @@ class _Container:
     attached: list[_Attached] = field(default_factory=list)
     status: int | None = None                                 # exit code, once reaped
     started_at: int = 0
+    cgroup: str | None = None                                 # its cgroup path, relative to each hierarchy
 
 
 class Monitor:
@@ -71,6 +73,7 @@ class Monitor:
         self.subscribers: list[socket.socket] = []
         self.buffers: dict[socket.socket, bytes] = {}
         self.stopping = False
+        self._cgroups: cgroups.Manager | None = None
 
     # -- the loop ------------------------------------------------------------------
 
@@ -244,12 +247,20 @@ class Monitor:
         os.makedirs(os.path.join(self.state_dir, cid), mode=0o700, exist_ok=True)
         _remove(os.path.join(self.state_dir, cid, "exit"))
         log = LogWriter(req["log"])
+        cgroup_path = req.get("cgroup")
+        join = None
+        if cgroup_path:
+            manager = self.cgroups()
+            manager.create(cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
+            join = lambda: manager.add_process(cgroup_path, 0)  # noqa: E731  ("0": the writing process)
         try:
-            pid = launch.start(req["spec"], mounts, stdio=stdio)
+            pid = launch.start(req["spec"], mounts, stdio=stdio, join_cgroup=join)
         except launch.StartError as e:
             for fd in [*ours, *fds]:  # the attached clients see the connection close
                 _close(fd)
             log.close()
+            if cgroup_path:
+                self._remove_cgroup(cgroup_path)
             if e.pid:
                 self._reap_one_blocking(e.pid)
             return {"ok": False, "error": str(e), "exit_code": e.exit_code}
@@ -259,7 +270,8 @@ class Monitor:
         if not tty and not req.get("stdin"):  # no stdin: the container reads end of file at once
             _close(in_w)
             stdin_w = None
-        c = _Container(cid, pid, tty, log, outputs=dict(outputs), stdin=stdin_w, started_at=time.time_ns())
+        c = _Container(cid, pid, tty, log, outputs=dict(outputs), stdin=stdin_w, started_at=time.time_ns(),
+                       cgroup=cgroup_path)
         self.containers[cid] = c
         self.by_pid[pid] = c
         for fd in outputs:
@@ -271,6 +283,21 @@ class Monitor:
         for fd, opts in zip(fds, req.get("attach") or []):
             self._attach({"id": cid, **opts}, [fd])
         return {"ok": True, "pid": pid}
+
+    def cgroups(self) -> cgroups.Manager:
+        if self._cgroups is None:
+            self._cgroups = cgroups.for_host()
+        return self._cgroups
+
+    def _remove_cgroup(self, path: str) -> None:
+        """Whatever is left in it is killed first (pid 1 is gone, but a frozen or escaped process may not be)."""
+        try:
+            manager = self.cgroups()
+            if manager.procs(path):
+                manager.kill_all(path)
+            manager.remove(path)
+        except Exception as e:  # noqa: BLE001 - logged, the container is gone either way
+            print(f"portside monitor: removing cgroup {path}: {e}", file=sys.stderr)
 
     def _forget(self, cid: str) -> None:
         old = self.containers.pop(cid, None)
@@ -383,7 +410,15 @@ class Monitor:
             _close(c.stdin)
             c.stdin = None
         c.log.close()
-        record = {"status": c.status, "finished_at": time.time_ns(), "started_at": c.started_at, "pid": c.pid}
+        oom = False
+        if c.cgroup:
+            try:
+                oom = self.cgroups().oom_killed(c.cgroup)
+            except OSError:
+                pass
+            self._remove_cgroup(c.cgroup)
+        record = {"status": c.status, "finished_at": time.time_ns(), "started_at": c.started_at, "pid": c.pid,
+                  "oom": oom}
         path = os.path.join(self.state_dir, c.id, "exit")
         with open(path + ".tmp", "w") as f:
             json.dump(record, f)
