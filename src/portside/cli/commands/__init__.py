@@ -32,10 +32,32 @@ TOP: dict[str, Entry] = {
     "rmi": Entry("images", "RMI", "Remove one or more images"),
     "save": Entry("images", "SAVE", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "tag": Entry("images", "TAG", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    # containers
+    "run": Entry("run", "RUN", "Create and run a new container from an image"),
+    "exec": Entry("run", "EXEC", "Execute a command in a running container"),
+    "create": Entry("run", "CREATE", "Create a new container"),
+    "start": Entry("run", "START", "Start one or more stopped containers"),
+    "attach": Entry("run", "ATTACH", "Attach local standard input, output, and error streams to a running container"),
+    "stop": Entry("containers", "STOP", "Stop one or more running containers"),
+    "kill": Entry("containers", "KILL", "Kill one or more running containers"),
+    "restart": Entry("containers", "RESTART", "Restart one or more containers"),
+    "rm": Entry("containers", "RM", "Remove one or more containers"),
+    "wait": Entry("containers", "WAIT", "Block until one or more containers stop, then print their exit codes"),
+    "logs": Entry("containers", "LOGS", "Fetch the logs of a container"),
+    "rename": Entry("containers", "RENAME", "Rename a container"),
+    "pause": Entry("containers", "PAUSE", "Pause all processes within one or more containers"),
+    "unpause": Entry("containers", "UNPAUSE", "Unpause all processes within one or more containers"),
+    "top": Entry("containers", "TOP", "Display the running processes of a container"),
+    "port": Entry("containers", "PORT", "List port mappings or a specific mapping for the container"),
+    "diff": Entry("containers", "DIFF", "Inspect changes to files or directories on a container's filesystem"),
+    "export": Entry("containers", "EXPORT", "Export a container's filesystem as a tar archive"),
 }
 
+_CONTAINER_COMMANDS = ("attach", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
+                       "restart", "rm", "run", "start", "stop", "top", "unpause", "wait")
+
 # docker's "category-top" commands, in its order
-COMMON = ("ps", "images", "version", "info")
+COMMON = ("run", "exec", "ps", "images", "version", "info")
 
 
 class GroupEntry:
@@ -54,8 +76,16 @@ _CONTAINER_LS = Entry("containers", "CONTAINER_LS", "List containers")
 GROUPS: dict[str, GroupEntry] = {
     "container": GroupEntry(
         "Manage containers",
-        {"ls": _CONTAINER_LS, "list": _CONTAINER_LS, "ps": _CONTAINER_LS},
-        ("ls",),
+        {
+            "ls": _CONTAINER_LS,
+            "list": _CONTAINER_LS,
+            "ps": _CONTAINER_LS,
+            **{name: TOP[name] for name in _CONTAINER_COMMANDS},
+            "remove": TOP["rm"],
+            "inspect": Entry("containers", "CONTAINER_INSPECT", "Display detailed information on one or more containers"),
+            "prune": Entry("containers", "CONTAINER_PRUNE", "Remove all stopped containers"),
+        },
+        tuple(sorted(("ls", "inspect", "prune", *_CONTAINER_COMMANDS))),
     ),
     "image": GroupEntry(
         "Manage images",
