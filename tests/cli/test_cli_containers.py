@@ -364,3 +364,71 @@ def test_tty_detach_keys_leave_the_container_running(engine: Engine) -> None:
 def test_tty_needs_a_terminal_on_stdin(engine: Engine) -> None:
     r = engine.cli("run", "-it", "--rm", "busybox", "true", input=b"", check=False)
     assert (r.returncode, err(r)) == (1, "the input device is not a TTY\n")
+
+
+def test_attach_to_a_tty_container_and_detach(engine: Engine) -> None:
+    engine.cli("run", "-dit", "--name", "a1", "busybox", "sh")
+    pid, fd = _spawn_in_pty(engine.argv("attach", "a1"), engine.env)
+    try:
+        os.write(fd, b"echo attached-$((1+1))\r")
+        assert b"attached-2\r\n" in _read_pty(fd, b"attached-2\r\n", 30)
+        os.write(fd, b"\x10\x11")
+        assert b"read escape sequence" in _read_pty(fd, b"read escape sequence", 10)
+        assert _exit_status(pid) == 1  # docker attach reports the detach as an error
+    finally:
+        os.close(fd)
+    assert json.loads(out(engine.cli("container", "inspect", "a1")))[0]["State"]["Running"] is True
+    engine.cli("rm", "-f", "a1")
+
+
+def test_start_interactive(engine: Engine) -> None:
+    engine.cli("create", "-i", "--name", "s1", "busybox", "sh", "-c", "cat; exit 3")
+    r = engine.cli("start", "-ai", "s1", input=b"typed\n", check=False, timeout=60)
+    assert (r.returncode, out(r)) == (3, "typed\n")
+    engine.cli("rm", "s1")
+
+
+def test_restart_and_prune(engine: Engine) -> None:
+    engine.cli("run", "-d", "--name", "r1", "busybox", "sh", "-c", f"echo up; {FOREVER}")
+    assert out(engine.cli("restart", "-t", "1", "r1")) == "r1\n"
+    deadline = time.monotonic() + 30
+    while out(engine.cli("logs", "r1")) != "up\nup\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    engine.cli("stop", "r1")
+    engine.cli("create", "--name", "r2", "busybox", "true")
+    r = engine.cli("container", "prune", "-f")
+    lines = out(r).splitlines()
+    assert lines[0] == "Deleted Containers:" and len(lines) == 5 and lines[3] == ""
+    assert lines[4].startswith("Total reclaimed space: ")
+    assert out(engine.cli("ps", "-aq")) == ""
+
+
+def test_pause_rename_top_port_diff_export(engine: Engine, tmp_path: Any) -> None:
+    for method, path, what in (("POST", "/containers/nosuch/pause", "pause"),
+                               ("POST", "/containers/nosuch/rename?name=x", "rename"),
+                               ("GET", "/containers/nosuch/top", "top"),
+                               ("GET", "/containers/nosuch/changes", "diff"),
+                               ("GET", "/containers/nosuch/export", "export")):
+        engine.require(method, path, what)
+    engine.cli("run", "-d", "--name", "p1", "busybox", "sh", "-c", f"touch /made; {FOREVER}")
+    assert out(engine.cli("pause", "p1")) == "p1\n"
+    assert json.loads(out(engine.cli("container", "inspect", "p1")))[0]["State"]["Paused"] is True
+    assert out(engine.cli("unpause", "p1")) == "p1\n"
+    assert out(engine.cli("rename", "p1", "p2")) == ""
+    r = engine.cli("rename", "p1", "p3", check=False)
+    assert (r.returncode, err(r)) == (
+        1, "Error response from daemon: No such container: p1\nError: failed to rename container named p1\n")
+    top = out(engine.cli("top", "p2")).splitlines()
+    assert top[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    deadline = time.monotonic() + 10
+    while "A /made\n" not in out(engine.cli("diff", "p2")):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert out(engine.cli("port", "p2")) == ""
+    engine.cli("export", "-o", str(tmp_path / "p2.tar"), "p2")
+    import tarfile
+
+    with tarfile.open(tmp_path / "p2.tar") as tar:
+        assert "made" in tar.getnames() and "bin/busybox" in tar.getnames()
+    engine.cli("rm", "-f", "p2")

@@ -240,16 +240,18 @@ class SizeMonitor:
         self.ctx = ctx
         self.path = path  # /containers/{id}/resize or /exec/{id}/resize
 
-    def resize(self) -> bool:
+    def resize(self, grow: int = 0) -> bool:
         from portside.cli.client import APIError
         from portside.cli.tty import terminal_size
 
         fd = _fileno(self.ctx.stdout)
         rows, cols = terminal_size(fd) if fd is not None else (0, 0)
+        rows, cols = rows + grow, cols + grow
         if not rows and not cols:
             return True
+        query = [("h", str(rows)), ("w", str(cols))]
         try:
-            self.ctx.client.request("POST", self.path, [("h", str(rows)), ("w", str(cols))]).read()
+            self.ctx.client.request("POST", self.path, query).read()
         except (APIError, OSError, ValueError):
             return False
         except Exception:  # noqa: BLE001 — ConnectionFailed and the like: retried
@@ -660,6 +662,9 @@ def run_attach(ctx: Context, opts: Options, args: list[str]) -> int:
         if tty and _is_terminal(ctx.stdout):
             monitor = SizeMonitor(ctx, f"/containers/{container}/resize")
             size.append(monitor)
+            # One size off, then the right one: the program in the container sees a
+            # change and redraws (a shell prints its prompt again), as with docker.
+            monitor.resize(grow=1)
             monitor.initial()
         session.streamer.wait()
         result = session.streamer.result
