@@ -340,6 +340,14 @@ def test_tty_session(engine: Engine) -> None:
         seen = _read_pty(fd, b"hi-7", 30)
         assert b"30 100\r\n" in seen  # the container's terminal has our size
         assert b"hi-7\r\n" in seen  # echoed by the container's pty, not by ours (ours is raw)
+        # A new size: the kernel sends the CLI SIGWINCH, the CLI resizes the container's TTY.
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        deadline = time.monotonic() + 30
+        while True:
+            os.write(fd, b"stty size\r")
+            if b"40 120\r\n" in _read_pty(fd, b"40 120\r\n", 1):
+                break
+            assert time.monotonic() < deadline, "the container's terminal was not resized"
         os.write(fd, b"exit 7\r")
         _read_pty(fd, b"\x00", 5)
         assert _exit_status(pid) == 7
