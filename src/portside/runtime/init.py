@@ -25,10 +25,12 @@ exits 127 (not found), 126 (not executable) or 1.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import resource
 import stat
+import termios
 from typing import Any, NoReturn
 
 from portside.oci.runtime_spec import is_default_seccomp
@@ -81,6 +83,11 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount]) -> None:
     process = spec["process"]
     linux_spec = spec.get("linux") or {}
     rootfs = spec["root"]["path"]
+
+    # 0. a terminal becomes the controlling terminal of a session of our own (job control, ^C)
+    if process.get("terminal"):
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     # 1. our mounts must not propagate to the host, and the root filesystem
     linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
