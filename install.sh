@@ -4,6 +4,7 @@
 #   - a virtualenv in .venv with portside and its dependencies (pyproject.toml)
 #   - /usr/local/bin/portside
 #   - busybox:latest, imported from /bin/busybox (the CLI starts the daemon on first use)
+#   - a first container: portside run --rm busybox echo hello
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,3 +28,4 @@ if ! portside image inspect busybox:latest >/dev/null 2>&1; then
   .venv/bin/python -m portside.busybox | portside import --change 'CMD ["sh"]' - busybox:latest >/dev/null
 fi
 portside images
+portside run --rm busybox echo hello
