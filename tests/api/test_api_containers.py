@@ -220,3 +220,28 @@ def test_bad_limits_are_refused_at_create(daemon, busybox_image):
     status, _, body = daemon.api.request("POST", "/containers/create",
                                          {"Image": "busybox", "HostConfig": {"Memory": 1024}})
     assert status == 400 and "Minimum memory limit allowed is 6MB" in json.loads(body)["message"]
+
+
+def test_exec_joins_the_running_container(daemon, busybox_image):
+    cid = create(daemon, ["sleep", "30"], Hostname="box")
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    ex = daemon.api.json("POST", f"/containers/{cid}/exec",
+                         {"Cmd": ["sh", "-c", "hostname; echo $$; cat /proc/1/comm; id -u; exit 4"],
+                          "AttachStdout": True, "AttachStderr": True, "User": "nobody"}, expect=201)["Id"]
+    status, _, body = daemon.api.request("POST", f"/exec/{ex}/start", {"Detach": False, "Tty": False})
+    assert status == 200
+    out = demux(body)[0].decode().split("\n")
+    assert out[0] == "box"                       # its uts namespace
+    assert int(out[1]) < 10                      # its pid namespace
+    assert out[2].startswith("sleep")            # sees the container's pid 1
+    assert out[3] == "65534"                     # the user, resolved in the image's /etc/passwd
+    info = daemon.api.json("GET", f"/exec/{ex}/json")
+    assert info["ExitCode"] == 4 and info["Running"] is False
+    ex2 = daemon.api.json("POST", f"/containers/{cid}/exec", {"Cmd": ["nosuch"], "AttachStdout": True},
+                          expect=201)["Id"]
+    status, _, body = daemon.api.request("POST", f"/exec/{ex2}/start", {})
+    assert b"executable file not found" in body
+    assert daemon.api.json("GET", f"/exec/{ex2}/json")["ExitCode"] == 127
+    daemon.api.request("DELETE", f"/containers/{cid}?force=1")
+    status, _, body = daemon.api.request("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]})
+    assert status == 404

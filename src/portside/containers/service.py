@@ -29,6 +29,7 @@ from portside.cgroups import from_host_config
 from portside.containers import spec as specs
 from portside.containers.names import random_name
 from portside.containers.record import ContainerRecord, ContainerStore, State, validate_name
+from portside.containers.user import resolve_user
 from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
 from portside.oci.reference import parse_docker_ref
@@ -53,6 +54,7 @@ class ContainerService:
         self._names: dict[str, str] = {r.name: r.id for r in self.store.all()}
         # attachments made before start (docker run attaches first), by container ID
         self._pending: dict[str, list[AttachSlot]] = {}
+        self.execs: dict[str, ExecRecord] = {}  # guarded by _lock; in memory, as dockerd keeps them
         images.containers_using = self.using_image
 
     # -- start-up --------------------------------------------------------------------
@@ -81,6 +83,14 @@ class ContainerService:
             return None
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "exec-exit":
+            with self._lock:
+                record = self.execs.get(event["id"])
+                if record is not None:
+                    record.running = False
+                    record.exit_code = int(event["status"])
+                    self._changed.notify_all()
+            return
         if event.get("event") == "exit":
             try:
                 self._exited(event["id"], int(event["status"]), event.get("finished_at"), bool(event.get("oom")))
@@ -273,6 +283,89 @@ class ContainerService:
         finally:
             os.close(fd)
 
+    # -- exec ---------------------------------------------------------------------------
+
+    def exec_create(self, name_or_id: str, untrusted: Any) -> "ExecRecord":
+        record = self.get(name_or_id)
+        if record.state is not State.RUNNING:
+            raise Conflict(f"Container {record.id} is not running")
+        if not isinstance(untrusted, dict) or not isinstance(untrusted.get("Cmd"), list) or not untrusted["Cmd"] \
+                or not all(isinstance(a, str) for a in untrusted["Cmd"]):
+            raise InvalidArgument("No exec command specified")
+        exec_record = ExecRecord(id=secrets.token_hex(32), container_id=record.id, config=dict(untrusted))
+        with self._lock:
+            self.execs[exec_record.id] = exec_record
+        return exec_record
+
+    def exec_get(self, exec_id: str) -> "ExecRecord":
+        with self._lock:
+            found = self.execs.get(exec_id)
+        if found is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return found
+
+    def exec_start(self, exec_id: str, sock: Any | None, preface: bytes = b"") -> None:
+        """Run the exec's process; with ``sock``, the client's stream is handed to the monitor."""
+        ex = self.exec_get(exec_id)
+        if ex.started:
+            raise Conflict(f"Error: Exec command {exec_id} is already running")
+        record = self.store.load(ex.container_id)
+        if record.state is not State.RUNNING:
+            raise Conflict(f"Container {record.id} is not running")
+        with open(os.path.join(self.store.dir(record.id), "config.json")) as f:
+            spec = json.load(f)
+        process = self._exec_process(spec["process"], record, ex.config)
+        ex.started = True
+        ex.running = True
+        fds = [os.dup(sock.fileno())] if sock is not None else []
+        try:
+            reply = self.monitor.request({
+                "op": "exec", "id": record.id, "exec_id": ex.id, "process": process,
+                "seccomp": (spec.get("linux") or {}).get("seccomp"),
+                "stdin": bool(ex.config.get("AttachStdin")), "preface": preface.hex(),
+            }, fds=fds)
+            ex.pid = int(reply["pid"])
+        except MonitorError as e:
+            with self._lock:
+                ex.running = False
+                ex.exit_code = e.exit_code
+                self._changed.notify_all()
+            raise StartFailed(f"OCI runtime exec failed: exec failed: {e}: unknown") from None
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _exec_process(self, base: dict[str, Any], record: ContainerRecord, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The container's process settings, with the exec's command, env, user, cwd and terminal."""
+        process = {**base, "args": list(cfg["Cmd"]), "terminal": bool(cfg.get("Tty"))}
+        env = list(base.get("env") or [])
+        for item in cfg.get("Env") or []:
+            key = str(item).split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [str(item)]
+        process["env"] = env
+        if cfg.get("WorkingDir"):
+            process["cwd"] = cfg["WorkingDir"]
+        if cfg.get("User"):
+            image = self.images.load_image(record.image_id)
+            uid, gid, extra = resolve_user(str(cfg["User"]), self._image_file(image, "etc/passwd"),
+                                           self._image_file(image, "etc/group"))
+            process["user"] = {"uid": uid, "gid": gid, "additionalGids": list(extra)}
+        if cfg.get("Privileged"):
+            every = [f"CAP_{c}" for c in caps.CAPABILITIES]
+            process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
+        return process
+
+    def exec_wait(self, exec_id: str, timeout: float | None = None) -> int | None:
+        ex = self.exec_get(exec_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while ex.running:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._changed.wait(min(left, 1.0) if left is not None else 1.0)
+        return ex.exit_code
+
     def log_path(self, cid: str) -> str:
         return os.path.join(self.store.dir(cid), f"{cid}-json.log")
 
@@ -354,6 +447,17 @@ class ContainerService:
         shutil.rmtree(os.path.join(self.run_dir, "containers", record.id), ignore_errors=True)
         with self._lock:
             self._changed.notify_all()
+
+
+@dataclasses.dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    config: dict[str, Any]          # the create request: Cmd, Env, User, WorkingDir, Tty, Attach*
+    started: bool = False
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
 
 
 class AttachSlot:

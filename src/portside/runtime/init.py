@@ -122,6 +122,28 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount]) -> None:
     if spec["root"].get("readonly"):
         linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
+    _become_process(process, linux_spec)
+
+
+def run_exec(spec: dict[str, Any], error_fd: int) -> NoReturn:
+    """Become a process exec'd in a running container: already in its namespaces and cgroup
+    (joined by runtime.launch), so only the process steps remain (6 to 10)."""
+    try:
+        if spec["process"].get("terminal"):
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        _become_process(spec["process"], spec.get("linux") or {})
+    except InitError as e:
+        _fail(error_fd, str(e), e.exit_code)
+    except OSError as e:
+        _fail(error_fd, str(e) if e.strerror else repr(e), 1)
+    except BaseException as e:  # nothing may unwind into the caller's code in a forked child
+        _fail(error_fd, f"{type(e).__name__}: {e}", 1)
+    os._exit(1)
+
+
+def _become_process(process: dict[str, Any], linux_spec: dict[str, Any]) -> None:
+    """Steps 6 to 10: seccomp, capabilities and the user, cwd, the executable, execve."""
     # 6. seccomp, while still privileged, when no_new_privs is off
     capabilities = process.get("capabilities") or {}
     no_new_privs = bool(process.get("noNewPrivileges"))

@@ -32,8 +32,13 @@ class StartError(PortsideError):
 
 
 def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int],
-          join_cgroup: Callable[[], None] | None = None) -> int:
-    """Start the container; returns its pid (as seen from here). Raises StartError."""
+          join_cgroup: Callable[[], None] | None = None, exec_into: bool = False) -> int:
+    """Start the container; returns its pid (as seen from here). Raises StartError.
+
+    With ``exec_into``, the spec's namespaces all have paths (a running
+    container's): the process joins them and runs only the process steps of
+    the init (``docker exec``).
+    """
     new_flags = 0
     join: list[str] = []
     for ns in (spec.get("linux") or {}).get("namespaces") or []:
@@ -45,7 +50,7 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child
-        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, join_cgroup)
+        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, join_cgroup, exec_into)
     os.close(err_w)
     os.close(pid_w)
     try:
@@ -65,7 +70,8 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
 
 
 def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int, int], join: list[str],
-           new_flags: int, err_w: int, pid_w: int, join_cgroup: Callable[[], None] | None) -> None:
+           new_flags: int, err_w: int, pid_w: int, join_cgroup: Callable[[], None] | None,
+           exec_into: bool) -> None:
     try:
         if join_cgroup is not None:  # first: every process of the container is born inside its limits
             join_cgroup()
@@ -80,6 +86,8 @@ def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int
         grandchild = os.fork()
         if grandchild == 0:
             os.close(pid_w)
+            if exec_into:
+                init.run_exec(spec, err_w)
             init.run(spec, root_mounts, err_w)
         os.write(pid_w, str(grandchild).encode())
         os._exit(0)

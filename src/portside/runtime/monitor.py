@@ -53,13 +53,14 @@ class _Container:
     id: str
     pid: int
     tty: bool
-    log: LogWriter
+    log: LogWriter | None                                     # None for an exec: its output is not logged
     outputs: dict[int, int] = field(default_factory=dict)   # fd → STDOUT/STDERR
     stdin: int | None = None                                  # write end of its stdin (or the pty master)
     attached: list[_Attached] = field(default_factory=list)
     status: int | None = None                                 # exit code, once reaped
     started_at: int = 0
     cgroup: str | None = None                                 # its cgroup path, relative to each hierarchy
+    exec_of: str | None = None                                # for an exec: the container it runs in
 
 
 class Monitor:
@@ -74,6 +75,7 @@ class Monitor:
         self.buffers: dict[socket.socket, bytes] = {}
         self.stopping = False
         self._cgroups: cgroups.Manager | None = None
+        self.execs: dict[str, _Container] = {}
 
     # -- the loop ------------------------------------------------------------------
 
@@ -191,6 +193,8 @@ class Monitor:
         op = req.get("op")
         if op == "start":
             return self._start(req, fds)
+        if op == "exec":
+            return self._exec(req, fds)
         if op == "kill":
             c = self.containers.get(req["id"])
             if c is None or c.status is not None:
@@ -206,7 +210,7 @@ class Monitor:
         if op == "attach":
             return self._attach(req, fds)
         if op == "resize":
-            c = self.containers[req["id"]]
+            c = self.containers.get(req["id"]) or self.execs[req["id"]]
             if c.tty and c.stdin is not None:
                 import fcntl
                 import struct
@@ -284,6 +288,69 @@ class Monitor:
             self._attach({"id": cid, **opts}, [fd])
         return {"ok": True, "pid": pid}
 
+    def _exec(self, req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        """A process in a running container's namespaces and cgroup (docker exec)."""
+        container = self.containers.get(req["id"])
+        if container is None or container.status is not None:
+            for fd in fds:
+                _close(fd)
+            return {"ok": False, "error": f"Container {req['id']} is not running", "exit_code": 1}
+        ns = [{"type": t, "path": f"/proc/{container.pid}/ns/{n}"}
+              for t, n in (("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
+                           ("cgroup", "cgroup"), ("mount", "mnt"))]
+        spec = {"process": req["process"], "linux": {"namespaces": ns, "seccomp": req.get("seccomp")}}
+        tty = bool(req["process"].get("terminal"))
+        stdin_w: int | None
+        if tty:
+            master, slave = os.openpty()
+            stdio, outputs, stdin_w, child_ends, ours = (slave,) * 3, {master: STDOUT}, master, [slave], [master]
+        else:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            stdio, outputs, stdin_w = (in_r, out_w, err_w), {out_r: STDOUT, err_r: STDERR}, in_w
+            child_ends, ours = [in_r, out_w, err_w], [in_w, out_r, err_r]
+        join = None
+        if container.cgroup:
+            manager, path = self.cgroups(), container.cgroup
+            join = lambda: manager.add_process(path, 0)  # noqa: E731
+        try:
+            pid = launch.start(spec, [], stdio=stdio, join_cgroup=join, exec_into=True)
+        except launch.StartError as e:
+            for fd in ours:
+                _close(fd)
+            if e.pid:
+                self._reap_one_blocking(e.pid)
+            for fd in fds:
+                _close(fd)
+            return {"ok": False, "error": str(e), "exit_code": e.exit_code}
+        finally:
+            for fd in child_ends:
+                _close(fd)
+        if not tty and not req.get("stdin"):
+            _close(in_w)
+            stdin_w = None
+        proc = _Container(req["exec_id"], pid, tty, None, outputs=dict(outputs), stdin=stdin_w,
+                       started_at=time.time_ns(), exec_of=container.id)
+        self.by_pid[pid] = proc
+        self.execs[proc.id] = proc
+        for fd in outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("output", proc))
+        for fd in fds:
+            self._attach_to(proc, fd, {"stdin": bool(req.get("stdin")), "stdout": True, "stderr": True})
+        return {"ok": True, "pid": pid}
+
+    def _exec_finished(self, e: _Container) -> None:
+        # The event first: a client that sees its stream end asks for the exit code next.
+        event = {"event": "exec-exit", "id": e.id, "container": e.exec_of, "status": e.status}
+        for sub in list(self.subscribers):
+            self._send(sub, event)
+        for a in list(e.attached):
+            self._detach(e, a)
+        self.by_pid.pop(e.pid, None)
+        self.execs.pop(e.id, None)
+
     def cgroups(self) -> cgroups.Manager:
         if self._cgroups is None:
             self._cgroups = cgroups.for_host()
@@ -322,7 +389,8 @@ class Monitor:
                 c.stdin = None  # the master was both
             self._maybe_finished(c)
             return
-        c.log.write("stdout" if stream == STDOUT else "stderr", data)
+        if c.log is not None:
+            c.log.write("stdout" if stream == STDOUT else "stderr", data)
         for a in list(c.attached):
             if (stream == STDOUT and a.stdout) or (stream == STDERR and a.stderr):
                 try:
@@ -341,15 +409,19 @@ class Monitor:
         if c is None or (c.status is not None and not c.outputs):
             sock.close()
             return {"ok": False, "error": "container is not running"}
-        a = _Attached(sock, bool(req.get("stdin")), bool(req.get("stdout", True)), bool(req.get("stderr", True)))
+        self._attach_to(c, sock.detach(), req)
+        return {"ok": True}
+
+    def _attach_to(self, c: _Container, fd: int, opts: dict[str, Any]) -> None:
+        sock = socket.socket(fileno=fd)
+        a = _Attached(sock, bool(opts.get("stdin")), bool(opts.get("stdout", True)), bool(opts.get("stderr", True)))
         c.attached.append(a)
-        preface = bytes.fromhex(req.get("preface") or "")
+        preface = bytes.fromhex(opts.get("preface") or "")
         if preface and a.stdin and c.stdin is not None:
             os.write(c.stdin, preface)
         if a.stdin and c.stdin is not None:
             sock.setblocking(False)
             self.sel.register(sock, selectors.EVENT_READ, ("attach-in", (c, a)))
-        return {"ok": True}
 
     def _attach_input(self, pair: tuple[_Container, _Attached]) -> None:
         c, a = pair
@@ -409,7 +481,11 @@ class Monitor:
         if c.stdin is not None:
             _close(c.stdin)
             c.stdin = None
-        c.log.close()
+        if c.log is not None:
+            c.log.close()
+        if c.exec_of is not None:
+            self._exec_finished(c)
+            return
         oom = False
         if c.cgroup:
             try:

@@ -15,7 +15,8 @@ from portside.daemon.engine import Engine
 from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
 from portside.daemon.router import Router
-from portside.errors import InvalidArgument, NotFound
+from portside.errors import InvalidArgument, NotFound, PortsideError
+from portside.streams.stdcopy import STDOUT, frame
 from portside.streams import jsonlog
 from portside.timefmt import format_rfc3339, parse_timestamp
 from portside.units import human_duration
@@ -36,6 +37,10 @@ def register(router: Router, engine: Engine) -> None:
     router.add("POST", "/containers/{id}/restart", api.restart)
     router.add("POST", "/containers/{id}/resize", api.resize)
     router.add("DELETE", "/containers/{id}", api.delete)
+    router.add("POST", "/containers/{id}/exec", api.exec_create)
+    router.add("POST", "/exec/{id}/start", api.exec_start)
+    router.add("GET", "/exec/{id}/json", api.exec_inspect)
+    router.add("POST", "/exec/{id}/resize", api.exec_resize)
 
 
 def _status_text(r: ContainerRecord, now_ns: int) -> str:
@@ -223,6 +228,51 @@ class _ContainersAPI:
         h, w = req.int_arg("h") or 0, req.int_arg("w") or 0
         if r.state is State.RUNNING and r.config.get("Tty"):
             self.containers.monitor.request({"op": "resize", "id": r.id, "h": h, "w": w})
+        return Response(status=200)
+
+    # -- exec -------------------------------------------------------------------------------
+
+    def exec_create(self, req: Request) -> Response:
+        ex = self.containers.exec_create(req.params["id"], req.json())
+        return Response.json({"Id": ex.id}, status=201)
+
+    def exec_start(self, req: Request) -> Response | Hijack:
+        body = req.json() or {}
+        ex = self.containers.exec_get(req.params["id"])
+        if body.get("Detach"):
+            self.containers.exec_start(ex.id, None)
+            return Response(status=200)
+        tty = bool(ex.config.get("Tty"))
+
+        def run(sock: socket.socket, already: bytes) -> None:
+            try:
+                self.containers.exec_start(ex.id, sock, already)
+            except PortsideError as e:  # the stream is already open: the error goes down it
+                message = (e.message + "\r\n").encode()
+                sock.sendall(message if tty else frame(STDOUT, message))
+
+        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return Hijack(run, content_type=content)
+
+    def exec_inspect(self, req: Request) -> Response:
+        ex = self.containers.exec_get(req.params["id"])
+        if ex.running:  # its stream may have ended a moment before its exit event arrived
+            self.containers.exec_wait(ex.id, timeout=0.3)
+        cfg = ex.config
+        return Response.json({
+            "ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code, "Pid": ex.pid,
+            "ContainerID": ex.container_id, "OpenStdin": bool(cfg.get("AttachStdin")),
+            "OpenStdout": bool(cfg.get("AttachStdout")), "OpenStderr": bool(cfg.get("AttachStderr")),
+            "CanRemove": False, "DetachKeys": "",
+            "ProcessConfig": {"tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
+                              "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User") or ""},
+        })
+
+    def exec_resize(self, req: Request) -> Response:
+        ex = self.containers.exec_get(req.params["id"])
+        if ex.running and ex.config.get("Tty"):
+            self.containers.monitor.request({"op": "resize", "id": ex.id, "h": req.int_arg("h") or 0,
+                                             "w": req.int_arg("w") or 0})
         return Response(status=200)
 
     # -- streams ----------------------------------------------------------------------------
