@@ -245,3 +245,23 @@ def test_exec_joins_the_running_container(daemon, busybox_image):
     daemon.api.request("DELETE", f"/containers/{cid}?force=1")
     status, _, body = daemon.api.request("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]})
     assert status == 404
+
+
+def test_pause_rename_top_changes(daemon, busybox_image):
+    cid = create(daemon, ["sh", "-c", "echo new > /newfile; rm /etc/shadow; exec sleep 30"])
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    time.sleep(0.3)
+    top = daemon.api.json("GET", f"/containers/{cid}/top")
+    assert "PID" in top["Titles"] and any("sleep 30" in " ".join(p) for p in top["Processes"])
+    changes = {c["Path"]: c["Kind"] for c in daemon.api.json("GET", f"/containers/{cid}/changes")}
+    assert changes["/newfile"] == 1 and changes["/etc/shadow"] == 2 and changes["/etc"] == 0
+    assert daemon.api.request("POST", f"/containers/{cid}/pause")[0] == 204
+    assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["Paused"] is True
+    assert daemon.api.request("POST", f"/containers/{cid}/pause")[0] == 409
+    assert daemon.api.request("POST", f"/containers/{cid}/unpause")[0] == 204
+    assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "running"
+    assert daemon.api.request("POST", f"/containers/{cid}/rename?name=renamed")[0] == 204
+    assert daemon.api.json("GET", "/containers/renamed/json")["Id"] == cid
+    daemon.api.request("POST", f"/containers/{cid}/pause")
+    assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204   # paused: killed all the same
+    assert _cgroup_dirs(cid) == []

@@ -18,13 +18,16 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
+import subprocess
 import signal
 import stat
 import threading
 import time
 from typing import Any, Callable
 
+from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import spec as specs
 from portside.containers.names import random_name
@@ -283,6 +286,89 @@ class ContainerService:
         finally:
             os.close(fd)
 
+    # -- pause, rename, top, changes -------------------------------------------------------
+
+    def _cgroups(self) -> "cgroups.Manager":
+        return cgroups.for_host()
+
+    def pause(self, name_or_id: str) -> None:
+        with self._lock:
+            record = self.get(name_or_id)
+            if record.state is State.PAUSED:
+                raise Conflict(f"Container {record.id} is already paused")
+            if record.state is not State.RUNNING:
+                raise Conflict(f"Container {record.id} is not running")
+            self._cgroups().freeze(f"portside/{record.id}")
+            record.move_to(State.PAUSED)
+            self.store.save(record)
+
+    def unpause(self, name_or_id: str) -> None:
+        with self._lock:
+            record = self.get(name_or_id)
+            if record.state is not State.PAUSED:
+                raise Conflict(f"Container {record.id} is not paused")
+            self._cgroups().thaw(f"portside/{record.id}")
+            record.move_to(State.RUNNING)
+            self.store.save(record)
+
+    def rename(self, name_or_id: str, new_name: str) -> None:
+        with self._lock:
+            record = self.get(name_or_id)
+            full = validate_name(new_name)
+            if full == record.name:
+                raise Conflict(f"Renaming a container with the same name as its current name")
+            if full in self._names:
+                raise Conflict(f'Conflict. The container name "{full}" is already in use by container '
+                               f'"{self._names[full]}". You have to remove (or rename) that container to be '
+                               "able to reuse that name.")
+            self._names.pop(record.name, None)
+            record.name = full
+            self._names[full] = record.id
+            self.store.save(record)
+
+    def top(self, name_or_id: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        """Docker's top: the host's ps, keeping the rows of the container's processes."""
+        record = self.get(name_or_id)
+        if record.state not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"Container {record.id} is not running")
+        pids = set(self._cgroups().procs(f"portside/{record.id}"))
+        args = shlex.split(ps_args or "-ef")
+        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise InvalidArgument(f"Error running ps: {out.stderr.strip()}")
+        lines = out.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidArgument(f"Couldn't find PID field in ps output")
+        column = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
+                rows.append(fields)
+        return titles, rows
+
+    def changes(self, name_or_id: str) -> list[dict[str, Any]]:
+        """The container layer against its image: Kind 0 modified, 1 added, 2 deleted (overlay whiteouts)."""
+        record = self.get(name_or_id)
+        image = self.images.load_image(record.image_id)
+        lowers = [self.images.snapshots.layer_path(la.chain_id) for la in image.row.layers]
+        upper = self.images.snapshots.upper_path(record.id)
+        out = []
+        for dirpath, dirnames, filenames in os.walk(upper):
+            for name in dirnames + filenames:
+                full = os.path.join(dirpath, name)
+                rel = "/" + os.path.relpath(full, upper)
+                st = os.lstat(full)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    kind = 2
+                elif any(os.path.lexists(os.path.join(lower, rel.lstrip("/"))) for lower in lowers):
+                    kind = 0
+                else:
+                    kind = 1
+                out.append({"Path": rel, "Kind": kind})
+        return sorted(out, key=lambda c: c["Path"])
+
     # -- exec ---------------------------------------------------------------------------
 
     def exec_create(self, name_or_id: str, untrusted: Any) -> "ExecRecord":
@@ -377,6 +463,9 @@ class ContainerService:
             self.monitor.request({"op": "kill", "id": record.id, "signal": int(sig)})
         except MonitorError:
             pass  # it exited meanwhile
+        if record.state is State.PAUSED and sig == signal.SIGKILL:
+            # a frozen process keeps a pending SIGKILL until it thaws: let it die
+            self._cgroups().thaw(f"portside/{record.id}")
 
     def stop(self, name_or_id: str, timeout: float | None = None, sig: int | None = None) -> None:
         record = self.get(name_or_id)

@@ -37,6 +37,11 @@ def register(router: Router, engine: Engine) -> None:
     router.add("POST", "/containers/{id}/restart", api.restart)
     router.add("POST", "/containers/{id}/resize", api.resize)
     router.add("DELETE", "/containers/{id}", api.delete)
+    router.add("POST", "/containers/{id}/pause", api.pause)
+    router.add("POST", "/containers/{id}/unpause", api.unpause)
+    router.add("POST", "/containers/{id}/rename", api.rename)
+    router.add("GET", "/containers/{id}/top", api.top)
+    router.add("GET", "/containers/{id}/changes", api.changes)
     router.add("POST", "/containers/{id}/exec", api.exec_create)
     router.add("POST", "/exec/{id}/start", api.exec_start)
     router.add("GET", "/exec/{id}/json", api.exec_inspect)
@@ -229,6 +234,28 @@ class _ContainersAPI:
         if r.state is State.RUNNING and r.config.get("Tty"):
             self.containers.monitor.request({"op": "resize", "id": r.id, "h": h, "w": w})
         return Response(status=200)
+
+    def pause(self, req: Request) -> Response:
+        self.containers.pause(req.params["id"])
+        return Response(status=204)
+
+    def unpause(self, req: Request) -> Response:
+        self.containers.unpause(req.params["id"])
+        return Response(status=204)
+
+    def rename(self, req: Request) -> Response:
+        name = req.arg("name") or ""
+        if not name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        self.containers.rename(req.params["id"], name)
+        return Response(status=204)
+
+    def top(self, req: Request) -> Response:
+        titles, rows = self.containers.top(req.params["id"], req.arg("ps_args") or "")
+        return Response.json({"Titles": titles, "Processes": rows})
+
+    def changes(self, req: Request) -> Response:
+        return Response.json(self.containers.changes(req.params["id"]) or None)
 
     # -- exec -------------------------------------------------------------------------------
 
