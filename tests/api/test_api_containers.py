@@ -265,3 +265,43 @@ def test_pause_rename_top_changes(daemon, busybox_image):
     daemon.api.request("POST", f"/containers/{cid}/pause")
     assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204   # paused: killed all the same
     assert _cgroup_dirs(cid) == []
+
+
+def test_restart_policies(daemon, busybox_image):
+    def inspect(cid):
+        return daemon.api.json("GET", f"/containers/{cid}/json")
+
+    def settle(cid, count, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            doc = inspect(cid)
+            if doc["RestartCount"] >= count and doc["State"]["Status"] == "exited":
+                return doc
+            time.sleep(0.05)
+        return inspect(cid)
+
+    flaky = create(daemon, ["sh", "-c", "exit 2"], HostConfig={"RestartPolicy": {"Name": "on-failure",
+                                                                                 "MaximumRetryCount": 2}})
+    daemon.api.request("POST", f"/containers/{flaky}/start")
+    doc = settle(flaky, 2)
+    assert doc["RestartCount"] == 2 and doc["State"]["ExitCode"] == 2
+
+    fine = create(daemon, ["true"], HostConfig={"RestartPolicy": {"Name": "on-failure"}})
+    daemon.api.request("POST", f"/containers/{fine}/start")
+    daemon.api.json("POST", f"/containers/{fine}/wait")
+    time.sleep(0.5)
+    assert inspect(fine)["RestartCount"] == 0
+
+    always = create(daemon, ["sleep", "0.2"], HostConfig={"RestartPolicy": {"Name": "always"}})
+    daemon.api.request("POST", f"/containers/{always}/start")
+    deadline = time.monotonic() + 10
+    while inspect(always)["RestartCount"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inspect(always)["RestartCount"] >= 2
+    assert daemon.api.request("POST", f"/containers/{always}/stop?t=1")[0] in (204, 304)
+    count = inspect(always)["RestartCount"]
+    time.sleep(1.0)
+    doc = inspect(always)
+    assert doc["State"]["Status"] == "exited" and doc["RestartCount"] == count  # a manual stop stays stopped
+    for cid in (flaky, fine, always):
+        assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204

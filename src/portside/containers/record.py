@@ -66,6 +66,7 @@ class ContainerRecord:
     finished_ns: int = 0
     oom_killed: bool = False
     restart_count: int = 0
+    stopped_by_user: bool = False   # docker stop/kill: no restart policy brings it back
 
     def move_to(self, new: State) -> None:
         if new is not self.state and new not in TRANSITIONS[self.state]:

@@ -66,7 +66,10 @@ class ContainerService:
         """After a (re)start of the daemon: learn from the monitor which containers still run."""
         running = self.monitor.request({"op": "state"}).get("containers", {})
         for record in self.store.all():
-            if record.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            if record.state is State.RESTARTING:  # its timer died with the old daemon
+                threading.Thread(target=self._restart, args=(record.id,), daemon=True).start()
+                continue
+            if record.state not in (State.RUNNING, State.PAUSED):
                 continue
             live = running.get(record.id)
             if live is not None and live.get("status") is None:
@@ -110,11 +113,30 @@ class ContainerService:
             record.oom_killed = oom
             record.pid = 0
             record.finished_ns = finished_ns or time.time_ns()
+            restart = _should_restart(record)
+            if restart:
+                record.move_to(State.RESTARTING)
+                record.restart_count += 1
             self.store.save(record)
             self._changed.notify_all()
             auto_remove = bool(record.host_config.get("AutoRemove"))
-        if auto_remove:
+        if restart:
+            delay = min(0.1 * 2 ** min(record.restart_count - 1, 10), 60.0)  # dockerd's back-off, capped
+            threading.Timer(delay, self._restart, args=(cid,)).start()
+        elif auto_remove:
             threading.Thread(target=self._auto_remove, args=(cid,), daemon=True).start()
+
+    def _restart(self, cid: str) -> None:
+        try:
+            with self._lock:
+                record = self.store.load(cid)
+                if record.state is not State.RESTARTING:
+                    return  # stopped or removed meanwhile
+                record.state = State.EXITED  # start() takes it from here
+                self.store.save(record)
+            self.start(cid, by_policy=True)
+        except PortsideError as e:
+            log.warning("restarting %s: %s", cid[:12], e)
 
     def _auto_remove(self, cid: str) -> None:
         try:
@@ -221,9 +243,11 @@ class ContainerService:
 
     # -- start, stop, kill, wait --------------------------------------------------------
 
-    def start(self, name_or_id: str) -> None:
+    def start(self, name_or_id: str, *, by_policy: bool = False) -> None:
         with self._lock:
             record = self.get(name_or_id)
+            if not by_policy:
+                record.stopped_by_user = False
             if record.state in (State.RUNNING, State.RESTARTING):
                 raise NotModified("container already started")
             if record.state is State.PAUSED:
@@ -456,9 +480,19 @@ class ContainerService:
         return os.path.join(self.store.dir(cid), f"{cid}-json.log")
 
     def kill(self, name_or_id: str, sig: int = signal.SIGKILL) -> None:
-        record = self.get(name_or_id)
-        if record.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
-            raise Conflict(f"Cannot kill container: {name_or_id}: Container {record.id} is not running")
+        """Signal the container; as dockerd, any kill counts as a manual stop for restart policies."""
+        with self._lock:
+            record = self.get(name_or_id)
+            if record.state is State.RESTARTING:  # between two runs: it just stays down
+                record.stopped_by_user = True
+                record.move_to(State.EXITED)
+                self.store.save(record)
+                self._changed.notify_all()
+                return
+            if record.state not in (State.RUNNING, State.PAUSED):
+                raise Conflict(f"Cannot kill container: {name_or_id}: Container {record.id} is not running")
+            record.stopped_by_user = True
+            self.store.save(record)
         try:
             self.monitor.request({"op": "kill", "id": record.id, "signal": int(sig)})
         except MonitorError:
@@ -582,6 +616,20 @@ class AttachSlot:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _should_restart(record: ContainerRecord) -> bool:
+    """Docker's restart policies: no, always, unless-stopped, on-failure[:N]."""
+    policy = record.host_config.get("RestartPolicy") or {}
+    name = policy.get("Name") or "no"
+    if record.stopped_by_user or name == "no":
+        return False
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return record.exit_code != 0 and (limit == 0 or record.restart_count < limit)
+    return False
 
 
 def _host_facts() -> specs.HostFacts:
