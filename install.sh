@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up portside on a fresh Debian 12 machine, as root:
-#   - Debian packages: python3-venv, busybox-static (the default image's source)
+#   - Debian packages: python3-venv, busybox-static (the default image's source), tini (run --init)
 #   - a virtualenv in .venv with portside and its dependencies (pyproject.toml)
 #   - /usr/local/bin/portside
 #   - busybox:latest, imported from /bin/busybox (the CLI starts the daemon on first use)
@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/bin/tini-static ] || need+=(tini)          # run --init (as docker-init)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v mount >/dev/null || need+=(mount)
 if [ ${#need[@]} -gt 0 ]; then

@@ -305,3 +305,24 @@ def test_restart_policies(daemon, busybox_image):
     assert doc["State"]["Status"] == "exited" and doc["RestartCount"] == count  # a manual stop stays stopped
     for cid in (flaky, fine, always):
         assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/tini-static"), reason="needs Debian's tini (tini-static)")
+def test_init_reaps_zombies_and_forwards_signals(daemon, busybox_image):
+    # sh exits leaving an orphan: with --init it is reaped by pid 1 (tini), the command is pid 2
+    cid = create(daemon, ["sh", "-c", "cat /proc/1/comm; echo $$; (sleep 0.1 &) ; sleep 0.5; "
+                                      "grep -c Z /proc/[0-9]*/stat 2>/dev/null | grep -v ':0' | wc -l"],
+                 HostConfig={"Init": True})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    out = demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1")[2])[0].decode().split()
+    assert out[0] == "init" and out[1] != "1" and out[2] == "0"
+    daemon.api.request("DELETE", f"/containers/{cid}")
+    # a signal reaches the command through tini
+    cid = create(daemon, ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; sleep 30 & wait"], HostConfig={"Init": True})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    time.sleep(0.3)
+    daemon.api.request("POST", f"/containers/{cid}/kill?signal=TERM")
+    assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    assert b"got TERM" in demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1")[2])[0]
+    daemon.api.request("DELETE", f"/containers/{cid}")

@@ -209,8 +209,11 @@ class ContainerService:
             hostname_default=cid[:12], etc_files=etc, volume_path=_no_volumes,
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
             host=_host_facts())
+        doc = spec.to_json()
+        if (doc.get("annotations") or {}).get(specs.INIT_ANNOTATION) == "true":
+            _add_init(doc)
         with open(os.path.join(directory, "config.json"), "w") as f:
-            json.dump(spec.to_json(), f, indent=1)
+            json.dump(doc, f, indent=1)
         record = ContainerRecord(
             id=cid, name=name, image_id=image.id, image=request.image, created_ns=time.time_ns(),
             config=config, host_config=dict(request.body.get("HostConfig") or {}),
@@ -616,6 +619,18 @@ class AttachSlot:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+# --init: Debian's static tini, bind-mounted as /dev/init, as dockerd does with docker-init (tini too)
+INIT_BINARY = "/usr/bin/tini-static"
+
+
+def _add_init(spec: dict[str, Any]) -> None:
+    if not os.path.exists(INIT_BINARY):
+        raise InvalidArgument(f"--init needs {INIT_BINARY} (Debian's tini package)")
+    spec["mounts"] = [*spec.get("mounts", []), {"destination": "/dev/init", "type": "bind",
+                                                  "source": INIT_BINARY, "options": ["bind", "ro"]}]
+    spec["process"]["args"] = ["/dev/init", "--", *spec["process"]["args"]]
 
 
 def _should_restart(record: ContainerRecord) -> bool:
