@@ -365,6 +365,13 @@ class Monitor:
             manager.remove(path)
         except Exception as e:  # noqa: BLE001 - logged, the container is gone either way
             print(f"portside monitor: removing cgroup {path}: {e}", file=sys.stderr)
+            return
+        parent = os.path.dirname(path)
+        if parent and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
+            try:  # the last container gone: the shared parent too, so nothing of ours is left
+                manager.remove(parent)
+            except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
+                pass
 
     def _forget(self, cid: str) -> None:
         old = self.containers.pop(cid, None)
