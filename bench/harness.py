@@ -183,11 +183,11 @@ def results_json(
     return {"title": title, "baseline": baseline_name, "floor": floor_name, "results": rows, **extra}
 
 
-def arg_parser(description: str) -> argparse.ArgumentParser:
-    """The options every benchmark takes."""
+def arg_parser(description: str, *, runs: int = 10, warmup: int = 1) -> argparse.ArgumentParser:
+    """The options every benchmark takes; ``runs`` and ``warmup`` are the benchmark's defaults."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs before them (default 1)")
+    p.add_argument("--runs", type=int, default=runs, help=f"timed runs per row (default {runs})")
+    p.add_argument("--warmup", type=int, default=warmup, help=f"untimed runs before them (default {warmup})")
     p.add_argument("--only", default="", help="comma-separated rows to run (default: all)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     return p
@@ -281,6 +281,11 @@ def _mounts() -> list[tuple[str, int, str]]:
     return result
 
 
+def mount_types() -> dict[str, str]:
+    """Mount point -> file system type, for every mount in this mount namespace (the last mount wins)."""
+    return {mount_point: fs for mount_point, _, fs in _mounts()}
+
+
 def mounts_under(path: Path) -> list[str]:
     root = str(path.resolve()) if path.exists() else str(path)
     return [m for m, _, _ in _mounts() if m == root or m.startswith(root.rstrip("/") + "/")]
@@ -309,6 +314,70 @@ def remove_tree(path: Path) -> None:
     if leftover:
         log(f"  unmounted {len(leftover)} mount(s) left under {path}")
     shutil.rmtree(path)
+
+
+# --- cgroups ----------------------------------------------------------------
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """The mount point of every cgroup hierarchy (v1 and v2) in this mount namespace."""
+    return sorted(Path(m) for m, fs in mount_types().items() if fs in ("cgroup", "cgroup2"))
+
+
+def cgroup_mode() -> str:
+    """``v2`` (unified), ``hybrid`` (v1 with a v2 hierarchy beside it) or ``v1``."""
+    types = mount_types()
+    if types.get(str(CGROUP_ROOT)) == "cgroup2":
+        return "v2"
+    return "hybrid" if "cgroup2" in types.values() else "v1"
+
+
+def cgroups(depth: int = 2) -> set[Path]:
+    """Every cgroup directory down to ``depth`` levels below each hierarchy's root."""
+    found: set[Path] = set()
+    for top in cgroup_hierarchies():
+        level = [top]
+        for _ in range(depth):
+            nxt = []
+            for d in level:
+                with contextlib.suppress(OSError):
+                    nxt += [e for e in d.iterdir() if e.is_dir() and not e.is_symlink()]
+            found.update(nxt)
+            level = nxt
+    return found
+
+
+@contextlib.contextmanager
+def removing_new_cgroups(owned: Callable[[str], bool], *, depth: int = 2) -> Iterator[None]:
+    """Afterwards, rmdir the cgroups that appeared meanwhile and that ``owned`` claims (by path below the root).
+
+    An engine started for a benchmark leaves its parent cgroups behind (dockerd's
+    ``docker``, podman's ``libpod_parent``, a runtime's per-container one when it
+    fails half-way). Only new, empty cgroups whose relative path (``docker``,
+    ``libpod_parent/conmon``) ``owned`` accepts are removed, leaf first; other new
+    ones are reported, not touched: they may be someone else's.
+    """
+    before = cgroups(depth)
+    try:
+        yield
+    finally:
+        new = cgroups(depth) - before
+        tops = cgroup_hierarchies()
+        others = set()
+        for d in sorted(new, key=lambda p: len(p.parts), reverse=True):
+            top = next((t for t in tops if d.is_relative_to(t)), None)
+            rel = str(d.relative_to(top)) if top is not None else str(d)
+            if top is not None and owned(rel):
+                try:
+                    d.rmdir()
+                except OSError as e:
+                    log(f"  WARNING: cgroup {d} left behind: {e.strerror}")
+            else:
+                others.add(rel)
+        if others:
+            log("  new cgroups not removed (not this benchmark's): " + ", ".join(sorted(others)))
 
 
 # --- host network state -----------------------------------------------------
@@ -433,6 +502,16 @@ def _stop_stale(pidfile: Path, marker: str, name: str) -> None:
         return
     if marker in _cmdline(pid):
         log(f"  stopping {name} pid {pid} left by an earlier run")
+        _terminate(pid, name)
+
+
+def _stop_by_pidfile(pidfile: Path, marker: str, name: str) -> None:
+    """Stop the process a pidfile names, if it still runs with our private ``marker`` path in its cmdline."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if marker in _cmdline(pid) and _alive(pid):
         _terminate(pid, name)
 
 
@@ -678,7 +757,11 @@ def portside_daemon(*, timeout: float = 30.0) -> Iterator[Engine]:
         raise PeerUnavailable(f"portside daemon not available: {exe} not found")
     base = WORK / "portside"
     sock, pidfile, logfile = base / "portside.sock", base / "portside.pid", base / "daemon.log"
+    # the container monitor (started on the first container, in the socket's directory) outlives the
+    # daemon by design (live restore): stop ours too, by its pidfile, once the daemon has gone
+    monitor_pidfile = base / "monitor" / "monitor.pid"
     _stop_stale(pidfile, str(base), "portside daemon")
+    _stop_stale(monitor_pidfile, str(base), "portside monitor")
     remove_tree(base)
     (base / "root").mkdir(parents=True)
     before = HostNetState.capture()
@@ -692,6 +775,7 @@ def portside_daemon(*, timeout: float = 30.0) -> Iterator[Engine]:
         yield Engine("portside", [str(exe), "--host", f"unix://{sock}"], portside_version(), api_socket=sock)
     finally:
         _terminate(proc.pid, "portside daemon", proc=proc)
+        _stop_by_pidfile(monitor_pidfile, str(base), "portside monitor")
         changes = HostNetState.capture().changes_since(before)
         if changes:
             log("  WARNING: portside daemon left host changes behind:\n    " + "\n    ".join(changes))
