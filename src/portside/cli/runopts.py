@@ -24,16 +24,13 @@ The only input that is not an argument is the content of ``--env-file``,
 
 from __future__ import annotations
 
-import csv
-import ipaddress
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-from portside import timefmt, units
+from portside import units
 from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options
 from portside.errors import InvalidArgument
 
@@ -446,7 +443,7 @@ class _FlagValues:
             read_iops=each("device-read-iops", _validate_throttle_iops),
             write_iops=each("device-write-iops", _validate_throttle_iops),
             health={
-                name: one(name, timefmt.parse_duration)
+                name: one(name, _parse_duration)
                 for name in ("health-interval", "health-timeout", "health-start-period", "health-start-interval")
             },
         )
@@ -702,8 +699,20 @@ def _validate_label(value: str) -> str:
     return value
 
 
+# Imported where used, not at the top: each costs milliseconds on every
+# `portside run`, and most runs use none of the flags that need them.
+
+
+def _parse_duration(value: str) -> int:
+    from portside import timefmt
+
+    return timefmt.parse_duration(value)
+
+
 def go_parse_ip(value: str) -> str | None:
     """net.ParseIP then String(): the canonical text of an IP address, None if it is none."""
+    import ipaddress
+
     if "%" in value:  # Go's ParseIP takes no zone
         return None
     try:
@@ -832,6 +841,8 @@ def _parse_uint(value: str, bits: int) -> int:
 
 def _parse_cpus(value: str) -> int:
     """opts.ParseCPUs: a decimal (or fraction) number of CPUs -> NanoCPUs."""
+    from fractions import Fraction
+
     try:
         if value != value.strip() or not value:
             raise ValueError
@@ -902,6 +913,8 @@ def _validate_throttle_iops(value: str) -> dict[str, Any]:
 
 
 def _csv_fields(value: str) -> list[str]:
+    import csv
+
     try:
         rows = list(csv.reader([value], strict=True))
     except csv.Error as e:

@@ -46,6 +46,10 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
             join.append(ns["path"])
         else:
             new_flags |= linux.NAMESPACE_FLAGS[ns["type"]]
+    try:
+        init.precompile(spec)  # here, once per profile: the forked child finds it compiled
+    except PortsideError as e:
+        raise StartError(str(e), 1, None) from None
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
