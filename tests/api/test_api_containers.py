@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import os
 import shutil
 import socket
@@ -326,3 +327,50 @@ def test_init_reaps_zombies_and_forwards_signals(daemon, busybox_image):
     assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
     assert b"got TERM" in demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1")[2])[0]
     daemon.api.request("DELETE", f"/containers/{cid}")
+
+
+def run_to_end(daemon, cmd: list[str], **config) -> tuple[str, bytes]:
+    cid = create(daemon, cmd, **config)
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    daemon.api.json("POST", f"/containers/{cid}/wait")
+    return cid, demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")[2])[0]
+
+
+def test_named_volume_outlives_containers_and_copies_up(daemon, busybox_image):
+    cid, _ = run_to_end(daemon, ["sh", "-c", "echo kept > /etc/note"], HostConfig={"Binds": ["cfg:/etc"]})
+    daemon.api.request("DELETE", f"/containers/{cid}?v=1")
+    cid, out = run_to_end(daemon, ["sh", "-c", "cat /etc/note; head -1 /etc/passwd"],
+                          HostConfig={"Binds": ["cfg:/etc:ro"]})
+    assert out == b"kept\nroot:x:0:0:root:/root:/bin/sh\n"   # the data, and the image's /etc copied up
+    status, _, body = daemon.api.request("DELETE", "/volumes/cfg")
+    assert status == 409 and "volume is in use" in json.loads(body)["message"]
+    daemon.api.request("DELETE", f"/containers/{cid}")
+    vols = daemon.api.json("GET", "/volumes")["Volumes"]
+    assert [v["Name"] for v in vols] == ["cfg"] and vols[0]["Driver"] == "local"
+    assert daemon.api.request("DELETE", "/volumes/cfg")[0] == 204
+    assert daemon.api.json("GET", "/volumes")["Volumes"] == []
+
+
+def test_anonymous_volumes_and_binds(daemon, busybox_tar, tmp_path):
+    daemon.cli("import", "--change", "VOLUME /data", busybox_tar, "withvol:1")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "in").write_text("from host\n")
+    (tmp_path / "rw").mkdir()
+    cid = create(daemon, ["sh", "-c", "echo x > /data/f; cat /host/in; echo out > /rw/o; touch /host/no"],
+                 Image="withvol:1", HostConfig={"Binds": [f"{tmp_path}/ro:/host:ro", f"{tmp_path}/rw:/rw"]})
+    daemon.api.request("POST", f"/containers/{cid}/start")
+    assert daemon.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 1   # /host is read-only
+    out, err = demux(daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")[2])
+    assert out == b"from host\n" and b"Read-only file system" in err
+    assert (tmp_path / "rw" / "o").read_text() == "out\n"
+    vols = daemon.api.json("GET", "/volumes")["Volumes"]
+    assert len(vols) == 1 and len(vols[0]["Name"]) == 64       # the image's VOLUME, anonymous
+    with open(os.path.join(vols[0]["Mountpoint"], "f")) as f:
+        assert f.read() == "x\n"
+    assert daemon.api.request("DELETE", f"/containers/{cid}?v=1")[0] == 204
+    assert daemon.api.json("GET", "/volumes")["Volumes"] == []   # rm -v took it
+    named = daemon.api.json("POST", "/volumes/create", {"Name": "keep", "Labels": {"a": "b"}}, expect=201)
+    assert named["Labels"] == {"a": "b"}
+    assert daemon.api.json("POST", "/volumes/prune")["VolumesDeleted"] is None  # named ones stay
+    assert daemon.api.json("POST", "/volumes/prune?filters=" + urllib.parse.quote('{"all":["true"]}'))[
+        "VolumesDeleted"] == ["keep"]

@@ -38,6 +38,7 @@ from portside.images.service import ImageService
 from portside.oci.reference import parse_docker_ref
 from portside.runtime import caps
 from portside.runtime.client import MonitorClient, MonitorError
+from portside.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class StartFailed(PortsideError):
 class ContainerService:
     def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient) -> None:
         self.store = ContainerStore(os.path.join(root, "containers"))
+        self.volumes = VolumeStore(os.path.join(root, "volumes"))
         self.run_dir = run_dir
         self.images = images
         self.monitor = monitor
@@ -206,7 +208,7 @@ class ContainerService:
         etc = write_etc_files(directory, hostname)
         spec = specs.build_spec(
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
-            hostname_default=cid[:12], etc_files=etc, volume_path=_no_volumes,
+            hostname_default=cid[:12], etc_files=etc, volume_path=self._volume_for(cid),
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
             host=_host_facts())
         doc = spec.to_json()
@@ -221,6 +223,29 @@ class ContainerService:
         with self._lock:
             self.store.save(record)
         return record
+
+    def _volume_for(self, cid: str) -> Callable[[str], str]:
+        """The spec's volume_path: a named volume made on first use, an anonymous one per VOLUME."""
+        def volume_path(name: str) -> str:
+            anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+            self.volumes.create(name, anonymous=anonymous, copyup=True,
+                                labels={"com.docker.volume.anonymous": ""} if anonymous else None)
+            return self.volumes.mountpoint(name)
+        return volume_path
+
+    def volumes_of(self, cid: str) -> list[str]:
+        """Names of the volumes a container mounts (from its bundle)."""
+        try:
+            with open(os.path.join(self.store.dir(cid), "config.json")) as f:
+                mounts = json.load(f).get("mounts") or []
+        except (FileNotFoundError, ValueError):
+            return []
+        prefix = self.volumes.root.rstrip("/") + "/"
+        return [m["source"][len(prefix):].split("/", 1)[0] for m in mounts
+                if str(m.get("source", "")).startswith(prefix)]
+
+    def volume_users(self, name: str) -> list[str]:
+        return [r.id for r in self.store.all() if name in self.volumes_of(r.id)]
 
     def _image_file(self, image: Any, path: str) -> str | None:
         """A small text file of the image (/etc/passwd), read from its top-most layer that has it."""
@@ -553,6 +578,7 @@ class ContainerService:
     # -- remove -------------------------------------------------------------------------
 
     def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container; with ``volumes``, its anonymous volumes too (docker rm -v)."""
         record = self.get(name_or_id)
         if record.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
             if not force:
@@ -569,7 +595,15 @@ class ContainerService:
             self._names.pop(record.name, None)
         for slot in self._pending.pop(record.id, []):
             slot.close()
+        used = self.volumes_of(record.id)
         self._discard(record.id)
+        if volumes:
+            for name in used:
+                try:
+                    if self.volumes.get(name).anonymous:
+                        self.volumes.remove(name, self.volume_users(name))
+                except (NotFound, Conflict):
+                    pass
         shutil.rmtree(os.path.join(self.run_dir, "containers", record.id), ignore_errors=True)
         with self._lock:
             self._changed.notify_all()
@@ -658,10 +692,6 @@ def _host_facts() -> specs.HostFacts:
     held = tuple("CAP_" + name for i, name in enumerate(caps.CAPABILITIES) if bounding & (1 << i))
     return specs.HostFacts(cgroup2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"), cpus=os.cpu_count() or 0,
                            capabilities=held)
-
-
-def _no_volumes(name: str) -> str:
-    raise NotImplementedYet("named volumes are not implemented yet")
 
 
 def write_etc_files(directory: str, hostname: str) -> specs.EtcFiles:

@@ -29,6 +29,7 @@ import fcntl
 import json
 import os
 import resource
+import shutil
 import stat
 import termios
 from typing import Any, NoReturn
@@ -250,6 +251,8 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
             data.append(opt)
     is_bind = bool(flags & linux.MS_BIND)
     target = secure_join(rootfs, m["destination"])
+    if is_bind:
+        _copy_up(source, target)
     if is_bind and not os.path.isdir(source):
         _make_file(target)
     else:
@@ -268,6 +271,27 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
         linux.make_readonly_recursive(target)
     if propagation:
         linux.mount("", target, None, propagation)
+
+
+def _copy_up(source: str, target: str) -> None:
+    """A fresh volume gets the image's content at its mount point, once (Docker's copy-up).
+
+    The volume store marks a new volume with a ``copyup`` file beside its
+    ``_data`` directory; the target is still the image's, not yet covered.
+    """
+    marker = os.path.join(os.path.dirname(source), "copyup")
+    if os.path.basename(source) != "_data" or not os.path.exists(marker):
+        return
+    if os.path.isdir(target) and not os.path.islink(target) and not os.listdir(source):
+        shutil.copytree(target, source, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy2)
+        for dirpath, dirnames, filenames in os.walk(target):  # copytree keeps modes, not owners
+            for name in ["", *dirnames, *filenames]:
+                original = os.path.join(dirpath, name)
+                st = os.lstat(original)
+                copy = os.path.join(source, os.path.relpath(original, target))
+                os.chown(copy, st.st_uid, st.st_gid, follow_symlinks=False)
+        os.chmod(source, stat.S_IMODE(os.stat(target).st_mode))
+    os.unlink(marker)
 
 
 def _make_file(path: str) -> None:

@@ -1,0 +1,107 @@
+"""The local volume driver: ``<root>/volumes/<name>/_data`` per volume, a JSON record beside it.
+
+A volume created for a container (named on first use, or anonymous for an
+image's VOLUME) carries a ``copyup`` marker: the container's init copies the
+image's content at the mount point into it the first time, as Docker does,
+and removes the marker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.timefmt import format_rfc3339
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+COPYUP_MARKER = "copyup"
+
+
+@dataclass
+class Volume:
+    name: str
+    created_at: str
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+
+class VolumeStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o701, exist_ok=True)
+        self._lock = threading.Lock()  # guards creation and removal
+
+    def mountpoint(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def create(self, name: str | None = None, *, labels: dict[str, str] | None = None,
+               options: dict[str, str] | None = None, anonymous: bool = False, copyup: bool = False) -> Volume:
+        """Create a volume, or return the existing one of that name (Docker's create is idempotent)."""
+        name = name or secrets.token_hex(32)
+        if not _NAME.fullmatch(name):
+            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                                  "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host "
+                                  "directory, use absolute path")
+        if options:
+            raise InvalidArgument("create: local volume driver options are not supported")
+        with self._lock:
+            try:
+                return self.get(name)
+            except NotFound:
+                pass
+            directory = os.path.join(self.root, name)
+            tmp = os.path.join(self.root, ".tmp-" + secrets.token_hex(8))
+            os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
+            volume = Volume(name, format_rfc3339(int(os.path.getmtime(tmp) * 1e9)), dict(labels or {}), {}, anonymous)
+            with open(os.path.join(tmp, "volume.json"), "w") as f:
+                json.dump(asdict(volume), f)
+            if copyup:
+                open(os.path.join(tmp, COPYUP_MARKER), "w").close()
+            os.rename(tmp, directory)
+            return volume
+
+    def get(self, name: str) -> Volume:
+        try:
+            with open(os.path.join(self.root, name, "volume.json")) as f:
+                doc: dict[str, Any] = json.load(f)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            raise NotFound(f"get {name}: no such volume") from None
+        return Volume(**doc)
+
+    def all(self) -> list[Volume]:
+        out = []
+        for name in sorted(os.listdir(self.root)):
+            if not name.startswith("."):
+                try:
+                    out.append(self.get(name))
+                except NotFound:
+                    continue
+        return out
+
+    def remove(self, name: str, users: list[str]) -> None:
+        """Remove a volume that no container uses (``users``: the IDs of those that do)."""
+        self.get(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        with self._lock:
+            doomed = os.path.join(self.root, ".rm-" + secrets.token_hex(8))
+            os.rename(os.path.join(self.root, name), doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def usage(self, name: str) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(self.mountpoint(name)):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        return total
