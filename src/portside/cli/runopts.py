@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portside import units
-from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options
+from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options, go_quote
 from portside.errors import InvalidArgument
 
 # ---------------------------------------------------------------------------
@@ -219,25 +219,10 @@ class OptionsError(Exception):
 
 def _invalid(flag: str, value: str, reason: str) -> FlagValueError:
     return FlagValueError(
-        f"invalid argument {_quote(value)} for {_quote(_BY_NAME[flag].display_name())} flag: {reason}"
+        f"invalid argument {go_quote(value)} for {go_quote(_BY_NAME[flag].display_name())} flag: {reason}"
     )
 
 
-def _quote(s: str) -> str:
-    """Go's %q for the plain strings of these messages."""
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out) + '"'
 
 
 # ---------------------------------------------------------------------------
@@ -736,12 +721,12 @@ def _validate_extra_host(value: str) -> str:
     if not sep:
         k, sep, v = value.partition(":")
     if not sep or not k or ":" in k:
-        raise ValueError(f"bad format for add-host: {_quote(value)}")
+        raise ValueError(f"bad format for add-host: {go_quote(value)}")
     if v != "host-gateway":
         if len(v) > 2 and v[0] == "[" and v[-1] == "]":
             v = v[1:-1]
         if go_parse_ip(v.strip()) is None:
-            raise ValueError(f"invalid IP address in add-host: {_quote(v)}")
+            raise ValueError(f"invalid IP address in add-host: {go_quote(v)}")
     return f"{k}:{v}"
 
 
@@ -819,10 +804,10 @@ def _parse_ulimit(value: str) -> dict[str, Any]:
 def _parse_int(value: str, bits: int = 64) -> int:
     """strconv.ParseInt(value, 10, bits) with its error texts."""
     if not re.fullmatch(r"[+-]?[0-9]+", value):
-        raise ValueError(f"strconv.ParseInt: parsing {_quote(value)}: invalid syntax")
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
     if not -(1 << (bits - 1)) <= n < 1 << (bits - 1):
-        raise ValueError(f"strconv.ParseInt: parsing {_quote(value)}: value out of range")
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(value)}: value out of range")
     return n
 
 
@@ -831,11 +816,11 @@ def _parse_uint(value: str, bits: int) -> int:
     text = value[1:] if value.startswith("+") else value
     m = re.fullmatch(r"0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0)", text)
     if m is None:
-        raise ValueError(f"strconv.ParseUint: parsing {_quote(value)}: invalid syntax")
+        raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: invalid syntax")
     base = (16, 8, 2, 10)[[i for i in range(4) if m.group(i + 1) is not None][0]]
     n = int(next(g for g in m.groups() if g is not None), base)
     if n >= 1 << bits:
-        raise ValueError(f"strconv.ParseUint: parsing {_quote(value)}: value out of range")
+        raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: value out of range")
     return n
 
 
@@ -1174,7 +1159,7 @@ def _endpoints(opts: Options, f: _FlagValues) -> dict[str, Any]:
             n = _apply_container_options(n, opts, f, aliases)
         ep = _endpoint(n)
         if n.target in endpoints:
-            raise OptionsError(f"network {_quote(n.target)} is specified multiple times")
+            raise OptionsError(f"network {go_quote(n.target)} is specified multiple times")
         # One network given without options: no endpoint config (the daemon makes one).
         if explicit and i == 0 and len(networks) == 1 and ep == _endpoint_json():
             continue
@@ -1399,10 +1384,10 @@ def _parse_port_range(ports: str) -> tuple[int, int]:
 
 def _parse_port(value: str) -> int:
     if not re.fullmatch(r"[0-9]+", value):
-        raise ValueError(f"strconv.ParseUint: parsing {_quote(value)}: invalid syntax")
+        raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
     if n > 0xFFFF:
-        raise ValueError(f"strconv.ParseUint: parsing {_quote(value)}: value out of range")
+        raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: value out of range")
     return n
 
 
@@ -1616,7 +1601,7 @@ def _parse_security_opts(
         if not sep and k != "no-new-privileges":
             k, sep, v = opt.partition(":")
         if (not sep or not v) and k != "no-new-privileges":
-            raise OptionsError(f"Invalid --security-opt: {_quote(opt)}")
+            raise OptionsError(f"Invalid --security-opt: {go_quote(opt)}")
         if k == "seccomp" and v not in ("builtin", "unconfined"):
             try:
                 profile = read_file(v)

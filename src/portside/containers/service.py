@@ -35,7 +35,6 @@ from portside.containers.record import ContainerRecord, ContainerStore, State, v
 from portside.containers.user import resolve_user
 from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
-from portside.oci.reference import parse_docker_ref
 from portside.runtime import caps
 from portside.runtime.client import MonitorClient, MonitorError
 from portside.volumes import VolumeStore
@@ -729,7 +728,3 @@ def parse_signal(value: str | None, default: int = signal.SIGKILL) -> int:
         return int(signal.Signals[name])
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {value}") from None
-
-
-def image_reference(name: str) -> str:
-    return parse_docker_ref(name).familiar()

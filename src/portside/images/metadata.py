@@ -216,13 +216,6 @@ class MetadataDB:
                 "WHERE chain_id=? LIMIT 1", (chain_id,)).fetchone()
         return LayerRow(*row) if row else None
 
-    def layer_by_diff(self, diff_id: str) -> LayerRow | None:
-        """Any recorded layer with this content (to reuse its blob or tar-split)."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT diff_id, chain_id, size, blob_digest, blob_media_type, blob_size, tarsplit FROM image_layers "
-                "WHERE diff_id=? LIMIT 1", (diff_id,)).fetchone()
-        return LayerRow(*row) if row else None
 
 
 class _transaction:

@@ -166,9 +166,6 @@ class OverlaySnapshotter:
             os.rename(base, doomed)
             _rmtree(doomed)
 
-    def active(self) -> Iterator[str]:
-        yield from os.listdir(self.active_dir)
-
     def _active_path(self, key: str) -> str:
         if not key or "/" in key or key.startswith("."):
             raise ValueError(f"bad snapshot key {key!r}")

@@ -119,7 +119,7 @@ _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
-def _go_quote(s: str) -> str:
+def go_quote(s: str) -> str:
     """Go's %q for the strings that appear in flag errors."""
     out = ['"']
     for ch in s:
@@ -145,7 +145,7 @@ def _set_flag(opts: Options, flag: Flag, value: str) -> None:
             elif value in _FALSE:
                 v = False
             else:
-                raise ValueError(f"strconv.ParseBool: parsing {_go_quote(value)}: invalid syntax")
+                raise ValueError(f"strconv.ParseBool: parsing {go_quote(value)}: invalid syntax")
             setattr(opts, flag.dest, v)
         elif flag.kind == INT:
             try:
@@ -153,7 +153,7 @@ def _set_flag(opts: Options, flag: Flag, value: str) -> None:
                 if value.strip() != value or "_" in value:
                     raise ValueError
             except ValueError:
-                raise ValueError(f"strconv.ParseInt: parsing {_go_quote(value)}: invalid syntax") from None
+                raise ValueError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax") from None
             setattr(opts, flag.dest, v)
         elif flag.kind == FILTER:
             if value == "":
@@ -169,7 +169,7 @@ def _set_flag(opts: Options, flag: Flag, value: str) -> None:
             setattr(opts, flag.dest, value)
     except ValueError as e:
         raise FlagError(
-            f"invalid argument {_go_quote(value)} for {_go_quote(flag.display_name())} flag: {e}"
+            f"invalid argument {go_quote(value)} for {go_quote(flag.display_name())} flag: {e}"
         ) from None
     opts.changed.add(flag.name)
 
@@ -396,7 +396,7 @@ def flag_usages(flags: tuple[Flag, ...], cols: int) -> str:
         line += f.help
         if not _is_zero_default(f):
             if f.kind == STRING:
-                line += f" (default {_go_quote(f.default)})"
+                line += f" (default {go_quote(f.default)})"
             elif f.kind == BOOL:
                 line += f" (default {'true' if f.default else 'false'})"
             else:

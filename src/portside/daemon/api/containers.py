@@ -15,7 +15,7 @@ from portside.daemon.engine import Engine
 from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
 from portside.daemon.router import Router
-from portside.errors import InvalidArgument, NotFound, PortsideError
+from portside.errors import InvalidArgument, NotFound, NotModified, PortsideError
 from portside.streams.stdcopy import STDOUT, frame
 from portside.streams import jsonlog
 from portside.timefmt import format_rfc3339, parse_timestamp
@@ -197,9 +197,8 @@ class _ContainersAPI:
         timeout = req.int_arg("t")
         try:
             self.containers.stop(cid, None if timeout is None else float(timeout))
-        except Exception as e:  # not running: restart just starts it
-            if getattr(e, "message", "") != "container already stopped":
-                raise
+        except NotModified:  # not running: restart just starts it
+            pass
         self.containers.start(cid)
         return Response(status=204)
 
