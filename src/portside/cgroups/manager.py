@@ -34,8 +34,12 @@ class Manager(Protocol):
     def add_process(self, path: str, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy."""
 
-    def update(self, path: str, resources: Resources) -> None:
-        """Apply ``resources`` as the whole new state: what is None returns to the kernel's default."""
+    def update(self, path: str, resources: Resources, *, fresh: bool = False) -> None:
+        """Apply ``resources`` as the whole new state: what is None returns to the kernel's default.
+
+        ``fresh``: the cgroup was made with default resources and never changed since, so
+        settings that keep the kernel's default need no write.
+        """
 
     def stats(self, path: str) -> Stats: ...
 

@@ -103,10 +103,10 @@ class V1Manager:
                         fs.write(os.path.join(current, name), fs.read(os.path.join(parent, name)).strip())
         return new
 
-    def update(self, path: str, resources: Resources) -> None:
+    def update(self, path: str, resources: Resources, *, fresh: bool = False) -> None:
         rel = fs.check_path(path)
         self._primary(rel)
-        self._apply(rel, resources, fresh=False)
+        self._apply(rel, resources, fresh=fresh)
 
     def _apply(self, rel: str, r: Resources, *, fresh: bool) -> None:
         parent_cpus = parent_mems = ""

@@ -73,8 +73,8 @@ class V2Manager:
                 except PortsideError:
                     pass
 
-    def update(self, path: str, resources: Resources) -> None:
-        self._apply(self._leaf(path), resources, fresh=False)
+    def update(self, path: str, resources: Resources, *, fresh: bool = False) -> None:
+        self._apply(self._leaf(path), resources, fresh=fresh)
 
     def _apply(self, leaf: str, r: Resources, *, fresh: bool) -> None:
         for setting in v2_settings(r):

@@ -99,6 +99,20 @@ class MonitorClient:
             raise MonitorError(str(reply.get("error")), int(reply.get("exit_code", 1)))
         return reply
 
+    def reserve(self) -> str | None:
+        """A container ID whose cgroup a spare launcher has made ready (runtime/spare.py), if one is free."""
+        try:
+            return self.request({"op": "reserve"}).get("id")
+        except (OSError, MonitorError):
+            return None  # an older monitor, or none: the container gets an ID of its own
+
+    def release(self, cid: str) -> None:
+        """The container reserved ``cid`` will never start: let its spare go."""
+        try:
+            self.request({"op": "release", "id": cid})
+        except (OSError, MonitorError):
+            pass
+
     def subscribe(self, on_event: Callable[[dict[str, Any]], None]) -> threading.Thread:
         """Call ``on_event`` for every exit the monitor reports, from a thread of its own."""
         conn = self._connect()

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from portside.errors import PortsideError
 from portside.runtime import init, linux
 from portside.snapshots.mount import Mount
+
+if TYPE_CHECKING:
+    from portside.runtime.spare import Spare
 
 
 class StartError(PortsideError):
@@ -32,12 +35,15 @@ class StartError(PortsideError):
 
 
 def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, int, int],
-          join_cgroup: Callable[[], None] | None = None, exec_into: bool = False) -> int:
+          join_cgroup: Callable[[], None] | None = None, exec_into: bool = False,
+          spare: "Spare | None" = None) -> int:
     """Start the container; returns its pid (as seen from here). Raises StartError.
 
     With ``exec_into``, the spec's namespaces all have paths (a running
     container's): the process joins them and runs only the process steps of
-    the init (``docker exec``).
+    the init (``docker exec``). With ``spare``, a pre-forked launcher that
+    already sits in the container's cgroup (``runtime.spare``) is the child
+    instead of a new fork.
     """
     new_flags = 0
     join: list[str] = []
@@ -52,9 +58,20 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
         raise StartError(str(e), 1, None) from None
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        _child(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, join_cgroup, exec_into)
+    if spare is not None:
+        child = spare.pid
+        try:
+            from portside.runtime import spare as spares
+
+            spares.go(spare, spec, root_mounts, join, new_flags, [*stdio, err_w, pid_w])
+        except OSError as e:
+            for fd in (err_r, err_w, pid_r, pid_w):
+                os.close(fd)
+            raise StartError(f"container setup: the spare launcher is gone: {e}", 1, None) from None
+    else:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the forked child
+            become_container(spec, root_mounts, stdio, join, new_flags, err_w, pid_w, join_cgroup, exec_into)
     os.close(err_w)
     os.close(pid_w)
     try:
@@ -73,9 +90,10 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
     return pid
 
 
-def _child(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int, int], join: list[str],
-           new_flags: int, err_w: int, pid_w: int, join_cgroup: Callable[[], None] | None,
-           exec_into: bool) -> None:
+def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tuple[int, int, int], join: list[str],
+                     new_flags: int, err_w: int, pid_w: int, join_cgroup: Callable[[], None] | None,
+                     exec_into: bool) -> NoReturn:
+    """The launcher's part (in a fresh fork or a spare): into the namespaces, fork pid 1, report, exit."""
     try:
         if join_cgroup is not None:  # first: every process of the container is born inside its limits
             join_cgroup()

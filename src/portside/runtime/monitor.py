@@ -32,12 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portside import cgroups
+from portside.cgroups import Resources
 from portside.runtime import launch, linux
+from portside.runtime import spare as spares
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
 from portside.streams.stdcopy import STDERR, STDOUT, frame
 
 _READ = 65536
+SPARE_PARENT = "portside"   # the daemon's cgroups are portside/<id>; a spare's is too
+SPARE_IDLE = float(os.environ.get("PORTSIDE_SPARE_IDLE", "10"))  # s without a container or start: the spare goes
+SPARE_BOUND_TTL = 60.0      # a reserved spare whose container was never started goes after this
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Monitor:
         self.stopping = False
         self._cgroups: cgroups.Manager | None = None
         self.execs: dict[str, _Container] = {}
+        self.spares: dict[str, spares.Spare] = {}      # by the container ID each serves
+        self.spare_pids: dict[int, spares.Spare] = {}
+        self.use_spares = os.environ.get("PORTSIDE_SPARES", "1") != "0"
+        self.last_use = 0.0                             # monotonic time of the last reserve or start
 
     # -- the loop ------------------------------------------------------------------
 
@@ -100,6 +109,15 @@ class Monitor:
         with open(os.path.join(self.run_dir, "monitor.pid.tmp"), "w") as f:
             f.write(str(os.getpid()))
         os.replace(os.path.join(self.run_dir, "monitor.pid.tmp"), os.path.join(self.run_dir, "monitor.pid"))
+        if self.use_spares:
+            self._precompile_default()
+        try:
+            self._loop(listener, wake_r)
+        finally:
+            for spare in list(self.spares.values()):
+                self._discard_spare(spare)
+
+    def _loop(self, listener: socket.socket, wake_r: int) -> None:
         while not (self.stopping and not self.containers):
             for key, _ in self.sel.select(timeout=1.0):
                 kind, obj = key.data
@@ -119,7 +137,10 @@ class Monitor:
                     self._output_readable(key.fd, obj)
                 elif kind == "attach-in":
                     self._attach_input(obj)
+                elif kind == "spare":
+                    self._spare_readable(obj)
             self._reap()
+            self._tend_spares()
 
     def _stop(self, signum: int, frame_: object) -> None:
         # SIGTERM: stop accepting; containers keep running (live restore is the daemon's concern)
@@ -220,6 +241,13 @@ class Monitor:
             return {"ok": True}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
+        if op == "reserve":
+            return {"ok": True, "id": self._reserve_spare()}
+        if op == "release":
+            spare = self.spares.get(req["id"])
+            if spare is not None:
+                self._discard_spare(spare)
+            return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     # -- containers ----------------------------------------------------------------
@@ -253,12 +281,14 @@ class Monitor:
         log = LogWriter(req["log"])
         cgroup_path = req.get("cgroup")
         join = None
-        if cgroup_path:
+        self.last_use = time.monotonic()
+        spare = self._take_spare(cid, cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
+        if cgroup_path and spare is None:
             manager = self.cgroups()
             manager.create(cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
             join = lambda: manager.add_process(cgroup_path, 0)  # noqa: E731  ("0": the writing process)
         try:
-            pid = launch.start(req["spec"], mounts, stdio=stdio, join_cgroup=join)
+            pid = launch.start(req["spec"], mounts, stdio=stdio, join_cgroup=join, spare=spare)
         except launch.StartError as e:
             for fd in [*ours, *fds]:  # the attached clients see the connection close
                 _close(fd)
@@ -271,6 +301,8 @@ class Monitor:
         finally:
             for fd in child_ends:
                 _close(fd)
+            if spare is not None:
+                spare.sock.close()
         if not tty and not req.get("stdin"):  # no stdin: the container reads end of file at once
             _close(in_w)
             stdin_w = None
@@ -367,11 +399,111 @@ class Monitor:
             print(f"portside monitor: removing cgroup {path}: {e}", file=sys.stderr)
             return
         parent = os.path.dirname(path)
-        if parent and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
+        if parent and not self.spares and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
             try:  # the last container gone: the shared parent too, so nothing of ours is left
                 manager.remove(parent)
             except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
                 pass
+
+    # -- spare launchers (runtime/spare.py) ---------------------------------------
+
+    def _precompile_default(self) -> None:
+        """Docker's default seccomp filter, compiled before any spare is forked, so spares inherit it."""
+        from portside.oci.runtime_spec import SECCOMP_DEFAULT
+        from portside.runtime import init
+        from portside.runtime.seccomp import DEFAULT_CAPABILITIES
+
+        try:
+            init.precompile({"linux": {"seccomp": dict(SECCOMP_DEFAULT)},
+                             "process": {"capabilities": {"bounding": sorted(DEFAULT_CAPABILITIES)}}})
+        except Exception as e:  # noqa: BLE001 - a start compiles it then, and reports what is wrong
+            print(f"portside monitor: precompiling the default seccomp filter: {e}", file=sys.stderr)
+
+    def _tend_spares(self) -> None:
+        """Keep one unreserved spare while containers run or starts are recent; drop stale ones."""
+        if not self.use_spares or self.stopping:
+            return
+        now = time.monotonic()
+        for spare in list(self.spares.values()):
+            if spare.bound_at is not None and now - spare.bound_at > SPARE_BOUND_TTL:
+                self._discard_spare(spare)
+        wanted = bool(self.containers) or now - self.last_use < SPARE_IDLE
+        free = [s for s in self.spares.values() if s.bound_at is None]
+        if wanted and not free:
+            try:
+                spare = spares.fork(self.cgroups(), SPARE_PARENT)
+            except Exception as e:  # noqa: BLE001 - no spare: starts take the slow path
+                print(f"portside monitor: forking a spare launcher: {e}", file=sys.stderr)
+                self.use_spares = False
+                return
+            self.spares[spare.id] = spare
+            self.spare_pids[spare.pid] = spare
+            self.sel.register(spare.sock, selectors.EVENT_READ, ("spare", spare))
+        elif not wanted:
+            for spare in free:
+                self._discard_spare(spare)
+
+    def _reserve_spare(self) -> str | None:
+        """Bind a free spare to the container being created: its ID becomes the container's."""
+        self.last_use = time.monotonic()
+        for spare in self.spares.values():
+            if spare.bound_at is None:
+                spare.bound_at = self.last_use
+                return spare.id
+        return None
+
+    def _take_spare(self, cid: str, cgroup_path: str | None, resources: Resources) -> spares.Spare | None:
+        """The spare reserved for ``cid``, ready and limited as the container asks; None: fork afresh."""
+        spare = self.spares.get(cid)
+        if spare is None:
+            return None
+        if cgroup_path != spare.cgroup:
+            self._discard_spare(spare)
+            return None
+        if not spare.ready and not spares.read_report(spare, timeout=2.0):
+            self._discard_spare(spare)
+            return None
+        try:
+            self.cgroups().update(spare.cgroup, resources, fresh=True)
+        except Exception:  # noqa: BLE001 - the slow path makes the cgroup again and reports what fails
+            self._discard_spare(spare)
+            return None
+        # From here the spare is the container's launcher: launch.start waits for it.
+        self.sel.unregister(spare.sock)
+        self.spares.pop(spare.id, None)
+        self.spare_pids.pop(spare.pid, None)
+        return spare
+
+    def _spare_readable(self, spare: spares.Spare) -> None:
+        if spares.read_report(spare) is False:  # it failed (its report says why) or died
+            self._discard_spare(spare)
+
+    def _discard_spare(self, spare: spares.Spare) -> None:
+        """Kill and reap a spare, then remove its cgroup."""
+        if not self._forget_spare(spare):
+            return
+        try:
+            os.kill(spare.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap_one_blocking(spare.pid)
+        self._remove_cgroup(spare.cgroup)
+
+    def _spare_gone(self, spare: spares.Spare) -> None:
+        """A spare exited on its own (reaped already)."""
+        if self._forget_spare(spare):
+            self._remove_cgroup(spare.cgroup)
+
+    def _forget_spare(self, spare: spares.Spare) -> bool:
+        if self.spare_pids.pop(spare.pid, None) is None:
+            return False
+        self.spares.pop(spare.id, None)
+        try:
+            self.sel.unregister(spare.sock)
+        except (KeyError, ValueError):
+            pass
+        spare.sock.close()
+        return True
 
     def _forget(self, cid: str) -> None:
         old = self.containers.pop(cid, None)
@@ -468,6 +600,10 @@ class Monitor:
                 return
             if pid == 0:
                 return
+            spare = self.spare_pids.get(pid)
+            if spare is not None:
+                self._spare_gone(spare)
+                continue
             c = self.by_pid.get(pid)
             if c is not None:
                 c.status = os.waitstatus_to_exitcode(status)
