@@ -93,15 +93,23 @@ class ContainerStore:
     def dir(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
 
-    def save(self, record: ContainerRecord) -> None:
+    def save(self, record: ContainerRecord, *, durable: bool = True) -> None:
+        """Replace the record atomically; ``durable`` also waits for the disk.
+
+        Start and exit pass ``durable=False``: they are on every ``docker run``'s path, and
+        what a power loss can undo there (a container recorded as created or running) is
+        what the reconcile at the daemon's start corrects anyway, since nothing survives a
+        reboot running. Creation, removal and user changes (rename, policies) are durable.
+        """
         directory = self.dir(record.id)
         os.makedirs(directory, mode=0o710, exist_ok=True)
         path = os.path.join(directory, "container.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(record.to_json(), f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
 
     def load(self, container_id: str) -> ContainerRecord:

@@ -118,7 +118,7 @@ class ContainerService:
             if restart:
                 record.move_to(State.RESTARTING)
                 record.restart_count += 1
-            self.store.save(record)
+            self.store.save(record, durable=False)
             self._changed.notify_all()
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
@@ -301,7 +301,7 @@ class ContainerService:
             except MonitorError as e:
                 record.exit_code = e.exit_code
                 record.error = str(e)
-                self.store.save(record)
+                self.store.save(record, durable=False)
                 if record.host_config.get("AutoRemove"):
                     # as dockerd: a --rm container that cannot start is removed (docker run waits for it)
                     threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
@@ -314,7 +314,7 @@ class ContainerService:
             record.started_ns = time.time_ns()
             record.exit_code = 0
             record.error = ""
-            self.store.save(record)
+            self.store.save(record, durable=False)
             self._changed.notify_all()
 
     def reserve_attach(self, cid: str, opts: dict[str, bool]) -> "AttachSlot":
