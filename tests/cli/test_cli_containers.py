@@ -241,6 +241,16 @@ def test_create_then_start_attached(engine: Engine) -> None:
     assert out(engine.cli("rm", "c1")) == "c1\n"
 
 
+def test_ps_command_column_quotes_as_dockerd(engine: Engine) -> None:
+    engine.cli("create", "--name", "q1", "busybox", "sh", "-c", "echo a b; exit 3")
+    try:
+        assert out(engine.cli("ps", "-a", "--no-trunc", "--filter", "name=q1", "--format", "{{.Command}}")) == \
+            '"sh -c \'echo a b; exit 3\'"\n'
+        assert out(engine.cli("ps", "-a", "--filter", "name=q1", "--format", "{{.Command}}")) == '"sh -c \'echo a b; ex…"\n'
+    finally:
+        engine.cli("rm", "q1")
+
+
 def test_kill_and_missing_containers(engine: Engine) -> None:
     engine.cli("run", "-d", "--name", "k1", "busybox", "sh", "-c", FOREVER)
     assert out(engine.cli("kill", "k1")) == "k1\n"

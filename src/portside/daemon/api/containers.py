@@ -66,7 +66,11 @@ def _status_text(r: ContainerRecord, now_ns: int) -> str:
 
 
 def _command(config: dict[str, Any]) -> str:
-    return " ".join([*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])])
+    """ps's COMMAND as dockerd builds it: the path, then the arguments, those with a space in single quotes."""
+    words = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+    if not words:
+        return ""
+    return " ".join([words[0], *(f"'{w}'" if " " in w else w for w in words[1:])])
 
 
 def _time(ns: int) -> str:
