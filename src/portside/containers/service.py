@@ -31,7 +31,7 @@ from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import spec as specs
 from portside.containers.names import random_name
-from portside.containers.record import ContainerRecord, ContainerStore, State, validate_name
+from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
 from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
@@ -65,6 +65,9 @@ class ContainerService:
 
     def reconcile(self) -> None:
         """After a (re)start of the daemon: learn from the monitor which containers still run."""
+        for cid in self.store.torn():
+            log.warning("removing container %s: its record was cut short by a crash", cid[:12])
+            self._discard(cid)
         running = self.monitor.request({"op": "state"}).get("containers", {})
         for record in self.store.all():
             if record.state is State.RESTARTING:  # its timer died with the old daemon
@@ -118,7 +121,7 @@ class ContainerService:
             if restart:
                 record.move_to(State.RESTARTING)
                 record.restart_count += 1
-            self.store.save(record, durable=False)
+            self.store.save(record, sync=Sync.NEVER)
             self._changed.notify_all()
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
@@ -223,7 +226,7 @@ class ContainerService:
             config=config, host_config=dict(request.body.get("HostConfig") or {}),
             networking_config=dict(request.networking_config or {}))
         with self._lock:
-            self.store.save(record)
+            self.store.save(record, sync=Sync.SOON)
         return record
 
     def _volume_for(self, cid: str) -> Callable[[str], str]:
@@ -301,7 +304,7 @@ class ContainerService:
             except MonitorError as e:
                 record.exit_code = e.exit_code
                 record.error = str(e)
-                self.store.save(record, durable=False)
+                self.store.save(record, sync=Sync.NEVER)
                 if record.host_config.get("AutoRemove"):
                     # as dockerd: a --rm container that cannot start is removed (docker run waits for it)
                     threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
@@ -314,7 +317,7 @@ class ContainerService:
             record.started_ns = time.time_ns()
             record.exit_code = 0
             record.error = ""
-            self.store.save(record, durable=False)
+            self.store.save(record, sync=Sync.NEVER)
             self._changed.notify_all()
 
     def reserve_attach(self, cid: str, opts: dict[str, bool]) -> "AttachSlot":
