@@ -48,3 +48,32 @@ def test_a_torn_record_is_swept_and_a_whole_one_kept(daemon_dirs, busybox_tar):
         remove_containers(daemon)
         stop_daemon(daemon)
         stop_monitor(daemon)
+
+
+def test_removals_a_crash_cut_short_are_finished_at_start(daemon_dirs, busybox_tar):
+    root = daemon_dirs[0]
+    daemon = start_daemon(*daemon_dirs)
+    try:
+        daemon.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+        ids = [json.loads(daemon.api.request("POST", "/containers/create",
+                                             {"Image": "busybox", "Cmd": ["true"]})[2])["Id"] for _ in range(3)]
+    finally:
+        stop_daemon(daemon)
+        stop_monitor(daemon)
+    unlinked, removing, kept = ids
+    os.unlink(os.path.join(root, "containers", unlinked, "container.json"))  # crashed right after the unlink
+    path = os.path.join(root, "containers", removing, "container.json")
+    with open(path) as f:
+        doc = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**doc, "state": "removing"}, f)                          # crashed before the unlink
+
+    daemon = start_daemon(*daemon_dirs)
+    try:
+        assert [c["Id"] for c in daemon.api.json("GET", "/containers/json?all=1")] == [kept]
+        assert sorted(os.listdir(os.path.join(root, "containers"))) == [kept]
+        assert os.listdir(os.path.join(root, "snapshots", "active")) == [kept]
+    finally:
+        remove_containers(daemon)
+        stop_daemon(daemon)
+        stop_monitor(daemon)

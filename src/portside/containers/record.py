@@ -153,6 +153,19 @@ class ContainerStore:
                 finally:
                     os.close(fd)
 
+    def forget(self, container_id: str) -> None:
+        """Unlink the record: the container no longer exists, whatever of its directory is left."""
+        try:
+            os.unlink(os.path.join(self.dir(container_id), "container.json"))
+        except FileNotFoundError:
+            pass
+
+    def orphans(self) -> list[str]:
+        """Container directories without a record: a removal a crash cut short."""
+        return [name for name in os.listdir(self.root)
+                if not os.path.exists(os.path.join(self.root, name, "container.json"))
+                and os.path.isdir(os.path.join(self.root, name))]
+
     def torn(self) -> list[str]:
         """IDs whose record cannot be read whole: a creation a crash cut short."""
         out = []

@@ -65,9 +65,7 @@ class ContainerService:
 
     def reconcile(self) -> None:
         """After a (re)start of the daemon: learn from the monitor which containers still run."""
-        for cid in self.store.torn():
-            log.warning("removing container %s: its record was cut short by a crash", cid[:12])
-            self._discard(cid)
+        self._sweep()
         running = self.monitor.request({"op": "state"}).get("containers", {})
         for record in self.store.all():
             if record.state is State.RESTARTING:  # its timer died with the old daemon
@@ -271,8 +269,27 @@ class ContainerService:
         return None
 
     def _discard(self, cid: str) -> None:
+        # The record goes first: from that unlink on the container does not exist, even for a
+        # daemon that crashes halfway; what is left is swept at the next start (_sweep).
+        self.store.forget(cid)
         self.images.snapshots.remove(cid)
         shutil.rmtree(self.store.dir(cid), ignore_errors=True)
+
+    def _sweep(self) -> None:
+        """At start: finish what a crash interrupted (torn creations, half-done removals)."""
+        for cid in self.store.torn():
+            log.warning("removing container %s: its record was cut short by a crash", cid[:12])
+            self._discard(cid)
+        for record in self.store.all():
+            if record.state is State.REMOVING:
+                self._discard(record.id)
+        for cid in self.store.orphans():
+            self._discard(cid)
+        live = set(self.store.ids())
+        for key in self.images.snapshots.active_keys():
+            if len(key) == 64 and all(c in "0123456789abcdef" for c in key) and key not in live \
+                    and not os.path.exists(self.store.dir(key)):
+                self.images.snapshots.remove(key)  # a container layer whose container is gone
 
     # -- start, stop, kill, wait --------------------------------------------------------
 
@@ -596,7 +613,7 @@ class ContainerService:
             if record.state is State.REMOVING:
                 raise Conflict(f"removal of container {record.id} is already in progress")
             record.move_to(State.REMOVING)
-            self.store.save(record)
+            self.store.save(record, sync=Sync.NEVER)  # _discard unlinks it first thing
             self._names.pop(record.name, None)
         for slot in self._pending.pop(record.id, []):
             slot.close()

@@ -156,6 +156,10 @@ class OverlaySnapshotter:
             "index=off",
         ))]
 
+    def active_keys(self) -> list[str]:
+        """Every active (writable) snapshot's key."""
+        return sorted(os.listdir(self.active_dir))
+
     def upper_path(self, key: str) -> str:
         return os.path.join(self._active_path(key), "fs")
 
