@@ -424,7 +424,8 @@ class Monitor:
         parent = os.path.dirname(path)
         if parent and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
             try:  # the last container gone: the shared parent too, so nothing of ours is left
-                manager.remove(parent)
+                if not manager.procs(parent):  # another daemon's running containers keep it (no 5 s of retries)
+                    manager.remove(parent)
             except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
                 pass
 
