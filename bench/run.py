@@ -6,6 +6,8 @@ Rows (``--only`` takes the keys in brackets):
   the namespaces a container gets, with no image, rootfs, cgroup or engine.
 - portside [portside]: ``portside --host unix://SOCK run --rm --network none busybox true``
   against a daemon started for the benchmark on a private root.
+- portside --runtime crun [portside-crun]: the same through portside with ``--runtime crun``:
+  portside's bundle run by crun instead of portside's own init (docs/runtimes.md).
 - portside via docker CLI [docker-cli]: ``docker -H unix://SOCK run --rm --network none
   busybox true`` (the static docker CLI) against the same portside daemon.
 - crun [crun], runc [runc]: ``<runtime> --root STATE run --bundle BUNDLE ID`` of an OCI
@@ -53,7 +55,8 @@ OCI_PREFIX = f"portside-bench-run-{os.getpid()}"
 CRUN_FIX = "mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"
 
 ROWS = {  # --only key -> row name
-    "floor": "floor", "portside": "portside", "docker-cli": "portside via docker CLI",
+    "floor": "floor", "portside": "portside", "portside-crun": "portside --runtime crun",
+    "docker-cli": "portside via docker CLI",
     "crun": "crun", "runc": "runc", "podman": "podman", "docker": "docker",
 }
 
@@ -232,7 +235,7 @@ def load_image(engine: Engine) -> None:
 
 def bench_portside(wanted: Callable[[str], bool], runs: int, warmup: int, versions: dict[str, str]) -> list[Result]:
     """The portside CLI and the docker CLI against one portside daemon; leaves portside's ``save`` for the peers."""
-    names = [ROWS[k] for k in ("portside", "docker-cli") if wanted(k)]
+    names = [ROWS[k] for k in ("portside", "portside-crun", "docker-cli") if wanted(k)]
     docker_cli = STATIC_DOCKER_CLI if os.access(STATIC_DOCKER_CLI, os.X_OK) else harness.which("docker")
     harness.log("portside: starting the daemon")
     results: list[Result] = []
@@ -249,6 +252,14 @@ def bench_portside(wanted: Callable[[str], bool], runs: int, warmup: int, versio
             if wanted("portside"):
                 results.append(timed_row(ROWS["portside"], engine.cmd(*RUN_ARGS), runs, warmup,
                                          env=portside_cli_env(), leftovers=containers_left(engine)))
+            if wanted("portside-crun"):
+                if harness.which("crun") is None or (why := crun_refusal()):
+                    results.append(Result(ROWS["portside-crun"],
+                                          note="crun not installed" if harness.which("crun") is None else why))
+                else:
+                    crun_args = (*RUN_ARGS[:2], "--runtime", "crun", *RUN_ARGS[2:])
+                    results.append(timed_row(ROWS["portside-crun"], engine.cmd(*crun_args), runs, warmup,
+                                             env=portside_cli_env(), leftovers=containers_left(engine)))
             if wanted("docker-cli"):
                 if docker_cli is None:
                     results.append(Result(ROWS["docker-cli"], note="docker CLI not installed"))
@@ -355,7 +366,7 @@ def main() -> int:
             versions["unshare"] = first_line(["unshare", "--version"])
             results.append(bench_floor(args.runs, args.warmup))
         # portside first: the peers load the image it saves
-        if wanted("portside") or wanted("docker-cli") or wanted("podman") or wanted("docker"):
+        if any(wanted(k) for k in ("portside", "portside-crun", "docker-cli", "podman", "docker")):
             results += bench_portside(wanted, args.runs, args.warmup, versions)
         for runtime in ("crun", "runc"):
             if wanted(runtime):

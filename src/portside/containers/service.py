@@ -29,11 +29,11 @@ from typing import Any, Callable
 
 from portside import cgroups
 from portside.cgroups import from_host_config
-from portside.containers import spec as specs
+from portside.containers import runtimes, spec as specs
 from portside.containers.names import random_name
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
-from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
+from portside.errors import Conflict, Internal, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
 from portside.runtime import caps
 from portside.runtime.client import MonitorClient, MonitorError
@@ -180,6 +180,7 @@ class ContainerService:
     def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
         request = specs.parse_create(untrusted_body, name)
         from_host_config(dict(request.body.get("HostConfig") or {}))  # dockerd refuses bad limits at create
+        runtime = runtimes.check(request.host_config.runtime)
         image = self.images.get(request.image)
         # A spare launcher's ID when the monitor has one: its cgroup is made and joined already
         # (runtime/spare.py), which saves the start a cgroup migration.
@@ -192,7 +193,7 @@ class ContainerService:
                                "be able to reuse that name.")
             self._names[full_name] = cid
         try:
-            record = self._prepare(cid, full_name, request, image)
+            record = self._prepare(cid, full_name, request, image, runtime)
         except BaseException:
             with self._lock:
                 self._names.pop(full_name, None)
@@ -201,7 +202,8 @@ class ContainerService:
             raise
         return record
 
-    def _prepare(self, cid: str, name: str, request: specs.CreateRequest, image: Any) -> ContainerRecord:
+    def _prepare(self, cid: str, name: str, request: specs.CreateRequest, image: Any,
+                 runtime: str) -> ContainerRecord:
         directory = self.store.dir(cid)
         os.makedirs(os.path.join(directory, "rootfs"), mode=0o755, exist_ok=True)
         chain = [layer.chain_id for layer in image.row.layers]
@@ -221,7 +223,7 @@ class ContainerService:
             json.dump(doc, f, indent=1)
         record = ContainerRecord(
             id=cid, name=name, image_id=image.id, image=request.image, created_ns=time.time_ns(),
-            config=config, host_config=dict(request.body.get("HostConfig") or {}),
+            config=config, host_config={**(request.body.get("HostConfig") or {}), "Runtime": runtime},
             networking_config=dict(request.networking_config or {}))
         with self._lock:
             self.store.save(record, sync=Sync.SOON)
@@ -317,6 +319,7 @@ class ContainerService:
                     "attach": [{**slot.opts, "preface": slot.preface.hex()} for slot in pending],
                     "cgroup": f"portside/{record.id}",
                     "resources": dataclasses.asdict(from_host_config(record.host_config)),
+                    "runtime": runtimes.external_name(record.host_config),
                 }, fds=[slot.fd for slot in pending])
             except MonitorError as e:
                 record.exit_code = e.exit_code
@@ -372,7 +375,7 @@ class ContainerService:
                 raise Conflict(f"Container {record.id} is already paused")
             if record.state is not State.RUNNING:
                 raise Conflict(f"Container {record.id} is not running")
-            self._cgroups().freeze(f"portside/{record.id}")
+            self._freeze(record, True)
             record.move_to(State.PAUSED)
             self.store.save(record)
 
@@ -381,9 +384,20 @@ class ContainerService:
             record = self.get(name_or_id)
             if record.state is not State.PAUSED:
                 raise Conflict(f"Container {record.id} is not paused")
-            self._cgroups().thaw(f"portside/{record.id}")
+            self._freeze(record, False)
             record.move_to(State.RUNNING)
             self.store.save(record)
+
+    def _freeze(self, record: ContainerRecord, frozen: bool) -> None:
+        """Pause or resume: through the container's external runtime, else its cgroup's freezer."""
+        if runtimes.external_name(record.host_config) is None:
+            manager = self._cgroups()
+            manager.freeze(f"portside/{record.id}") if frozen else manager.thaw(f"portside/{record.id}")
+            return
+        try:
+            self.monitor.request({"op": "pause" if frozen else "resume", "id": record.id})
+        except MonitorError as e:
+            raise Internal(str(e)) from None
 
     def rename(self, name_or_id: str, new_name: str) -> None:
         with self._lock:

@@ -252,7 +252,7 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
     is_bind = bool(flags & linux.MS_BIND)
     target = secure_join(rootfs, m["destination"])
     if is_bind:
-        _copy_up(source, target)
+        copy_up(source, target)
     if is_bind and not os.path.isdir(source):
         _make_file(target)
     else:
@@ -273,7 +273,7 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
         linux.mount("", target, None, propagation)
 
 
-def _copy_up(source: str, target: str) -> None:
+def copy_up(source: str, target: str) -> None:
     """A fresh volume gets the image's content at its mount point, once (Docker's copy-up).
 
     The volume store marks a new volume with a ``copyup`` file beside its

@@ -33,7 +33,8 @@ from typing import Any
 
 from portside import cgroups
 from portside.cgroups import Resources
-from portside.runtime import launch, linux
+from portside.errors import NotFound
+from portside.runtime import external, external_launch, launch, linux
 from portside.runtime import spare as spares
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
@@ -66,12 +67,18 @@ class _Container:
     started_at: int = 0
     cgroup: str | None = None                                 # its cgroup path, relative to each hierarchy
     exec_of: str | None = None                                # for an exec: the container it runs in
+    runtime: external.Runtime | None = None                   # an external runtime runs it (runc, crun)
+    rootfs: str = ""                                          # with one: where its root filesystem is mounted
+    rootfs_mounts: int = 0                                    # and how many mounts are stacked there
 
 
 class Monitor:
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
         self.state_dir = os.path.join(run_dir, "containers")
+        # the exec root's: <exec-root>/monitor is ours, <exec-root>/runtime/<name> the external runtimes' state
+        self.runtime_root = os.path.join(os.path.dirname(os.path.abspath(run_dir)), "runtime")
+        self.console_path = os.path.join(run_dir, "console.sock")
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         self.sel = selectors.DefaultSelector()
         self.containers: dict[str, _Container] = {}
@@ -220,7 +227,16 @@ class Monitor:
             c = self.containers.get(req["id"])
             if c is None or c.status is not None:
                 return {"ok": False, "error": "not running"}
-            os.kill(c.pid, int(req.get("signal", signal.SIGKILL)))
+            if c.runtime is not None:
+                c.runtime.kill(c.id, int(req.get("signal", signal.SIGKILL)))
+            else:
+                os.kill(c.pid, int(req.get("signal", signal.SIGKILL)))
+            return {"ok": True}
+        if op in ("pause", "resume"):  # portside's own containers are frozen by the daemon, through cgroups
+            c = self.containers.get(req["id"])
+            if c is None or c.status is not None or c.runtime is None:
+                return {"ok": False, "error": "not running under an external runtime"}
+            c.runtime.pause(c.id) if op == "pause" else c.runtime.resume(c.id)
             return {"ok": True}
         if op == "state":
             return {"ok": True, "containers": {cid: {"pid": c.pid, "status": c.status}
@@ -260,8 +276,22 @@ class Monitor:
             return {"ok": False, "error": "already running"}
         tty = bool(req.get("tty"))
         mounts = [Mount(t, s, tuple(o)) for t, s, o in req.get("root_mounts") or []]
+        runtime = None
+        if req.get("runtime"):
+            try:
+                runtime = external.Runtime.for_container(req["runtime"], self.runtime_root,
+                                                         os.path.join(self.state_dir, cid, "runtime.log"))
+            except external.RuntimeFailed as e:
+                for fd in fds:
+                    _close(fd)
+                return {"ok": False, "error": str(e), "exit_code": e.exit_code}
         stdin_w: int | None
-        if tty:
+        stdio: tuple[int, int, int] | None
+        outputs: dict[int, int]
+        if tty and runtime is not None:  # the runtime makes the pty in the container and sends us the master
+            stdio = None
+            outputs, stdin_w, child_ends, ours = {}, None, [], []
+        elif tty:
             master, slave = os.openpty()
             stdio = (slave, slave, slave)
             outputs = {master: STDOUT}
@@ -282,20 +312,32 @@ class Monitor:
         cgroup_path = req.get("cgroup")
         join = None
         self.last_use = time.monotonic()
-        spare = self._take_spare(cid, cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
+        spare = None
+        if runtime is None:
+            spare = self._take_spare(cid, cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
+        elif cid in self.spares:  # runc and crun put their container in the cgroup themselves
+            self._discard_spare(self.spares[cid])
         if cgroup_path and spare is None:
             manager = self.cgroups()
             manager.create(cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
             join = lambda: manager.add_process(cgroup_path, 0)  # noqa: E731  ("0": the writing process)
         try:
-            pid = launch.start(req["spec"], mounts, stdio=stdio, join_cgroup=join, spare=spare)
-        except launch.StartError as e:
+            if runtime is not None:
+                started = external_launch.start(runtime, cid, req["spec"], mounts, os.path.join(self.state_dir, cid),
+                                                stdio=stdio, console_path=self.console_path, cgroup=cgroup_path)
+                pid = started.pid
+                if started.terminal is not None:
+                    outputs, stdin_w = {started.terminal: STDOUT}, started.terminal
+            else:
+                assert stdio is not None
+                pid = launch.start(req["spec"], mounts, stdio=stdio, join_cgroup=join, spare=spare)
+        except (launch.StartError, external.RuntimeFailed) as e:
             for fd in [*ours, *fds]:  # the attached clients see the connection close
                 _close(fd)
             log.close()
             if cgroup_path:
                 self._remove_cgroup(cgroup_path)
-            if e.pid:
+            if isinstance(e, launch.StartError) and e.pid:
                 self._reap_one_blocking(e.pid)
             return {"ok": False, "error": str(e), "exit_code": e.exit_code}
         finally:
@@ -307,7 +349,8 @@ class Monitor:
             _close(in_w)
             stdin_w = None
         c = _Container(cid, pid, tty, log, outputs=dict(outputs), stdin=stdin_w, started_at=time.time_ns(),
-                       cgroup=cgroup_path)
+                       cgroup=cgroup_path, runtime=runtime, rootfs=req["spec"]["root"]["path"] if runtime else "",
+                       rootfs_mounts=len(mounts) if runtime else 0)
         self.containers[cid] = c
         self.by_pid[pid] = c
         for fd in outputs:
@@ -333,7 +376,11 @@ class Monitor:
         spec = {"process": req["process"], "linux": {"namespaces": ns, "seccomp": req.get("seccomp")}}
         tty = bool(req["process"].get("terminal"))
         stdin_w: int | None
-        if tty:
+        stdio: tuple[int, int, int] | None
+        outputs: dict[int, int]
+        if tty and container.runtime is not None:
+            stdio, outputs, stdin_w, child_ends, ours = None, {}, None, [], []
+        elif tty:
             master, slave = os.openpty()
             stdio, outputs, stdin_w, child_ends, ours = (slave,) * 3, {master: STDOUT}, master, [slave], [master]
         else:
@@ -347,11 +394,21 @@ class Monitor:
             manager, path = self.cgroups(), container.cgroup
             join = lambda: manager.add_process(path, 0)  # noqa: E731
         try:
-            pid = launch.start(spec, [], stdio=stdio, join_cgroup=join, exec_into=True)
-        except launch.StartError as e:
+            if container.runtime is not None:
+                started = external_launch.exec_process(
+                    container.runtime, container.id, req["process"],
+                    os.path.join(self.state_dir, container.id, "exec-" + req["exec_id"][:12]),
+                    stdio=stdio, console_path=self.console_path)
+                pid = started.pid
+                if started.terminal is not None:
+                    outputs, stdin_w = {started.terminal: STDOUT}, started.terminal
+            else:
+                assert stdio is not None
+                pid = launch.start(spec, [], stdio=stdio, join_cgroup=join, exec_into=True)
+        except (launch.StartError, external.RuntimeFailed) as e:
             for fd in ours:
                 _close(fd)
-            if e.pid:
+            if isinstance(e, launch.StartError) and e.pid:
                 self._reap_one_blocking(e.pid)
             for fd in fds:
                 _close(fd)
@@ -395,13 +452,16 @@ class Monitor:
             if manager.procs(path):
                 manager.kill_all(path)
             manager.remove(path)
+        except NotFound:
+            pass  # gone already: an external runtime removes the cgroup it ran the container in
         except Exception as e:  # noqa: BLE001 - logged, the container is gone either way
             print(f"portside monitor: removing cgroup {path}: {e}", file=sys.stderr)
             return
         parent = os.path.dirname(path)
         if parent and not self.spares and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
             try:  # the last container gone: the shared parent too, so nothing of ours is left
-                manager.remove(parent)
+                if not manager.procs(parent):  # another daemon's running containers keep it (no 5 s of retries)
+                    manager.remove(parent)
             except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
                 pass
 
@@ -633,8 +693,14 @@ class Monitor:
         if c.cgroup:
             try:
                 oom = self.cgroups().oom_killed(c.cgroup)
-            except OSError:
+            except (OSError, NotFound):
                 pass
+        if c.runtime is not None:  # before the cgroup goes: the runtime removes its own first
+            try:
+                external_launch.finish(c.runtime, c.id, c.rootfs, c.rootfs_mounts, os.path.join(self.state_dir, c.id))
+            except Exception as e:  # noqa: BLE001 - logged; the exit is recorded all the same
+                print(f"portside monitor: cleaning up after {c.id[:12]}: {e}", file=sys.stderr)
+        if c.cgroup:
             self._remove_cgroup(c.cgroup)
         record = {"status": c.status, "finished_at": time.time_ns(), "started_at": c.started_at, "pid": c.pid,
                   "oom": oom}

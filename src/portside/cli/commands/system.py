@@ -298,7 +298,7 @@ def format_server_info(info: Mapping[str, Any], *, debug: bool = False) -> tuple
         p("  Node Address:", swarm.get("NodeAddr", ""))
     runtimes = info.get("Runtimes") or {}
     if runtimes:
-        p(" Runtimes:", " ".join(runtimes))
+        p(" Runtimes:", " ".join(sorted(runtimes)))  # docker sorts them
         p(" Default Runtime:", info.get("DefaultRuntime", ""))
     if info.get("OSType") == "linux":
         p(" Init Binary:", info.get("InitBinary", ""))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import threading
 import time
 from typing import Any
 
 import portside
+from portside.containers import runtimes
 from portside.daemon.api.images import summary
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
@@ -117,8 +117,8 @@ def info_document(engine: Engine) -> dict[str, Any]:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": portside.__version__,
-        "Runtimes": {"portside": {"path": sys.executable}},
-        "DefaultRuntime": "portside",
+        "Runtimes": runtimes.info(),
+        "DefaultRuntime": runtimes.DEFAULT,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": False,

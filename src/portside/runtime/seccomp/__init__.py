@@ -8,6 +8,7 @@ process. docs/seccomp.md tells the whole story.
 from portside.runtime.seccomp.bpf import Insn, Program, compile_profile, compile_rules, encode, flag_bits
 from portside.runtime.seccomp.default import DEFAULT_CAPABILITIES, default_profile
 from portside.runtime.seccomp.load import UNCONFINED, install
+from portside.runtime.seccomp.oci import to_oci
 from portside.runtime.seccomp.profile import (
     Action, Arg, Condition, Op, Profile, Rule, Syscall, filter_arches, parse_profile, resolve,
 )
@@ -15,5 +16,5 @@ from portside.runtime.seccomp.profile import (
 __all__ = [
     "DEFAULT_CAPABILITIES", "Action", "Arg", "Condition", "Insn", "Op", "Profile", "Program", "Rule", "Syscall",
     "compile_profile", "compile_rules", "default_profile", "encode", "filter_arches", "flag_bits", "install",
-    "parse_profile", "resolve", "UNCONFINED",
+    "parse_profile", "resolve", "to_oci", "UNCONFINED",
 ]
