@@ -295,9 +295,12 @@ class Monitor:
             for fd in fds:
                 _close(fd)
             return {"ok": False, "error": f"Container {req['id']} is not running", "exit_code": 1}
+        # the user namespace first (it owns the others); only those the container does not share
+        # with us: once in its user namespace, ours (the host's cgroup namespace) are out of reach
         ns = [{"type": t, "path": f"/proc/{container.pid}/ns/{n}"}
-              for t, n in (("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
-                           ("cgroup", "cgroup"), ("mount", "mnt"))]
+              for t, n in (("user", "user"), ("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
+                           ("cgroup", "cgroup"), ("mount", "mnt"))
+              if os.stat(f"/proc/{container.pid}/ns/{n}").st_ino != os.stat(f"/proc/self/ns/{n}").st_ino]
         spec = {"process": req["process"], "linux": {"namespaces": ns, "seccomp": req.get("seccomp")}}
         tty = bool(req["process"].get("terminal"))
         stdin_w: int | None
