@@ -137,6 +137,19 @@ def test_image_files_belong_to_container_root(remapped: Daemon) -> None:
     assert [line.split()[0] for line in out.splitlines()] == ["0:0"] * 5, out
 
 
+def test_writable_layer_copies_up_as_container_root(remapped: Daemon, start: int) -> None:
+    cid = _out(remapped, "create", "busybox", "sh", "-c", "echo more >> /etc/passwd; stat -c %u:%g /etc/passwd").strip()
+    try:
+        out = remapped.cli("start", "-a", cid).stdout.decode()
+        assert out.strip() == "0:0"
+        upper = os.path.join(remapped.root, "snapshots", "active", cid, "fs")
+        st = os.stat(os.path.join(upper, "etc", "passwd"))
+        assert (st.st_uid, st.st_gid) == (start, start)
+        assert os.stat(upper).st_uid == start
+    finally:
+        remapped.cli("rm", "-f", cid)
+
+
 def test_host_process_runs_as_start(remapped: Daemon, start: int) -> None:
     cid = _out(remapped, "run", "-d", "busybox", "sleep", "60").strip()
     try:

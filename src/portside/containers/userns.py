@@ -25,6 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from portside.containers.spec import HostFacts
 from portside.errors import InvalidArgument
 from portside.oci import runtime_spec as rs
 from portside.snapshots import idmap
@@ -63,8 +64,8 @@ class IdentityMapping:
         """The host uid and gid of a remapped container's root."""
         return to_host(self.uids, 0), to_host(self.gids, 0)
 
-    def host_facts(self, facts: Any) -> Any:
-        """``containers.spec.HostFacts`` with these mappings: build_spec then makes user namespaces."""
+    def host_facts(self, facts: HostFacts) -> HostFacts:
+        """The host's facts with these mappings: build_spec then makes user namespaces."""
         return dataclasses.replace(facts, uid_mappings=self.uids, gid_mappings=self.gids)
 
 
