@@ -312,8 +312,9 @@ def copy_up(source: str, target: str) -> None:
 
 
 # statvfs's ST_* bits → mount(2)'s MS_* bits for the flags a remount must repeat
-_ST_TO_MS = ((os.ST_RDONLY, linux.MS_RDONLY), (os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
-             (os.ST_NOATIME, 1 << 10), (os.ST_NODIRATIME, 1 << 11), (os.ST_RELATIME, 1 << 21))
+_ST_TO_MS = ((os.ST_RDONLY, linux.MS_RDONLY), (os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV),
+             (os.ST_NOEXEC, linux.MS_NOEXEC), (os.ST_NOATIME, 1 << 10), (os.ST_NODIRATIME, 1 << 11),
+             (os.ST_RELATIME, 1 << 21))
 
 
 def _mount_flags(path: str) -> int:

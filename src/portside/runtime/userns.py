@@ -107,8 +107,8 @@ def prepare(spec: dict[str, Any], root_mounts: list[Mount], remap: Remap) -> Hos
         if not _is_bind(m):
             continue
         init.copy_up(m["source"], secure_join(rootfs, m["destination"]))
-        recursive = "rbind" in (m.get("options") or [])
-        side.binds[index] = linux.open_tree(m["source"], linux.OPEN_TREE_CLONE | (linux.AT_RECURSIVE if recursive else 0))
+        recursive = linux.AT_RECURSIVE if "rbind" in (m.get("options") or []) else 0
+        side.binds[index] = linux.open_tree(m["source"], linux.OPEN_TREE_CLONE | recursive)
     if (spec.get("process") or {}).get("terminal") and remap.uids and remap.gids:
         os.fchown(0, _to_host(remap.uids, 0), _to_host(remap.gids, 0))  # the container's root owns its console
     os.chdir(rootfs)
