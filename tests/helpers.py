@@ -95,10 +95,11 @@ class Daemon:
             return f.read()
 
 
-def start_daemon(root: str, sock: str, log_path: str) -> Daemon:
+def start_daemon(root: str, sock: str, log_path: str, extra_args: tuple[str, ...] = ()) -> Daemon:
+    """A daemon on ``root`` serving ``sock``; ``extra_args``: more daemon flags (``--userns-remap default``)."""
     log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock,
+                             *extra_args], stdout=log, stderr=subprocess.STDOUT)
     log.close()
     daemon = Daemon(root, sock, proc, log_path)
     deadline = time.monotonic() + 20

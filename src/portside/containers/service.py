@@ -30,6 +30,7 @@ from typing import Any, Callable
 from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import runtimes, spec as specs
+from portside.containers import userns
 from portside.containers.names import random_name
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
@@ -47,9 +48,11 @@ class StartFailed(PortsideError):
 
 
 class ContainerService:
-    def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient) -> None:
+    def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient,
+                 remap: userns.IdentityMapping | None = None) -> None:
         self.store = ContainerStore(os.path.join(root, "containers"))
-        self.volumes = VolumeStore(os.path.join(root, "volumes"))
+        self.remap = remap  # --userns-remap: new containers get user namespaces (containers/userns.py)
+        self.volumes = VolumeStore(os.path.join(root, "volumes"), data_owner=remap.root if remap else None)
         self.run_dir = run_dir
         self.images = images
         self.monitor = monitor
@@ -215,8 +218,9 @@ class ContainerService:
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
             hostname_default=cid[:12], etc_files=etc, volume_path=self._volume_for(cid),
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
-            host=_host_facts())
+            host=self.remap.host_facts(_host_facts()) if self.remap else _host_facts())
         doc = spec.to_json()
+        userns.hand_over([self.images.snapshots.upper_path(cid), *filter(None, dataclasses.astuple(etc))], doc)
         if (doc.get("annotations") or {}).get(specs.INIT_ANNOTATION) == "true":
             _add_init(doc)
         with open(os.path.join(directory, "config.json"), "w") as f:
@@ -308,7 +312,8 @@ class ContainerService:
             with open(os.path.join(directory, "config.json")) as f:
                 spec = json.load(f)
             image = self.images.load_image(record.image_id)
-            mounts = self.images.snapshots.mounts(record.id, [la.chain_id for la in image.row.layers])
+            mounts = userns.idmapped(self.images.snapshots.mounts(record.id, [la.chain_id for la in image.row.layers]),
+                                     spec)
             pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
             try:
                 reply = self.monitor.request({

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from portside.containers.service import ContainerService
+from portside.containers.userns import IdentityMapping
 from portside.images.service import ImageService
 from portside.runtime.client import MonitorClient
 
@@ -22,6 +23,7 @@ class Engine:
     started: float = field(default_factory=time.time)
     name: str = field(default_factory=socket.gethostname)
     debug: bool = False
+    remap: IdentityMapping | None = None  # --userns-remap
     _containers: ContainerService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
 
@@ -35,7 +37,8 @@ class Engine:
             if self._containers is None:
                 monitor = MonitorClient(os.path.join(self.exec_root, "monitor"))
                 monitor.ensure_running()
-                service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor)
+                service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor,
+                                           remap=self.remap)
                 service.reconcile()
                 self._containers = service
             return self._containers

@@ -20,6 +20,8 @@ import threading
 from typing import IO
 
 import portside
+from portside.containers import userns
+from portside.containers.userns import IdentityMapping
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import system as system_api
@@ -27,6 +29,7 @@ from portside.daemon.api import volumes as volumes_api
 from portside.daemon.engine import Engine
 from portside.daemon.http import Server
 from portside.daemon.router import API_VERSION, Router
+from portside.errors import PortsideError
 from portside.images.service import ImageService
 
 DEFAULT_ROOT = "/var/lib/portside"
@@ -47,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--group", default="portside", help="group owning the socket, when it exists")
     p.add_argument("--exec-root", default=None,
                    help="transient state: the container monitor's socket and exit files (default: the socket's directory)")
+    p.add_argument("--userns-remap", default="", metavar="USER[:GROUP]",
+                   help="run containers in user namespaces mapped to USER's subordinate ids "
+                        "(/etc/subuid, /etc/subgid); 'default' creates and uses the user 'portside'")
     p.add_argument("-D", "--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -97,10 +103,11 @@ def refuse_live_socket(path: str) -> None:
     raise DaemonError(f"socket {path} is in use by another daemon")
 
 
-def build(root: str, exec_root: str, *, debug: bool = False) -> tuple[Engine, Router]:
+def build(root: str, exec_root: str, *, debug: bool = False,
+          remap: IdentityMapping | None = None) -> tuple[Engine, Router]:
     images = ImageService(root)
     images.sweep()
-    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug)
+    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap)
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
@@ -109,6 +116,21 @@ def build(root: str, exec_root: str, *, debug: bool = False) -> tuple[Engine, Ro
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router
+
+
+def setup_remap(value: str, root: str) -> IdentityMapping | None:
+    """``--userns-remap``: the mapping (making the default user if asked), checked usable on this host.
+
+    Before any thread starts: the check forks a helper that holds a user namespace.
+    """
+    if not value:
+        return None
+    remap = userns.load(value)
+    if remap is not None:
+        layers = os.path.join(root, "snapshots", "layers")
+        os.makedirs(layers, mode=0o700, exist_ok=True)
+        userns.check_idmap_support(layers, remap)
+    return remap
 
 
 def run(argv: list[str]) -> int:
@@ -127,7 +149,12 @@ def run(argv: list[str]) -> int:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
     exec_root = os.path.abspath(args.exec_root or os.path.dirname(path))
-    engine, router = build(root, exec_root, debug=args.debug)
+    try:
+        remap = setup_remap(args.userns_remap, root)
+    except PortsideError as e:
+        print(f"portside daemon: {e}", file=sys.stderr)
+        return 1
+    engine, router = build(root, exec_root, debug=args.debug, remap=remap)
     server = Server(router, log=log, default_headers=[
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),

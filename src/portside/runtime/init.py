@@ -32,12 +32,15 @@ import resource
 import shutil
 import stat
 import termios
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from portside.oci.runtime_spec import is_default_seccomp
 from portside.runtime import caps, linux, seccomp
 from portside.runtime.paths import secure_join
 from portside.snapshots.mount import Mount
+
+if TYPE_CHECKING:
+    from portside.runtime.userns import HostSide
 
 _DEFAULT_DEVICES = (  # name, major, minor (Docker's defaults)
     ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
@@ -60,10 +63,14 @@ class InitError(Exception):
         self.exit_code = exit_code
 
 
-def run(spec: dict[str, Any], root_mounts: list[Mount], error_fd: int) -> NoReturn:
-    """Become the container described by ``spec`` (an OCI runtime config) and exec its process."""
+def run(spec: dict[str, Any], root_mounts: list[Mount], error_fd: int, host_side: HostSide | None = None) -> NoReturn:
+    """Become the container described by ``spec`` (an OCI runtime config) and exec its process.
+
+    ``host_side``: in a user namespace, the root filesystem is already mounted at
+    the working directory and the bind sources are detached mounts (runtime/userns.py).
+    """
     try:
-        _setup_and_exec(spec, root_mounts)
+        _setup_and_exec(spec, root_mounts, host_side)
     except InitError as e:
         _fail(error_fd, str(e), e.exit_code)
     except OSError as e:
@@ -80,7 +87,7 @@ def _fail(error_fd: int, message: str, code: int) -> NoReturn:
         os._exit(code)
 
 
-def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount]) -> None:
+def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount], host_side: HostSide | None) -> None:
     process = spec["process"]
     linux_spec = spec.get("linux") or {}
     rootfs = spec["root"]["path"]
@@ -92,12 +99,15 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount]) -> None:
 
     # 1. our mounts must not propagate to the host, and the root filesystem
     linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    for m in root_mounts:
-        m.mount(rootfs)
+    if host_side is None:
+        for m in root_mounts:
+            m.mount(rootfs)
+    else:
+        rootfs = host_side.enter_rootfs()
 
     # 2. the spec's mounts, then the default devices in /dev
-    for m in spec.get("mounts") or []:
-        _mount(rootfs, m)
+    for index, m in enumerate(spec.get("mounts") or []):
+        _mount(rootfs, m, host_side.bind_source(index) if host_side is not None else None)
     _populate_dev(rootfs, bool(process.get("terminal")))
 
     # 3. into the root filesystem; the old root goes away entirely
@@ -231,7 +241,8 @@ def _lookup(arg0: str, env: list[str]) -> str:
     raise InitError(f"exec: \"{arg0}\": executable file not found in $PATH", 127)
 
 
-def _mount(rootfs: str, m: dict[str, Any]) -> None:
+def _mount(rootfs: str, m: dict[str, Any], tree_fd: int | None = None) -> None:
+    """Mount ``m`` under ``rootfs``; ``tree_fd``: its bind source, already a detached mount."""
     kind = m.get("type") or ("bind" if "bind" in (m.get("options") or []) else "none")
     source = m.get("source") or kind
     flags = 0
@@ -251,9 +262,10 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
             data.append(opt)
     is_bind = bool(flags & linux.MS_BIND)
     target = secure_join(rootfs, m["destination"])
-    if is_bind:
+    if is_bind and tree_fd is None:
         copy_up(source, target)
-    if is_bind and not os.path.isdir(source):
+    source_is_dir = stat.S_ISDIR(os.fstat(tree_fd).st_mode) if tree_fd is not None else os.path.isdir(source)
+    if is_bind and not source_is_dir:
         _make_file(target)
     else:
         os.makedirs(target, exist_ok=True)
@@ -263,10 +275,15 @@ def _mount(rootfs: str, m: dict[str, Any]) -> None:
                     "mode=755")
         return
     fstype = None if is_bind else ("cgroup2" if kind == "cgroup" else kind)
-    linux.mount(source, target, fstype, flags & ~linux.MS_RDONLY if is_bind else flags, ",".join(data) or None)
+    if tree_fd is not None:
+        linux.move_mount(tree_fd, target)
+    else:
+        linux.mount(source, target, fstype, flags & ~linux.MS_RDONLY if is_bind else flags, ",".join(data) or None)
     if is_bind and flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
-        # a bind mount takes its flags only on a remount
-        linux.mount("", target, None, flags | linux.MS_REMOUNT)
+        # a bind mount takes its flags only on a remount; in a user namespace the flags the
+        # source has (nosuid on /dev/shm...) cannot be cleared, so they are kept
+        kept = _mount_flags(target) if tree_fd is not None else 0
+        linux.mount("", target, None, flags | kept | linux.MS_REMOUNT)
     if recursive_ro:
         linux.make_readonly_recursive(target)
     if propagation:
@@ -292,6 +309,17 @@ def copy_up(source: str, target: str) -> None:
                 os.chown(copy, st.st_uid, st.st_gid, follow_symlinks=False)
         os.chmod(source, stat.S_IMODE(os.stat(target).st_mode))
     os.unlink(marker)
+
+
+# statvfs's ST_* bits → mount(2)'s MS_* bits for the flags a remount must repeat
+_ST_TO_MS = ((os.ST_RDONLY, linux.MS_RDONLY), (os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV),
+             (os.ST_NOEXEC, linux.MS_NOEXEC), (os.ST_NOATIME, 1 << 10), (os.ST_NODIRATIME, 1 << 11),
+             (os.ST_RELATIME, 1 << 21))
+
+
+def _mount_flags(path: str) -> int:
+    st_flags = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _ST_TO_MS if st_flags & st)
 
 
 def _make_file(path: str) -> None:

@@ -9,6 +9,9 @@ exits at once; the grandchild is re-parented to the caller, which reaps it.
 ``start`` returns once the container's process has called ``execve`` (or
 failed to), which it learns from a close-on-exec pipe: end of file without a
 word means the exec happened.
+
+A container with a user namespace takes the steps of ``runtime.userns``
+around its ``unshare`` (what needs the host's root first, then the id maps).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from portside.errors import PortsideError
-from portside.runtime import init, linux
+from portside.runtime import init, linux, userns
 from portside.snapshots.mount import Mount
 
 if TYPE_CHECKING:
@@ -54,7 +57,10 @@ def start(spec: dict[str, Any], root_mounts: list[Mount], *, stdio: tuple[int, i
             new_flags |= linux.NAMESPACE_FLAGS[ns["type"]]
     try:
         init.precompile(spec)  # here, once per profile: the forked child finds it compiled
-    except PortsideError as e:
+        remap = userns.of(spec)
+        if remap is not None and not exec_into:
+            userns.warm(remap)  # the layers' id-mapping namespace, likewise made once
+    except (PortsideError, OSError, ValueError) as e:
         raise StartError(str(e), 1, None) from None
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
@@ -99,18 +105,25 @@ def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tupl
             join_cgroup()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target, inheritable=True)
+        remap = None if exec_into else userns.of(spec)  # an exec joins the user namespace like the others
         for path in join:
+            if remap is not None and path == remap.join_path:
+                continue  # userns.enter joins it, after what needs the host's root
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             linux.setns(fd)
             os.close(fd)
         os.setsid()
-        linux.unshare(new_flags)
+        host_side = None
+        if remap is None:
+            linux.unshare(new_flags)
+        else:
+            host_side = userns.enter(spec, root_mounts, remap, new_flags)
         grandchild = os.fork()
         if grandchild == 0:
             os.close(pid_w)
             if exec_into:
                 init.run_exec(spec, err_w)
-            init.run(spec, root_mounts, err_w)
+            init.run(spec, root_mounts, err_w, host_side)
         os.write(pid_w, str(grandchild).encode())
         os._exit(0)
     except BaseException as e:

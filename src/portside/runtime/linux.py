@@ -88,6 +88,32 @@ def make_readonly_recursive(target: str) -> None:
     _check(rc, f"mount_setattr({target}, rdonly, recursive)")
 
 
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 0x1
+AT_RECURSIVE = _AT_RECURSIVE
+_AT_EMPTY_PATH = 0x1000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+
+def open_tree(path: str, flags: int) -> int:
+    """open_tree(2) with O_CLOEXEC: with OPEN_TREE_CLONE, a detached copy of the mount at ``path`` (a bind
+    mount not yet attached anywhere; AT_RECURSIVE: with its submounts, as rbind)."""
+    fd = _libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(_AT_FDCWD), path.encode(),
+                       ctypes.c_uint(flags | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree({path}): {os.strerror(err)}")
+    return int(fd)
+
+
+def move_mount(fd: int, target: str) -> None:
+    """Attach the detached mount ``fd`` (from ``open_tree``) on ``target``."""
+    rc = _libc.syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(fd), b"", ctypes.c_int(_AT_FDCWD),
+                       target.encode(), ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
+    _check(rc, f"move_mount to {target}")
+
+
 def umount2(target: str, flags: int = 0) -> None:
     _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
 

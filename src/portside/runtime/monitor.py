@@ -34,7 +34,7 @@ from typing import Any
 from portside import cgroups
 from portside.cgroups import Resources
 from portside.errors import NotFound
-from portside.runtime import external, external_launch, launch, linux
+from portside.runtime import external, external_launch, launch, linux, userns
 from portside.runtime import spare as spares
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
@@ -313,9 +313,11 @@ class Monitor:
         join = None
         self.last_use = time.monotonic()
         spare = None
-        if runtime is None:
+        if runtime is None and userns.of(req["spec"]) is None:
             spare = self._take_spare(cid, cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
-        elif cid in self.spares:  # runc and crun put their container in the cgroup themselves
+        elif cid in self.spares:
+            # runc and crun put their container in the cgroup themselves; a remapped one needs
+            # the id-mapping state launch.start prepares in the monitor after the spare forked
             self._discard_spare(self.spares[cid])
         if cgroup_path and spare is None:
             manager = self.cgroups()
@@ -370,9 +372,12 @@ class Monitor:
             for fd in fds:
                 _close(fd)
             return {"ok": False, "error": f"Container {req['id']} is not running", "exit_code": 1}
+        # the user namespace first (it owns the others); only those the container does not share
+        # with us: once in its user namespace, ours (the host's cgroup namespace) are out of reach
         ns = [{"type": t, "path": f"/proc/{container.pid}/ns/{n}"}
-              for t, n in (("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
-                           ("cgroup", "cgroup"), ("mount", "mnt"))]
+              for t, n in (("user", "user"), ("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
+                           ("cgroup", "cgroup"), ("mount", "mnt"))
+              if os.stat(f"/proc/{container.pid}/ns/{n}").st_ino != os.stat(f"/proc/self/ns/{n}").st_ino]
         spec = {"process": req["process"], "linux": {"namespaces": ns, "seccomp": req.get("seccomp")}}
         tty = bool(req["process"].get("terminal"))
         stdin_w: int | None

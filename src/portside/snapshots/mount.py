@@ -12,6 +12,8 @@ import ctypes.util
 import os
 from dataclasses import dataclass
 
+from portside.snapshots import idmap
+
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -29,6 +31,18 @@ class Mount:
     options: tuple[str, ...] = ()
 
     def mount(self, target: str) -> None:
+        """Mount on ``target``.
+
+        An overlay with ``uidmap=``/``gidmap=`` options gets idmapped lower
+        layers (snapshots/idmap.py): each lower directory is covered by an
+        idmapped copy of itself for the length of the overlay mount call, and
+        uncovered after (overlayfs holds its own reference). Do that only in a
+        private mount namespace: others would see the covered layers meanwhile.
+        """
+        idmaps = {k: v for k, _, v in (o.partition("=") for o in self.options) if k in ("uidmap", "gidmap")}
+        if idmaps:
+            self._mount_idmapped(target, idmaps)
+            return
         flags = 0
         data: list[str] = []
         for opt in self.options:
@@ -45,6 +59,26 @@ class Mount:
         if flags & MS_BIND and flags & MS_RDONLY:
             # A bind mount ignores MS_RDONLY on creation; it takes a remount.
             _mount("", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, "")
+
+    def _mount_idmapped(self, target: str, idmaps: dict[str, str]) -> None:
+        if self.type != "overlay" or set(idmaps) != {"uidmap", "gidmap"}:
+            raise ValueError(f"idmapped {self.type} mount needs overlay with both uidmap and gidmap: {self.options}")
+        plain = tuple(o for o in self.options if o.partition("=")[0] not in idmaps)
+        lowers = next((o[len("lowerdir="):] for o in plain if o.startswith("lowerdir=")), "")
+        userns = idmap.userns_fd(idmap.parse_maps(idmaps["uidmap"]), idmap.parse_maps(idmaps["gidmap"]))
+        covered: list[str] = []
+        try:
+            for lower in dict.fromkeys(lowers.split(":")) if lowers else ():
+                fd = idmap.idmapped_clone(lower, userns)
+                try:
+                    idmap.attach(fd, lower)
+                finally:
+                    os.close(fd)
+                covered.append(lower)
+            Mount(self.type, self.source, plain).mount(target)
+        finally:
+            for lower in reversed(covered):
+                idmap.detach(lower)
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str) -> None:

@@ -34,8 +34,9 @@ class Volume:
 
 
 class VolumeStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, data_owner: tuple[int, int] | None = None) -> None:
         self.root = root
+        self.data_owner = data_owner  # uid, gid of new _data dirs: a remapped container root's (--userns-remap)
         os.makedirs(root, mode=0o701, exist_ok=True)
         self._lock = threading.Lock()  # guards creation and removal
 
@@ -60,6 +61,8 @@ class VolumeStore:
             directory = os.path.join(self.root, name)
             tmp = os.path.join(self.root, ".tmp-" + secrets.token_hex(8))
             os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
+            if self.data_owner is not None:
+                os.chown(os.path.join(tmp, "_data"), *self.data_owner)
             volume = Volume(name, format_rfc3339(int(os.path.getmtime(tmp) * 1e9)), dict(labels or {}), {}, anonymous)
             with open(os.path.join(tmp, "volume.json"), "w") as f:
                 json.dump(asdict(volume), f)

@@ -124,7 +124,7 @@ def info_document(engine: Engine) -> dict[str, Any]:
         "LiveRestoreEnabled": False,
         "Isolation": "",
         "InitBinary": "",
-        "SecurityOptions": [],
+        "SecurityOptions": ["name=userns"] if engine.remap else [],
         "Warnings": None,
     }
 
