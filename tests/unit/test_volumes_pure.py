@@ -1,4 +1,4 @@
-"""The pure parts of volumes: the local driver's options, --volumes-from in the create request."""
+"""The pure parts of volumes: the local driver's options, --volumes-from in the create request, ls/prune output."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import errno
 
 import pytest
 
+from portside.cli.commands import volumes as cli
 from portside.containers import spec as S
 from portside.errors import InvalidArgument, NotImplementedYet
 from portside.volumes import options
@@ -143,3 +144,30 @@ def test_volumes_from_needs_a_lookup() -> None:
         S.parse_create({"Image": "busybox", "HostConfig": {"VolumesFrom": ["src"]}})
     with pytest.raises(InvalidArgument, match="invalid mode: shared"):  # checked before any lookup
         S.parse_create({"Image": "busybox", "HostConfig": {"VolumesFrom": ["src:shared"]}})
+
+
+# -- volume ls and prune output ---------------------------------------------------
+
+
+def test_ls_sorts_naturally_and_formats() -> None:
+    vols = [{"Name": n, "Driver": "local", "Scope": "local", "Labels": {"b": "2", "a": ""} if n == "v10" else None,
+             "Mountpoint": f"/v/{n}/_data"} for n in ("v10", "v9", "a")]
+    assert cli.format_volumes(vols) == "DRIVER    VOLUME NAME\nlocal     a\nlocal     v9\nlocal     v10\n"
+    assert cli.format_volumes(vols, quiet=True) == "a\nv9\nv10\n"
+    assert cli.format_volumes(vols, fmt='{{.Name}}:{{.Labels}}:{{.Label "b"}}:{{.Links}}') == (
+        "a:::N/A\nv9:::N/A\nv10:a=,b=2:2:N/A\n")
+    assert cli.format_volumes(vols, fmt="raw", quiet=True) == "name: a\nname: v9\nname: v10\n"
+    used = [{**vols[0], "UsageData": {"Size": 2048, "RefCount": 3}}]
+    assert cli.format_volumes(used, fmt="{{.Links}} {{.Size}}") == "3 2.048kB\n"
+
+
+def test_prune_report() -> None:
+    assert cli.format_prune({"VolumesDeleted": [], "SpaceReclaimed": 0}) == "Total reclaimed space: 0B\n"
+    assert cli.format_prune({"VolumesDeleted": ["a", "b"], "SpaceReclaimed": 1500}) == (
+        "Deleted Volumes:\na\nb\n\nTotal reclaimed space: 1.5kB\n")
+
+
+def test_driver_opts_and_labels() -> None:
+    assert cli.parse_driver_opts(["type=tmpfs", "o=size=1m,uid=0", "flag", "type=none"]) == {
+        "type": "none", "o": "size=1m,uid=0", "flag": ""}
+    assert cli.parse_labels(["a=1", "b", "c=x=y"]) == {"a": "1", "b": "", "c": "x=y"}
