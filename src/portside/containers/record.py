@@ -72,6 +72,8 @@ class ContainerRecord:
     oom_killed: bool = False
     restart_count: int = 0
     stopped_by_user: bool = False   # docker stop/kill: no restart policy brings it back
+    # its binds, volumes and tmpfs mounts (spec.MountPoint fields), named: what inspect and --volumes-from read
+    mount_points: list[dict[str, Any]] = field(default_factory=list)
 
     def move_to(self, new: State) -> None:
         if new is not self.state and new not in TRANSITIONS[self.state]:

@@ -83,6 +83,7 @@ class ContainerService:
             self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
                          exit_record.get("finished_at") if exit_record else None,
                          bool(exit_record.get("oom")) if exit_record else False)
+        self._unmount_volumes(None)
         self.monitor.subscribe(self._on_event)
 
     def _exit_record(self, cid: str) -> dict[str, Any] | None:
@@ -124,6 +125,7 @@ class ContainerService:
                 record.restart_count += 1
             self.store.save(record, sync=Sync.NEVER)
             self._changed.notify_all()
+            self._unmount_volumes(cid)
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
             delay = min(0.1 * 2 ** min(record.restart_count - 1, 10), 60.0)  # dockerd's back-off, capped
@@ -181,7 +183,7 @@ class ContainerService:
     # -- create -----------------------------------------------------------------------
 
     def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
-        request = specs.parse_create(untrusted_body, name)
+        request = specs.parse_create(untrusted_body, name, volumes_from=self._mount_points_of)
         from_host_config(dict(request.body.get("HostConfig") or {}))  # dockerd refuses bad limits at create
         runtime = runtimes.check(request.host_config.runtime)
         image = self.images.get(request.image)
@@ -225,10 +227,13 @@ class ContainerService:
             _add_init(doc)
         with open(os.path.join(directory, "config.json"), "w") as f:
             json.dump(doc, f, indent=1)
+        points = specs.container_mount_points(request, specs.merge_image_config(request.config, image.config.config),
+                                              cid)
         record = ContainerRecord(
             id=cid, name=name, image_id=image.id, image=request.image, created_ns=time.time_ns(),
             config=config, host_config={**(request.body.get("HostConfig") or {}), "Runtime": runtime},
-            networking_config=dict(request.networking_config or {}))
+            networking_config=dict(request.networking_config or {}),
+            mount_points=[dataclasses.asdict(p) for p in points])
         with self._lock:
             self.store.save(record, sync=Sync.SOON)
         return record
@@ -255,6 +260,35 @@ class ContainerService:
 
     def volume_users(self, name: str) -> list[str]:
         return [r.id for r in self.store.all() if name in self.volumes_of(r.id)]
+
+    def _mount_points_of(self, ref: str) -> tuple[specs.MountPoint, ...]:
+        """--volumes-from: another container's mount points (dockerd answers 400 for a missing one)."""
+        try:
+            record = self.get(ref)
+        except NotFound as e:
+            raise InvalidArgument(str(e)) from None
+        return tuple(specs.MountPoint(**p) for p in record.mount_points)
+
+    def _mount_volumes(self, cid: str) -> None:
+        """Before a start: mount the container's volumes that have driver options (tmpfs, bind...)."""
+        for name in self.volumes_of(cid):
+            self.volumes.mount(name)
+
+    def _unmount_volumes(self, cid: str | None) -> None:
+        """After a container stops (None: after a daemon restart, for all): unmount the option volumes
+        no running container uses any more, as moby's local driver does when its count drops to 0."""
+        names = [n for n in (self.volumes_of(cid) if cid else [v.name for v in self.volumes.all()])
+                 if self.volumes.has_mount(n)]
+        if not names:
+            return
+        busy = {n for r in self.store.all() if r.id != cid and r.state in (State.RUNNING, State.PAUSED)
+                for n in self.volumes_of(r.id)}
+        for name in names:
+            if name not in busy:
+                try:
+                    self.volumes.unmount(name)
+                except PortsideError as e:
+                    log.warning("unmounting volume %s: %s", name, e)
 
     def _image_file(self, image: Any, path: str) -> str | None:
         """A small text file of the image (/etc/passwd), read from its top-most layer that has it."""
@@ -316,6 +350,7 @@ class ContainerService:
                                      spec)
             pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
             try:
+                self._mount_volumes(record.id)
                 reply = self.monitor.request({
                     "op": "start", "id": record.id, "spec": spec,
                     "root_mounts": [[m.type, m.source, list(m.options)] for m in mounts],
@@ -326,13 +361,16 @@ class ContainerService:
                     "resources": dataclasses.asdict(from_host_config(record.host_config)),
                     "runtime": runtimes.external_name(record.host_config),
                 }, fds=[slot.fd for slot in pending])
-            except MonitorError as e:
-                record.exit_code = e.exit_code
+            except (MonitorError, Internal) as e:
+                self._unmount_volumes(record.id)
+                record.exit_code = e.exit_code if isinstance(e, MonitorError) else 128  # dockerd's exitUnknown
                 record.error = str(e)
                 self.store.save(record, sync=Sync.NEVER)
                 if record.host_config.get("AutoRemove"):
                     # as dockerd: a --rm container that cannot start is removed (docker run waits for it)
                     threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
+                if isinstance(e, Internal):  # a volume could not be mounted: dockerd's message as is
+                    raise
                 raise StartFailed(f"failed to create task for container: {e}: unknown") from None
             finally:
                 for slot in pending:  # the monitor holds its own copies now

@@ -236,6 +236,7 @@ class MountPoint:
     rw: bool = True
     propagation: str = ""      # binds: rprivate unless given; volumes: none
     data: str = ""             # tmpfs: its options
+    mode: str = ""             # what inspect's Mounts shows as Mode: -v's mode, "z" for a named volume
     non_recursive: bool = False
     readonly_non_recursive: bool = False
     readonly_force_recursive: bool = False
@@ -389,8 +390,13 @@ class _Obj:
         return out
 
 
-def parse_create(untrusted_json: Any, name: str | None = None) -> CreateRequest:
-    """A create request's body (decoded JSON) → a checked CreateRequest; InvalidArgument with dockerd's words."""
+def parse_create(untrusted_json: Any, name: str | None = None, *,
+                 volumes_from: VolumesFrom | None = None) -> CreateRequest:
+    """A create request's body (decoded JSON) → a checked CreateRequest; InvalidArgument with dockerd's words.
+
+    ``volumes_from`` looks up the mount points of a container named in
+    HostConfig.VolumesFrom (None: the request may not name any).
+    """
     if not isinstance(untrusted_json, dict):
         raise InvalidArgument("invalid JSON: json: cannot unmarshal into Go value of type container.CreateRequest")
     body = _Obj(untrusted_json, "CreateRequest")
@@ -410,7 +416,7 @@ def parse_create(untrusted_json: Any, name: str | None = None) -> CreateRequest:
     _validate_host_config(host)
     _validate_platform_settings(config, host)
     security = parse_security_opt(host.security_opt)
-    mount_points = _register_mount_points(host)
+    mount_points = _register_mount_points(host, volumes_from)
     return CreateRequest(name or "", config, host, networking, security, mount_points, dict(untrusted_json))
 
 
@@ -884,14 +890,15 @@ def parse_bind(raw: str) -> MountPoint:
         raise InvalidArgument(f"invalid volume specification: '{raw}': {e}") from None
     return MountPoint(destination=_clean(target), type=kind, source=_clean(source) if kind == "bind" else source,
                       rw="ro" not in modes,
-                      propagation=(propagation or "rprivate") if kind == "bind" else "")
+                      propagation=(propagation or "rprivate") if kind == "bind" else "",
+                      mode=mode or ("z" if kind == "volume" and source else ""))
 
 
 def _mount_point(m: MountRequest) -> MountPoint:
     if m.type == "tmpfs":
         return MountPoint(_clean(m.target), "tmpfs", data=tmpfs_data(m.tmpfs_options, m.read_only))
     if m.type == "volume":
-        return MountPoint(_clean(m.target), "volume", source=m.source, rw=not m.read_only)
+        return MountPoint(_clean(m.target), "volume", source=m.source, rw=not m.read_only, mode="z")
     bo = _Obj(m.bind_options or {}, "BindOptions")
     non_recursive_ro = bo.flag("ReadOnlyNonRecursive")
     force_recursive_ro = bo.flag("ReadOnlyForceRecursive")
@@ -906,10 +913,36 @@ def _mount_point(m: MountRequest) -> MountPoint:
                       readonly_non_recursive=non_recursive_ro, readonly_force_recursive=force_recursive_ro)
 
 
-def _register_mount_points(h: HostConfig) -> tuple[MountPoint, ...]:
-    if h.volumes_from:
-        raise NotImplementedYet("VolumesFrom is not supported by portside yet")
+# a container reference → its mount points (the source of HostConfig.VolumesFrom)
+VolumesFrom = Callable[[str], "tuple[MountPoint, ...]"]
+
+
+def parse_volumes_from(spec: str) -> tuple[str, bool]:
+    """``CONTAINER[:MODE]`` → (container, may it be read-write); moby's ParseVolumesFrom and ReadWrite."""
+    if not spec:
+        raise InvalidArgument("volumes-from specification cannot be an empty string")
+    ref, _, mode = spec.partition(":")
+    if not mode:
+        return ref, True
+    words = mode.split(",")
+    # a volume keeps its source's propagation, and nothing is copied up into it here
+    if (not _valid_mount_mode(mode) or any(w in _PROPAGATIONS for w in words) or "nocopy" in words):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    return ref, "ro" not in words
+
+
+def _register_mount_points(h: HostConfig, volumes_from: VolumesFrom | None = None) -> tuple[MountPoint, ...]:
+    """moby's registerMountPoints: VolumesFrom, then Binds and Mounts over them, then Tmpfs over all."""
     points: dict[str, MountPoint] = {}
+    for spec in h.volumes_from:
+        ref, rw = parse_volumes_from(spec)
+        if volumes_from is None:
+            raise NotImplementedYet("VolumesFrom needs the daemon's containers")
+        for p in volumes_from(ref):
+            # the source's access, made read-only by :ro; the mode words are the source's own
+            if p.type == "tmpfs" and p.rw and not rw:  # a tmpfs is a new one: read-only through its options
+                p = replace(p, data=",".join(["ro", *([p.data] if p.data else [])]))
+            points[p.destination] = replace(p, rw=p.rw and rw, mode="")
     binds: set[str] = set()
     tmpfs_destinations = {_clean(d) for d in h.tmpfs}
     for raw in h.binds:
@@ -1312,6 +1345,21 @@ def _depth(destination: str) -> int:
     return _clean(destination).count("/")
 
 
+def container_mount_points(create: CreateRequest, c: ContainerConfig, container_id: str) -> tuple[MountPoint, ...]:
+    """What inspect lists as Mounts and --volumes-from copies: moby's container.MountPoints.
+
+    The request's binds, volumes and ``--mount type=tmpfs`` (not HostConfig.Tmpfs),
+    then a volume for each VOLUME of ``c`` (the merged config) nothing else
+    mounts; every anonymous volume gets its name.
+    """
+    tmpfs = {_clean(d) for d in create.host_config.tmpfs}
+    taken = {p.destination for p in create.mount_points}
+    points = [p for p in create.mount_points if not (p.type == "tmpfs" and p.destination in tmpfs)]
+    points += [MountPoint(d, "volume") for d in sorted({_clean(v) for v in c.volumes} - taken)]
+    return tuple(replace(p, source=anonymous_volume_name(container_id, p.destination))
+                 if p.type == "volume" and not p.source else p for p in points)
+
+
 def _mounts(create: CreateRequest, c: ContainerConfig, ipc_mode: str, container_id: str,
             etc_files: EtcFiles | None, volume_path: VolumePath, shm_path: str | None, host: HostFacts,
             userns: bool) -> tuple[rs.Mount, ...]:
@@ -1328,12 +1376,10 @@ def _mounts(create: CreateRequest, c: ContainerConfig, ipc_mode: str, container_
         if p.type == "tmpfs":
             options = merge_tmpfs_options(["noexec", "nosuid", "nodev", "rprivate"] + (p.data.split(",") if p.data else []))
             user.append(rs.Mount(p.destination, "tmpfs", "tmpfs", options))
-    binds = [p for p in create.mount_points if p.type != "tmpfs"]
-    anonymous = {_clean(v) for v in c.volumes} - {p.destination for p in create.mount_points}
-    binds += [MountPoint(d, "volume", source="") for d in sorted(anonymous)]
+    binds = [p for p in container_mount_points(create, c, container_id) if p.type != "tmpfs"]
     for p in sorted(binds, key=lambda p: (_depth(p.destination), p.destination)):
         if p.type == "volume":
-            source = volume_path(p.source or anonymous_volume_name(container_id, p.destination))
+            source = volume_path(p.source)
         else:
             source = p.source
         bind_options = ["bind" if p.non_recursive else "rbind"]

@@ -4,6 +4,9 @@ A volume created for a container (named on first use, or anonymous for an
 image's VOLUME) carries a ``copyup`` marker: the container's init copies the
 image's content at the mount point into it the first time, as Docker does,
 and removes the marker.
+
+A volume made with driver options (``type``, ``device``, ``o``) is a mount
+on its ``_data`` while containers use it (``portside.volumes.options``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.errors import Conflict, Internal, InvalidArgument, NotFound
 from portside.timefmt import format_rfc3339
+from portside.volumes import options as driver_options
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 COPYUP_MARKER = "copyup"
@@ -51,8 +55,10 @@ class VolumeStore:
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
                                   "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host "
                                   "directory, use absolute path")
-        if options:
-            raise InvalidArgument("create: local volume driver options are not supported")
+        try:
+            driver_options.validate(options or {})
+        except InvalidArgument as e:
+            raise InvalidArgument(f"create {name}: {e}") from None
         with self._lock:
             try:
                 return self.get(name)
@@ -63,7 +69,9 @@ class VolumeStore:
             os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
             if self.data_owner is not None:
                 os.chown(os.path.join(tmp, "_data"), *self.data_owner)
-            volume = Volume(name, format_rfc3339(int(os.path.getmtime(tmp) * 1e9)), dict(labels or {}), {}, anonymous)
+            # dockerd formats the time with RFC 3339 to the second
+            created = format_rfc3339(int(os.path.getmtime(tmp)) * 1_000_000_000)
+            volume = Volume(name, created, dict(labels or {}), dict(options or {}), anonymous)
             with open(os.path.join(tmp, "volume.json"), "w") as f:
                 json.dump(asdict(volume), f)
             if copyup:
@@ -95,16 +103,57 @@ class VolumeStore:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         with self._lock:
+            directory = os.path.join(self.root, name)
+            driver_options.unmount(self.mountpoint(name))
+            # never delete through a mount: a bind volume's _data is the host's directory
+            left = driver_options.mount_points(directory)
+            if left:
+                raise Internal(f"remove {name}: volume is still mounted at {', '.join(left)}")
             doomed = os.path.join(self.root, ".rm-" + secrets.token_hex(8))
-            os.rename(os.path.join(self.root, name), doomed)
+            os.rename(directory, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 
+    # -- mounts of volumes with driver options -------------------------------------
+
+    def has_mount(self, name: str) -> bool:
+        """Whether the volume is made with driver options that mount something (False if it is gone)."""
+        try:
+            return driver_options.needs_mount(self.get(name).options)
+        except NotFound:
+            return False
+
+    def mount(self, name: str) -> None:
+        """Mount a volume made with driver options on its _data, unless it is already (others do nothing)."""
+        volume = self.get(name)
+        if not driver_options.needs_mount(volume.options):
+            return
+        with self._lock:
+            if not driver_options.mounted(self.mountpoint(name)):
+                driver_options.mount(volume.options, self.mountpoint(name))
+
+    def unmount(self, name: str) -> None:
+        """Undo ``mount`` once no running container uses the volume (the caller knows)."""
+        try:
+            volume = self.get(name)
+        except NotFound:
+            return
+        if driver_options.needs_mount(volume.options):
+            with self._lock:
+                driver_options.unmount(self.mountpoint(name))
+
     def usage(self, name: str) -> int:
+        """Bytes used, as moby's directory.Size counts them: all but directories, a hard-linked inode once."""
         total = 0
-        for dirpath, _, files in os.walk(self.mountpoint(name)):
-            for f in files:
+        seen: set[tuple[int, int]] = set()
+        for dirpath, dirnames, files in os.walk(self.mountpoint(name)):
+            for entry in (*files, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))):
                 try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                    st = os.lstat(os.path.join(dirpath, entry))
                 except OSError:
-                    pass
+                    continue
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
         return total

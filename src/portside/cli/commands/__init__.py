@@ -72,6 +72,8 @@ class GroupEntry:
 _IMAGE_LS = Entry("images", "IMAGE_LS", "List images")
 _IMAGE_RM = Entry("images", "IMAGE_RM", "Remove one or more images")
 _CONTAINER_LS = Entry("containers", "CONTAINER_LS", "List containers")
+_VOLUME_LS = Entry("volumes", "VOLUME_LS", "List volumes")
+_VOLUME_RM = Entry("volumes", "VOLUME_RM", "Remove one or more volumes")
 
 GROUPS: dict[str, GroupEntry] = {
     "container": GroupEntry(
@@ -104,6 +106,19 @@ GROUPS: dict[str, GroupEntry] = {
             "tag": Entry("images", "IMAGE_TAG", TOP["tag"].short),
         },
         ("history", "import", "inspect", "load", "ls", "prune", "rm", "save", "tag"),
+    ),
+    "volume": GroupEntry(
+        "Manage volumes",
+        {
+            "create": Entry("volumes", "VOLUME_CREATE", "Create a volume"),
+            "inspect": Entry("volumes", "VOLUME_INSPECT", "Display detailed information on one or more volumes"),
+            "ls": _VOLUME_LS,
+            "list": _VOLUME_LS,
+            "prune": Entry("volumes", "VOLUME_PRUNE", "Remove unused local volumes"),
+            "rm": _VOLUME_RM,
+            "remove": _VOLUME_RM,
+        },
+        ("create", "inspect", "ls", "prune", "rm"),
     ),
     "system": GroupEntry(
         "Manage portside",

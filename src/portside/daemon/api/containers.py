@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
+from portside.daemon.api.mounts import mounts_json
 from portside.daemon.engine import Engine
 from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
@@ -126,7 +127,7 @@ class _ContainersAPI:
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "UpperDir": self.engine.images.snapshots.upper_path(r.id),
                 "MergedDir": os.path.join(directory, "rootfs")}},
-            "Mounts": [],
+            "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
             "Config": r.config,
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
                                 "IPAddress": "", "Gateway": "", "MacAddress": ""},
@@ -149,7 +150,8 @@ class _ContainersAPI:
                 "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
                 "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now),
                 "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}}, "Mounts": [],
+                "NetworkSettings": {"Networks": {}},
+                "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
             })
             if limit > 0 and len(out) >= limit:
                 break

@@ -10,6 +10,7 @@ from typing import Any
 
 import portside
 from portside.containers import runtimes
+from portside.daemon.api import volumes
 from portside.daemon.api.images import summary
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
@@ -144,6 +145,6 @@ def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
         "LayersSize": engine.images.disk_usage(),
         "Images": entries,
         "Containers": [],
-        "Volumes": [],
+        "Volumes": volumes.disk_usage(engine),
         "BuildCache": [],
     }
