@@ -32,7 +32,9 @@ def test_volume_create_ls_inspect_rm(docker, busybox):
     assert docker("volume", "create", "--label", "team=core", "data").out == "data\n"
     anonymous = docker("volume", "create").out.strip()
     assert HEX64.match(anonymous)
-    assert docker("volume", "ls").out == f"DRIVER    VOLUME NAME\nlocal     {anonymous}\nlocal     data\n"
+    # the docker CLI sorts by name (natural order; plain order for these names)
+    assert docker("volume", "ls").out == "DRIVER    VOLUME NAME\n" + "".join(
+        f"local     {name}\n" for name in sorted([anonymous, "data"]))
     assert docker("volume", "ls", "-q", "--filter", "label=team=core").out == "data\n"
     assert docker("volume", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}}",
                   "-f", "name=data").out == "data local local team=core\n"
