@@ -22,6 +22,7 @@ from typing import IO
 import portside
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
+from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
 from portside.daemon.api import volumes as volumes_api
 from portside.daemon.engine import Engine
@@ -105,6 +106,7 @@ def build(root: str, exec_root: str, *, debug: bool = False) -> tuple[Engine, Ro
     system_api.register(router, engine)
     images_api.register(router, engine)
     containers_api.register(router, engine)
+    stats_api.register(router, engine)
     volumes_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
