@@ -278,7 +278,7 @@ def test_pids_limit_is_enforced_after_update(daemon, busybox_image):
     cid = run(daemon, FOREVER)
     assert update(daemon, cid, {"PidsLimit": 4})[0] == 200
     assert pids_max(cid) == "4"
-    out = exec_in(daemon, cid, "i=0; while [ $i -lt 8 ]; do sleep 5 & i=$((i+1)); done; echo spawned")
+    out = exec_in(daemon, cid, "i=0; while [ $i -lt 8 ]; do sleep 2 >/dev/null 2>&1 & i=$((i+1)); done; echo spawned")
     assert "can't fork" in out
     assert stats(daemon, cid, "stream=0&one-shot=1")["pids_stats"]["current"] <= 4
     assert update(daemon, cid, {"PidsLimit": -1})[0] == 200          # -1: unlimited again
