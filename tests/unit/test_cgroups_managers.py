@@ -182,10 +182,12 @@ def test_v2_stats_and_oom(tmp_path: pathlib.Path) -> None:
     assert s.blkio_service_bytes == (BlkioEntry(8, 0, "read", 4096), BlkioEntry(8, 0, "write", 8192))
     assert s.online_cpus == 2
     assert s.system_cpu_usage == 1160 * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    assert s.unified and s.memory_failcnt == 0 and s.blkio_serviced == ()
     m = V2Manager(str(tmp_path))
     assert not m.oom_killed(PATH)
     (leaf / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
     assert m.oom_killed(PATH)
+    assert m.stats(PATH).memory_failcnt == 1     # dockerd's v2 failcnt: the "oom" count
     (leaf / "memory.max").write_text("max\n")
     assert m.stats(PATH).memory_limit is None
 
@@ -283,6 +285,10 @@ def test_v1_stats_and_oom(tmp_path: pathlib.Path) -> None:
     assert (s.throttling_periods, s.throttled_periods, s.throttled_time) == (10, 2, 5000)
     assert s.blkio_service_bytes[0] == BlkioEntry(8, 0, "Read", 4096)
     assert len(s.blkio_service_bytes) == 6
+    assert s.blkio_serviced == () and not s.unified
+    # the operation counts come from the same layer as the bytes (the throttle layer's here)
+    (tmp_path / "blkio" / PATH / "blkio.throttle.io_serviced_recursive").write_text("8:0 Read 1\n8:0 Write 2\nTotal 3\n")
+    assert m.stats(PATH).blkio_serviced == (BlkioEntry(8, 0, "Read", 1), BlkioEntry(8, 0, "Write", 2))
     assert s.pids_limit is None
     assert not m.oom_killed(PATH)
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")

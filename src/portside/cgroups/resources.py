@@ -81,11 +81,14 @@ def _read_list(path: str, fallback: str) -> str:
         return fallback
 
 
-def from_host_config(host_config: Mapping[str, object], *, host: HostLimits | None = None) -> Resources:
+def from_host_config(host_config: Mapping[str, object], *, host: HostLimits | None = None,
+                     update: bool = False) -> Resources:
     """Docker's HostConfig resource fields → ``Resources``, refusing what dockerd refuses.
 
     ``host`` defaults to this machine (``HostLimits.probe()``); pass one to
-    stay pure. Semantics kept from Docker: Memory 0 is unlimited;
+    stay pure. ``update`` checks a ``docker update`` request on its own, as
+    dockerd does before merging it: a swap limit without a memory limit is
+    then fine (the container's memory limit stays). Semantics kept from Docker: Memory 0 is unlimited;
     MemorySwap 0 with a memory limit means twice the memory, -1 unlimited
     swap; NanoCpus becomes a quota over a 100 ms period; PidsLimit 0 or
     negative is unlimited; CpuQuota negative is unlimited (the kernel's own
@@ -109,7 +112,7 @@ def from_host_config(host_config: Mapping[str, object], *, host: HostLimits | No
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if memory > 0 and memory_swap > 0 and memory_swap < memory:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
-    if memory == 0 and memory_swap > 0:
+    if memory == 0 and memory_swap > 0 and not update:
         raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
     if memory_swap < -1:
         raise InvalidArgument(f"Invalid value {memory_swap} for MemorySwap: -1 (unlimited swap) is the only negative value")

@@ -4,7 +4,8 @@ The record keeps the kernel's numbers in the units the API uses
 (nanoseconds, bytes); ``None`` is "no limit" or "the kernel does not report
 it" (v2 has no per-CPU usage; memory.peak exists only on newer kernels). The
 API layer turns an unlimited memory limit into the host's memory, as dockerd
-does.
+does, and picks Docker's v1 or v2 shape by ``unified`` (the two report
+different memory.stat keys, and v2 has no max_usage and no per-CPU figures).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Stats:
     memory_max_usage: int | None = None       # v1 max_usage_in_bytes; v2 memory.peak
     memory_limit: int | None = None
     memory_cache: int = 0                     # v1 "cache", v2 "file" in memory.stat
-    memory_failcnt: int | None = None         # v1 only
+    memory_failcnt: int | None = None         # v1 memory.failcnt; v2 the "oom" count of memory.events
     memory_stat: Mapping[str, int] = field(default_factory=dict)
     cpu_total: int = 0                        # ns
     cpu_percpu: tuple[int, ...] = ()          # ns per CPU; v1 only
@@ -47,6 +48,8 @@ class Stats:
     pids_current: int = 0
     pids_limit: int | None = None
     blkio_service_bytes: tuple[BlkioEntry, ...] = ()
+    blkio_serviced: tuple[BlkioEntry, ...] = ()   # I/O operations; v1 only (dockerd reports no v2 counterpart)
+    unified: bool = False                     # read from a cgroup v2 hierarchy
 
 
 _USER_HZ = os.sysconf("SC_CLK_TCK")

@@ -23,7 +23,7 @@ from portside.cgroups.mountinfo import CgroupMount, v1_hierarchies, v2_mountpoin
 from portside.cgroups.resources import Resources
 from portside.cgroups.settings import Setting, v1_settings
 from portside.cgroups.stats import V1_UNLIMITED, Stats, host_cpu, ticks_to_ns, v1_blkio
-from portside.errors import InvalidArgument, NotFound, PortsideError, Unavailable
+from portside.errors import Conflict, InvalidArgument, NotFound, PortsideError, Unavailable
 
 FREEZE_TIMEOUT = 10.0     # seconds; a v1 freeze races forks and may need many attempts (runc: 1000)
 KILL_TIMEOUT = 10.0       # until every killed process has left the cgroup
@@ -123,7 +123,7 @@ class V1Manager:
             if target is None:
                 continue
             try:
-                fs.write(*target)
+                _write(*target)
             except InvalidArgument:
                 # The kernel compares some pairs: memory.limit_in_bytes may not exceed the current
                 # memsw limit, nor memsw fall below the current memory limit; a cfs period may be
@@ -131,7 +131,7 @@ class V1Manager:
                 # write is retried once, after the rest; a second refusal is the real error.
                 refused.append(target)
         for file, value in refused:
-            fs.write(file, value)
+            _write(file, value)
         if r.cpu_shares is not None and (cpu := self._dir("cpu", rel)):
             # The kernel clamps shares to 2..262144 without an error; say so, as runc does.
             got = int(fs.read(os.path.join(cpu, "cpu.shares")))
@@ -249,11 +249,11 @@ class V1Manager:
         cpuacct = fs.flat_keyed(get("cpuacct", "cpuacct.stat"))
         cpu_stat = fs.flat_keyed(get("cpu", "cpu.stat"))
         blkio: str | None = None
-        for name in ("blkio.io_service_bytes_recursive", "blkio.bfq.io_service_bytes_recursive",
-                     "blkio.throttle.io_service_bytes_recursive"):
-            blkio = get("blkio", name)
+        for prefix in ("blkio.", "blkio.bfq.", "blkio.throttle."):
+            blkio = get("blkio", prefix + "io_service_bytes_recursive")
             if blkio and any(line.split()[0] != "Total" for line in blkio.splitlines() if line.strip()):
-                break   # CFQ's file on old kernels, BFQ's, or the throttle layer's (counts every device)
+                break   # CFQ's files on old kernels, BFQ's, or the throttle layer's (counts every device)
+        serviced = get("blkio", prefix + "io_serviced_recursive") if blkio else None
         system, ncpu = host_cpu(self._proc)
         return Stats(
             memory_usage=fs.to_int(get("memory", "memory.usage_in_bytes")) or 0,
@@ -274,5 +274,25 @@ class V1Manager:
             pids_current=fs.to_int(get("pids", "pids.current")) or 0,
             pids_limit=fs.to_int(get("pids", "pids.max")),
             blkio_service_bytes=v1_blkio(blkio),
+            blkio_serviced=v1_blkio(serviced),
         )
 
+
+# The usage files that say why the kernel refused a limit (EBUSY: it could not reclaim down to it).
+_USAGE = {"memory.limit_in_bytes": ("memory", "memory.usage_in_bytes", "memory.max_usage_in_bytes"),
+          "memory.memsw.limit_in_bytes": ("swap", "memory.memsw.usage_in_bytes", "memory.memsw.max_usage_in_bytes")}
+
+
+def _write(file: str, value: str) -> None:
+    """fs.write, with runc's message for a memory limit below what the cgroup uses and cannot give back."""
+    try:
+        fs.write(file, value)
+    except Conflict:
+        usage = _USAGE.get(os.path.basename(file))
+        if usage is None:
+            raise
+        what, current, peak = usage
+        d = os.path.dirname(file)
+        raise Conflict(f"unable to set {what} limit to {value} (current usage: "
+                       f"{fs.to_int(fs.read_optional(os.path.join(d, current))) or 0}, peak usage: "
+                       f"{fs.to_int(fs.read_optional(os.path.join(d, peak))) or 0})") from None

@@ -156,6 +156,7 @@ class V2Manager:
             return fs.read_optional(os.path.join(leaf, file))
 
         memory_stat = fs.flat_keyed(get("memory.stat"))
+        events = get("memory.events")
         cpu = fs.flat_keyed(get("cpu.stat"))
         system, ncpu = host_cpu(self._proc)
         return Stats(
@@ -163,6 +164,7 @@ class V2Manager:
             memory_max_usage=fs.to_int(get("memory.peak")),
             memory_limit=fs.to_int(get("memory.max")),
             memory_cache=memory_stat.get("file", 0),
+            memory_failcnt=fs.flat_keyed(events).get("oom", 0) if events is not None else None,
             memory_stat=memory_stat,
             cpu_total=cpu.get("usage_usec", 0) * 1000,
             cpu_user=cpu.get("user_usec", 0) * 1000,
@@ -175,4 +177,5 @@ class V2Manager:
             pids_current=fs.to_int(get("pids.current")) or 0,
             pids_limit=fs.to_int(get("pids.max")),
             blkio_service_bytes=v2_io(get("io.stat")),
+            unified=True,
         )

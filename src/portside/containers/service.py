@@ -30,6 +30,7 @@ from typing import Any, Callable
 from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import runtimes, spec as specs
+from portside.containers import update as updates
 from portside.containers import userns
 from portside.containers.names import random_name
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
@@ -405,6 +406,28 @@ class ContainerService:
             pass  # not running (any more): the client sees the connection close
         finally:
             os.close(fd)
+
+    # -- update -------------------------------------------------------------------------
+
+    def update(self, name_or_id: str, untrusted: Any) -> list[str]:
+        """docker update (containers/update.py): the record first; a running container's cgroup follows."""
+        request = updates.check(untrusted)
+        with self._lock:
+            record = self.get(name_or_id)
+            if record.state in (State.REMOVING, State.DEAD):
+                raise Conflict(updates.cannot_update(
+                    record.id, 'container is marked for removal and cannot be "update"'))
+            old = record.host_config
+            record.host_config = updates.merged(record.id, old, request)
+            self.store.save(record)
+            if record.state in (State.RUNNING, State.PAUSED):
+                try:
+                    updates.apply(self._cgroups(), record.id, old, record.host_config)
+                except PortsideError:
+                    record.host_config = old
+                    self.store.save(record)
+                    raise
+        return []
 
     # -- pause, rename, top, changes -------------------------------------------------------
 

@@ -24,6 +24,7 @@ from portside.containers import userns
 from portside.containers.userns import IdentityMapping
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
+from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
 from portside.daemon.api import volumes as volumes_api
 from portside.daemon.engine import Engine
@@ -112,6 +113,7 @@ def build(root: str, exec_root: str, *, debug: bool = False,
     system_api.register(router, engine)
     images_api.register(router, engine)
     containers_api.register(router, engine)
+    stats_api.register(router, engine)
     volumes_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs

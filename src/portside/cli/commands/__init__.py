@@ -51,10 +51,12 @@ TOP: dict[str, Entry] = {
     "port": Entry("containers", "PORT", "List port mappings or a specific mapping for the container"),
     "diff": Entry("containers", "DIFF", "Inspect changes to files or directories on a container's filesystem"),
     "export": Entry("containers", "EXPORT", "Export a container's filesystem as a tar archive"),
+    "stats": Entry("stats", "STATS", "Display a live stream of container(s) resource usage statistics"),
+    "update": Entry("stats", "UPDATE", "Update configuration of one or more containers"),
 }
 
 _CONTAINER_COMMANDS = ("attach", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
-                       "restart", "rm", "run", "start", "stop", "top", "unpause", "wait")
+                       "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait")
 
 # docker's "category-top" commands, in its order
 COMMON = ("run", "exec", "ps", "images", "version", "info")
