@@ -31,6 +31,7 @@ from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import spec as specs
 from portside.containers.names import random_name
+from portside.containers.fsview import RootfsLocks
 from portside.containers.record import ContainerRecord, ContainerStore, State, validate_name
 from portside.containers.user import resolve_user
 from portside.errors import Conflict, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
@@ -59,6 +60,10 @@ class ContainerService:
         # attachments made before start (docker run attaches first), by container ID
         self._pending: dict[str, list[AttachSlot]] = {}
         self.execs: dict[str, ExecRecord] = {}  # guarded by _lock; in memory, as dockerd keeps them
+        # Held while the daemon has a container's filesystem open (cp, export; containers.fsview):
+        # start waits, so its overlay is never mounted twice; remove waits, so it is not removed under a view.
+        # Taken before _lock, never while holding it.
+        self.rootfs_locks = RootfsLocks()
         images.containers_using = self.using_image
 
     # -- start-up --------------------------------------------------------------------
@@ -271,8 +276,9 @@ class ContainerService:
     # -- start, stop, kill, wait --------------------------------------------------------
 
     def start(self, name_or_id: str, *, by_policy: bool = False) -> None:
-        with self._lock:
-            record = self.get(name_or_id)
+        cid = self.resolve(name_or_id)
+        with self.rootfs_locks.hold(cid), self._lock:
+            record = self.store.load(cid)
             if not by_policy:
                 record.stopped_by_user = False
             if record.state in (State.RUNNING, State.RESTARTING):
@@ -595,7 +601,8 @@ class ContainerService:
         for slot in self._pending.pop(record.id, []):
             slot.close()
         used = self.volumes_of(record.id)
-        self._discard(record.id)
+        with self.rootfs_locks.hold(record.id):
+            self._discard(record.id)
         if volumes:
             for name in used:
                 try:
