@@ -51,9 +51,10 @@ TOP: dict[str, Entry] = {
     "port": Entry("containers", "PORT", "List port mappings or a specific mapping for the container"),
     "diff": Entry("containers", "DIFF", "Inspect changes to files or directories on a container's filesystem"),
     "export": Entry("containers", "EXPORT", "Export a container's filesystem as a tar archive"),
+    "cp": Entry("cp", "CP", "Copy files/folders between a container and the local filesystem"),
 }
 
-_CONTAINER_COMMANDS = ("attach", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
+_CONTAINER_COMMANDS = ("attach", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
                        "restart", "rm", "run", "start", "stop", "top", "unpause", "wait")
 
 # docker's "category-top" commands, in its order
