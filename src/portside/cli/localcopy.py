@@ -246,8 +246,8 @@ class TarUpload:
 
     def _write(self, source: str, top: str, write_fd: int) -> None:
         try:
-            with os.fdopen(write_fd, "wb") as out, tarfile.open(fileobj=out, mode="w|",
-                                                                format=tarfile.PAX_FORMAT) as tar:
+            with os.fdopen(write_fd, "wb") as out, _GoTarFile.open(fileobj=out, mode="w|",
+                                                                   format=tarfile.PAX_FORMAT) as tar:
                 tar.add(source, arcname=top, filter=_docker_header)
         except BrokenPipeError:
             pass  # the upload stopped reading: its own error says why
@@ -257,6 +257,20 @@ class TarUpload:
     def close(self) -> None:
         self.reader.close()
         self._thread.join()
+
+
+class _GoTarFile(tarfile.TarFile):
+    """Ends the archive as Go's tar writer does: two zero blocks, no padding to a 10 KiB record."""
+
+    def close(self) -> None:
+        if self.closed:  # type: ignore[has-type]
+            return
+        self.closed = True
+        try:
+            self.fileobj.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
+        finally:
+            if not self._extfileobj:  # type: ignore[attr-defined]
+                self.fileobj.close()
 
 
 def _docker_header(info: tarfile.TarInfo) -> tarfile.TarInfo:

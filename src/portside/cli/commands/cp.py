@@ -108,8 +108,7 @@ def _from_container(ctx: Context, container: str, src_path: str, dst_path: str, 
     finally:
         resp.close()
     if not quiet:
-        reported = counted.total if is_dir else int(found["size"])
-        ctx.err(_summary(reported, counted.total, dst_path))
+        ctx.err(_summary(counted.total, dst_path))
     return 0
 
 
@@ -154,7 +153,6 @@ def _to_container(ctx: Context, src_path: str, container: str, dst_path: str, *,
             dst.exists, dst.is_dir = True, bool(mode & _GO_MODE_DIR)
 
     upload: localcopy.TarUpload | None = None
-    content_size: int | None = None
     if src_path == "-":
         if not dst.is_dir:
             raise CLIError(f'destination "{container}:{dst_path}" must be a directory')
@@ -162,7 +160,6 @@ def _to_container(ctx: Context, src_path: str, container: str, dst_path: str, *,
         extract_in = dst.path
     else:
         src = localcopy.copy_info_source_path(src_path, follow)
-        content_size = _local_content_size(src.path)
         source_dir, source_base = localcopy.split_path_dir_entry(src.path)
         extract_in, new_top = localcopy.prepare_archive_copy(src, dst)
         top = new_top if new_top is not None else (src.rebase_name or source_base)
@@ -181,26 +178,8 @@ def _to_container(ctx: Context, src_path: str, container: str, dst_path: str, *,
     if upload is not None and upload.error is not None:
         raise CLIError(_describe(upload.error))
     if not quiet:
-        reported = content_size if content_size is not None else counted.total
-        ctx.err(_summary(reported, counted.total, f"{container}:{dst.path}"))
+        ctx.err(_summary(counted.total, f"{container}:{dst.path}"))
     return 0
-
-
-def _local_content_size(path: str) -> int:
-    """The bytes of regular files at ``path`` (what "Successfully copied" counts)."""
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        return st.st_size if stat.S_ISREG(st.st_mode) else 0
-    total = 0
-    for directory, _, files in os.walk(path):
-        for name in files:
-            try:
-                entry = os.lstat(os.path.join(directory, name))
-            except OSError:
-                continue
-            if stat.S_ISREG(entry.st_mode):
-                total += entry.st_size
-    return total
 
 
 # -- shared -------------------------------------------------------------------------------
@@ -235,11 +214,9 @@ def _decode_stat(resp: Response) -> dict[str, Any]:
     return doc
 
 
-def _summary(content: int, transferred: int, dest: str) -> str:
-    size = units.human_size_precision(content, 3)
-    if content != transferred:
-        return f"Successfully copied {size} (transferred {units.human_size_precision(transferred, 3)}) to {dest}\n"
-    return f"Successfully copied {size} to {dest}\n"
+def _summary(transferred: int, dest: str) -> str:
+    """docker 28's last line: the bytes of tar that went through (newer CLIs add the content size)."""
+    return f"Successfully copied {units.human_size_precision(transferred, 3)} to {dest}\n"
 
 
 def _describe(e: BaseException) -> str:
