@@ -367,6 +367,9 @@ def test_volumes_and_binds_are_read_and_written_where_they_live(daemon, busybox_
     status, _, body = archive(daemon, "PUT", cid, "/ro", make_tar(("x", "f", "")))
     assert (status, message(body)) == (403, "mounted volume is marked read-only")
     assert "/data/v" in raw_names(archive(daemon, "GET", cid, "/")[2])
+    # What the copy's view left out is still there for the container: its view was a copy.
+    r = daemon.cli("exec", cid, "sh", "-c", "cat /data/v /bind/put && test -e /proc/1/status && test -c /dev/null && echo ok")
+    assert r.stdout == b"v\nbok\n"
 
     # export is the root filesystem alone: the mount points, not what is mounted on them.
     status, headers, body = daemon.api.request("GET", f"/containers/{cid}/export")

@@ -32,7 +32,6 @@ import errno
 import json
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -257,51 +256,56 @@ def _detach(target: str) -> None:
 
 
 def _running_root(ns_fd: int, kept_destinations: Sequence[str]) -> int:
-    proc_fd = os.open("/proc", _PATH_DIR)  # the daemon's procfs: its thread-self is us, wherever we are
+    host_root = os.open("/", _PATH_DIR)
+    proc_fd = os.open("/proc", _PATH_DIR)  # the daemon's procfs: its thread-self is this thread
     try:
-        linux.setns(ns_fd, linux.CLONE_NEWNS)
-        # From here on "/" is the container's: import nothing (it would read the container's files).
-        _NO_IMPORTS.active = True
-        linux.unshare(linux.CLONE_NEWNS)  # a copy: what we detach stays attached for the container
-        # Private first, or detaching a mount the container shares with a peer would detach the peer.
-        linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        root_fd = os.open("/", _PATH_DIR)
+        try:
+            linux.setns(ns_fd, linux.CLONE_NEWNS)
+            linux.unshare(linux.CLONE_NEWNS)  # a copy: what we detach stays attached for the container
+            # Private first, or detaching a mount the container shares with a peer would detach the peer.
+            linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+            root_fd = os.open("/", _PATH_DIR)
+            # Its mount points are given relative to the root at open time: the container's.
+            info_fd = os.open("thread-self/mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+        finally:
+            # setns made the container's root this thread's root: back to the daemon's at once, so
+            # that nothing run here (a finalizer, an import) resolves a path in the container.
+            os.fchdir(host_root)
+            os.chroot(".")
         try:
             root = Root(root_fd)
             keep = {"/"} | {root.resolve(d) for d in kept_destinations}
-            _detach_all_but(proc_fd, keep)
+            _detach_all_but(root_fd, _mount_points(info_fd), keep)
         except BaseException:
             os.close(root_fd)
             raise
+        finally:
+            os.close(info_fd)
         return root_fd
     finally:
         os.close(proc_fd)
+        os.close(host_root)
 
 
-def _detach_all_but(proc_fd: int, keep: set[str]) -> None:
-    """Detach every mount of this thread's namespace whose mount point is not in ``keep`` (nor above one)."""
-    for _ in range(4):  # mounts stacked on one mount point come off one per pass
-        unwanted = [p for p in _mount_points(proc_fd)
-                    if p not in keep and not any(k.startswith(p.rstrip("/") + "/") for k in keep)]
-        if not unwanted:
-            return
-        for point in sorted(unwanted, key=lambda p: p.count("/")):
-            try:
-                # Resolved in this thread's root, the container's: it cannot name a mount of the host.
-                linux.umount2(point, linux.MNT_DETACH | _UMOUNT_NOFOLLOW)
-            except OSError as e:
-                if e.errno not in (errno.EINVAL, errno.ENOENT):  # went with its parent already
-                    raise
+def _detach_all_but(root_fd: int, points: list[str], keep: set[str]) -> None:
+    """Detach every mount whose mount point (in the container) is not in ``keep`` nor above one of them."""
+    unwanted = [p for p in points if p not in keep and not any(k.startswith(p.rstrip("/") + "/") for k in keep)]
+    # Shallow first: detaching /dev takes /dev/pts with it. A mount stacked on another is seen once per
+    # layer in mountinfo, and each umount takes one layer.
+    for point in sorted(unwanted, key=lambda p: p.count("/")):
+        try:
+            # Through the root's fd: resolved in our copy of the container's tree, and umount
+            # only ever acts on a mount of this thread's namespace.
+            linux.umount2(f"/proc/self/fd/{root_fd}{point}", linux.MNT_DETACH | _UMOUNT_NOFOLLOW)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOENT):  # went with its parent already
+                raise
 
 
-def _mount_points(proc_fd: int) -> list[str]:
-    fd = os.open("thread-self/mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+def _mount_points(fd: int) -> list[str]:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
     points = []
     for line in b"".join(chunks).splitlines():
         fields = line.split(b" ")
@@ -322,32 +326,3 @@ def _unescape(field: bytes) -> str:
             out.append(field[i])
             i += 1
     return os.fsdecode(bytes(out))
-
-
-class _NoImportsInContainer:
-    """A meta path finder that refuses every import in a thread whose root is a container's.
-
-    Defence in depth: a module not yet loaded would be looked for on sys.path
-    *inside the container*, which may hold a file of that name put there by
-    whoever controls the image.
-    """
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    @property
-    def active(self) -> bool:
-        return bool(getattr(self._local, "active", False))
-
-    @active.setter
-    def active(self, value: bool) -> None:
-        self._local.active = value
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if self.active:
-            raise ImportError(f"import of {name} refused: this thread's root is a container's")
-        return None
-
-
-_NO_IMPORTS = _NoImportsInContainer()
-sys.meta_path.insert(0, _NO_IMPORTS)
