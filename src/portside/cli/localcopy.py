@@ -290,7 +290,7 @@ def untar(untrusted: IO[bytes], dest: str, rename: Callable[[str], str]) -> None
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     dirs: list[tuple[tuple[str, ...], int]] = []  # directory mtimes, set last
     try:
-        with tarfile.open(fileobj=untrusted, mode="r|") as tar:
+        with tarfile.open(fileobj=untrusted, mode="r|", bufsize=1 << 20) as tar:
             for member in tar:
                 if member.type in (tarfile.XGLTYPE, tarfile.XHDTYPE):
                     continue
