@@ -14,6 +14,14 @@ anywhere: they only matter once a container runs inside its own root.
 Header-level abuse (huge or chained extension headers, truncation, bad
 checksums, pathological pax records) is stopped in ``tarstream`` before
 tarfile buffers anything.
+
+``extract_archive`` is the same machinery for a plain archive extracted into
+a directory that is not a layer (a container's, for the Engine API's
+``PUT /containers/{id}/archive``): ``.wh.`` names are ordinary files, a ``./``
+entry leaves the directory's own metadata alone, and Docker's extraction rules
+apply (no relative symlink climbing out of the directory, optionally no
+directory replaced by a non-directory or the reverse, optionally one owner for
+everything).
 """
 
 from __future__ import annotations
@@ -76,6 +84,35 @@ class ApplyResult:
     entries: int  # tar entries applied, whiteouts included
 
 
+@dataclass(frozen=True)
+class ExtractPolicy:
+    """How ``extract_archive`` treats what it finds in the destination (moby's TarOptions)."""
+
+    # Every entry owned by uid:gid instead of the tar's ids (docker cp --archive with a container user).
+    owner: tuple[int, int] | None = None
+    # Refuse to replace a directory with a non-directory or the reverse (docker cp always asks for it).
+    no_overwrite_dir_nondir: bool = False
+    # The destination's path as the user knows it ("/tmp" in the container), for messages.
+    shown_root: str = "."
+
+
+@dataclass(frozen=True)
+class _Mode:
+    layer: bool  # whiteouts converted, "./" metadata applied, "layer" in messages
+    policy: ExtractPolicy
+
+    @property
+    def noun(self) -> str:
+        return "layer" if self.layer else "archive"
+
+    @property
+    def root_name(self) -> str:
+        return "the layer root" if self.layer else "the destination directory"
+
+
+_LAYER = _Mode(layer=True, policy=ExtractPolicy())
+
+
 def apply_layer(
     untrusted_tar: Reader,
     root: str | os.PathLike[str],
@@ -98,7 +135,26 @@ def apply_layer(
         reader = ForwardReader(untrusted_tar, tap=recorder.raw if recorder else None)
         if recorder is not None:
             recorder.attach(root_fd)
-        applier = _Applier(root_fd, reader, max_bytes, recorder)
+        applier = _Applier(root_fd, reader, max_bytes, recorder, _LAYER)
+        try:
+            return applier.run()
+        finally:
+            applier.close()
+    finally:
+        os.close(root_fd)
+
+
+def extract_archive(untrusted_tar: Reader, dir_fd: int, policy: ExtractPolicy) -> ApplyResult:
+    """Extract the uncompressed tar stream ``untrusted_tar`` into the directory open as ``dir_fd``.
+
+    As hostile as a layer, and resolved the same way: nothing is written
+    through a symlink or outside ``dir_fd``. The caller keeps ``dir_fd``.
+    Errors as for ``apply_layer``; a failed extraction leaves what it wrote
+    so far, as Docker's does.
+    """
+    root_fd = os.dup(dir_fd)  # _DirectoryFds never closes its root, but be sure of whose fd this is
+    try:
+        applier = _Applier(root_fd, ForwardReader(untrusted_tar), None, None, _Mode(layer=False, policy=policy))
         try:
             return applier.run()
         finally:
@@ -125,8 +181,14 @@ class _Applier:
     """Applies the entries of one layer; owns the directory fd cache and the byte budget."""
 
     def __init__(
-        self, root_fd: int, reader: ForwardReader, max_bytes: int | None, recorder: TarSplitRecorder | None
+        self,
+        root_fd: int,
+        reader: ForwardReader,
+        max_bytes: int | None,
+        recorder: TarSplitRecorder | None,
+        mode: _Mode,
     ) -> None:
+        self._mode = mode
         self._dirs = _DirectoryFds(root_fd)
         self._reader = reader
         self._recorder = recorder
@@ -142,8 +204,9 @@ class _Applier:
     def run(self) -> ApplyResult:
         entries = 0
         last: str | None = None
-        tar = _read_header(lambda: open_layer_tar(self._reader), last)
-        while (member := _read_header(tar.next, last)) is not None:
+        noun = self._mode.noun
+        tar = _read_header(lambda: open_layer_tar(self._reader), last, noun)
+        while (member := _read_header(tar.next, last, noun)) is not None:
             self._apply_named(member)
             entries += 1
             last = member.name
@@ -156,15 +219,15 @@ class _Applier:
         try:
             self._apply(member)
         except (_Rejected, ArchiveError) as e:
-            raise ArchiveError(f"invalid layer entry {member.name!r}: {e}") from e
+            raise ArchiveError(f"invalid {self._mode.noun} entry {member.name!r}: {e}") from e
         except OSError as e:
             if e.errno in _ENTRY_ERRNOS:
-                raise ArchiveError(f"invalid layer entry {member.name!r}: {e.strerror}") from e
-            e.add_note(f"while applying layer entry {member.name!r}")
+                raise ArchiveError(f"invalid {self._mode.noun} entry {member.name!r}: {e.strerror}") from e
+            e.add_note(f"while applying {self._mode.noun} entry {member.name!r}")
             raise
 
     def _apply(self, member: tarfile.TarInfo) -> None:
-        parts = _split_path(member.name)
+        parts = _split_path(member.name, self._mode.root_name)
         if member.type not in _SUPPORTED_TYPES:
             raise _Rejected(f"unsupported entry type {member.type!r}")
         if member.isreg():
@@ -172,12 +235,12 @@ class _Applier:
             self._reserve(member.size)
         if not parts:
             self._apply_root(member)
-        elif parts[-1].startswith(WHITEOUT_PREFIX):
+        elif self._mode.layer and parts[-1].startswith(WHITEOUT_PREFIX):
             self._apply_whiteout(member, parts)
         elif member.islnk():
             self._make_hardlink(member.linkname, parts)
         else:
-            meta = _metadata(member)
+            meta = _metadata(member, self._mode.policy.owner)
             parent_fd = self._dirs.open(parts[:-1], create=True)
             if member.isdir():
                 self._make_dir(parent_fd, parts, meta)
@@ -191,7 +254,9 @@ class _Applier:
     def _apply_root(self, member: tarfile.TarInfo) -> None:
         # "./" entries carry the root directory's own metadata, as in Docker.
         if not member.isdir():
-            raise _Rejected("entry would replace the layer root")
+            raise _Rejected(f"entry would replace {self._mode.root_name}")
+        if not self._mode.layer:
+            return  # Docker leaves the destination directory as it is
         meta = _metadata(member)
         _set_fd_metadata(self._dirs.open((), create=False), meta)
         self._dir_times.append(((), meta.atime_ns, meta.mtime_ns))
@@ -222,6 +287,9 @@ class _Applier:
         except FileExistsError:
             # A directory over a directory keeps its contents; over anything else, replaces it.
             if not stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
+                if self._mode.policy.no_overwrite_dir_nondir:
+                    raise _Rejected(f"cannot overwrite non-directory {self._shown(parts)} with directory "
+                                    f"{_go_quote(self._mode.policy.shown_root)}")
                 self._remove(parent_fd, parts[:-1], name)
                 os.mkdir(name, 0o700, dir_fd=parent_fd)
         _set_fd_metadata(self._dirs.open(parts, create=False), meta)
@@ -249,6 +317,9 @@ class _Applier:
         # The target is data and may point anywhere: nothing here resolves it.
         if not untrusted_target or "\0" in untrusted_target:
             raise _Rejected("invalid symlink target")
+        if not self._mode.layer and _climbs_out(parts[:-1], untrusted_target):
+            # Harmless here (nothing follows it), but Docker refuses it: so do we.
+            raise _Rejected(f"invalid symlink {self._shown(parts)} -> {_go_quote(untrusted_target)}")
         name = parts[-1]
         self._replace(
             parent_fd,
@@ -266,9 +337,9 @@ class _Applier:
     def _make_hardlink(self, untrusted_target: str, parts: tuple[str, ...]) -> None:
         # The target's metadata came with its own entry, and a link is the same
         # inode: the link header's owner, mode and times are not applied.
-        target = _split_path(untrusted_target)
+        target = _split_path(untrusted_target, self._mode.root_name)
         if not target:
-            raise _Rejected("hard link to the layer root")
+            raise _Rejected(f"hard link to {self._mode.root_name}")
         if target == parts:
             raise _Rejected("hard link to itself")
         try:
@@ -329,8 +400,18 @@ class _Applier:
         try:
             return create()
         except FileExistsError:
+            if self._mode.policy.no_overwrite_dir_nondir and stat.S_ISDIR(
+                os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
+            ):
+                raise _Rejected(f"cannot overwrite directory {self._shown((*parent, name))} with non-directory "
+                                f"{_go_quote(self._mode.policy.shown_root)}") from None
             self._remove(parent_fd, parent, name)
             return create()
+
+    def _shown(self, parts: Sequence[str]) -> str:
+        """An entry's path as the user knows the destination, quoted as Go's %q."""
+        root = self._mode.policy.shown_root.rstrip("/")
+        return _go_quote("/".join((root, *parts)))
 
     def _remove(self, parent_fd: int, parent: tuple[str, ...], name: str) -> None:
         if self._recorder is not None:
@@ -361,7 +442,7 @@ class _Applier:
             try:
                 self._reserve(len(data))
             except _Rejected as e:
-                raise ArchiveError(f"invalid layer: {e} after the end of the archive") from None
+                raise ArchiveError(f"invalid {self._mode.noun}: {e} after the end of the archive") from None
 
 
 class _DirectoryFds:
@@ -516,21 +597,21 @@ def _path_in(dir_fd: int, name: str) -> str:
     return f"/proc/self/fd/{dir_fd}/{name}"
 
 
-def _split_path(untrusted_path: str) -> tuple[str, ...]:
+def _split_path(untrusted_path: str, root_name: str = "the layer root") -> tuple[str, ...]:
     """The components of an entry path below the root; a leading "/" is dropped like Docker does."""
     if "\0" in untrusted_path:
         raise _Rejected("path contains a NUL byte")
     parts = []
     for part in untrusted_path.split("/"):
         if part == "..":
-            raise _Rejected("path escapes the layer root")
+            raise _Rejected(f"path escapes {root_name}")
         if part not in ("", "."):
             parts.append(part)
     return tuple(parts)
 
 
-def _metadata(member: tarfile.TarInfo) -> _Metadata:
-    uid, gid = _owner(member)
+def _metadata(member: tarfile.TarInfo, owner: tuple[int, int] | None = None) -> _Metadata:
+    uid, gid = _owner(member) if owner is None else owner
     mtime_ns = _pax_time_ns(member, "mtime")
     if mtime_ns is None:
         mtime_ns = _checked_ns(int(member.mtime) * 1_000_000_000)
@@ -594,11 +675,34 @@ def _device(member: tarfile.TarInfo) -> int:
     return os.makedev(member.devmajor, member.devminor)
 
 
-def _read_header(read: Callable[[], _T], last: str | None) -> _T:
+def _read_header(read: Callable[[], _T], last: str | None, noun: str = "layer") -> _T:
     """Run a tarfile call that parses headers; its failures name the last good entry."""
     try:
         return read()
     except (BadHeader, ArchiveError, tarfile.TarError, ValueError) as e:
         # ValueError: defensively, for tarfile's unguarded int() on header fields.
         where = f"after entry {last!r}" if last is not None else "at the first entry"
-        raise ArchiveError(f"invalid layer: {e} ({where})") from e
+        raise ArchiveError(f"invalid {noun}: {e} ({where})") from e
+
+
+def _climbs_out(parent: Sequence[str], untrusted_target: str) -> bool:
+    """Does a relative symlink at ``parent``/name point above the destination (moby's "invalid symlink")?
+
+    Absolute targets stay in: Docker joins them to the destination too.
+    """
+    if untrusted_target.startswith("/"):
+        return False
+    depth = len(parent)
+    for part in untrusted_target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q for the paths in Docker's extraction errors."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

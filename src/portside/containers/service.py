@@ -33,6 +33,7 @@ from portside.containers import runtimes, spec as specs
 from portside.containers import update as updates
 from portside.containers import userns
 from portside.containers.names import random_name
+from portside.containers.fsview import RootfsLocks
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
 from portside.errors import Conflict, Internal, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
@@ -63,6 +64,10 @@ class ContainerService:
         # attachments made before start (docker run attaches first), by container ID
         self._pending: dict[str, list[AttachSlot]] = {}
         self.execs: dict[str, ExecRecord] = {}  # guarded by _lock; in memory, as dockerd keeps them
+        # Held while the daemon has a container's filesystem open (cp, export; containers.fsview):
+        # start waits, so its overlay is never mounted twice; remove waits, so it is not removed under a view.
+        # Taken before _lock, never while holding it.
+        self.rootfs_locks = RootfsLocks()
         images.containers_using = self.using_image
 
     # -- start-up --------------------------------------------------------------------
@@ -335,8 +340,9 @@ class ContainerService:
     # -- start, stop, kill, wait --------------------------------------------------------
 
     def start(self, name_or_id: str, *, by_policy: bool = False) -> None:
-        with self._lock:
-            record = self.get(name_or_id)
+        cid = self.resolve(name_or_id)
+        with self.rootfs_locks.hold(cid), self._lock:
+            record = self.store.load(cid)
             if not by_policy:
                 record.stopped_by_user = False
             if record.state in (State.RUNNING, State.RESTARTING):
@@ -700,7 +706,8 @@ class ContainerService:
         used = self.volumes_of(record.id)
         if not record.started_ns:
             self.monitor.release(record.id)  # never started: the spare reserved at create goes now
-        self._discard(record.id)
+        with self.rootfs_locks.hold(record.id):
+            self._discard(record.id)
         if volumes:
             for name in used:
                 try:

@@ -252,6 +252,9 @@ class StreamResponse:
     write_body: Callable[[Callable[[bytes], None]], None]
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # Called once the response is over, whether the body was written or not (a HEAD, a client
+    # gone before the headers): releases what the handler held open for write_body.
+    on_close: Callable[[], None] | None = None
 
 
 @dataclass
@@ -566,7 +569,11 @@ class _Connection:
             return False
         head = request.method == "HEAD"
         if isinstance(result, StreamResponse):
-            return self._stream(request, result, head)
+            try:
+                return self._stream(request, result, head)
+            finally:
+                if result.on_close is not None:
+                    result.on_close()
         # Before the headers: can we keep the connection? Only if the rest of the
         # body is (cheaply) read, and never if we did not let a 100-continue client send it.
         close = not self._drain(request.body) or self.server._closing

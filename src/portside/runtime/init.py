@@ -241,6 +241,15 @@ def _lookup(arg0: str, env: list[str]) -> str:
     raise InitError(f"exec: \"{arg0}\": executable file not found in $PATH", 127)
 
 
+def mount_spec_entry(rootfs: str, m: dict[str, Any]) -> None:
+    """One mount of the spec under ``rootfs`` (copy-up of a fresh volume included), as step 2 makes it.
+
+    Also how the daemon shows a stopped container's volumes (containers.fsview),
+    in a mount namespace of its own.
+    """
+    _mount(rootfs, m)
+
+
 def _mount(rootfs: str, m: dict[str, Any], tree_fd: int | None = None) -> None:
     """Mount ``m`` under ``rootfs``; ``tree_fd``: its bind source, already a detached mount."""
     kind = m.get("type") or ("bind" if "bind" in (m.get("options") or []) else "none")

@@ -12,6 +12,7 @@ import os
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
+CLONE_FS = 0x00000200  # own root, cwd and umask (a thread that changes mount namespace needs it)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000

@@ -53,9 +53,10 @@ TOP: dict[str, Entry] = {
     "export": Entry("containers", "EXPORT", "Export a container's filesystem as a tar archive"),
     "stats": Entry("stats", "STATS", "Display a live stream of container(s) resource usage statistics"),
     "update": Entry("stats", "UPDATE", "Update configuration of one or more containers"),
+    "cp": Entry("cp", "CP", "Copy files/folders between a container and the local filesystem"),
 }
 
-_CONTAINER_COMMANDS = ("attach", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
+_CONTAINER_COMMANDS = ("attach", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
                        "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait")
 
 # docker's "category-top" commands, in its order

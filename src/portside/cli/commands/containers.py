@@ -518,12 +518,24 @@ def run_diff(ctx: Context, opts: Options, args: list[str]) -> int:
 
 
 def run_export(ctx: Context, opts: Options, args: list[str]) -> int:
-    import os
-
     if not opts.output and ctx.stdout_is_tty():
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = ctx.client.request("GET", f"/containers/{args[0]}/export")
-    if not opts.output:
+    if opts.output:
+        _check_export_output(opts.output)
+    from portside.cli.client import ProtocolError
+
+    try:
+        return _export(ctx, opts.output, args[0])
+    except ProtocolError:
+        raise CLIError("unexpected EOF") from None  # the daemon failed mid-stream: Go's io.Copy says this
+
+
+def _export(ctx: Context, output: str, container: str) -> int:
+    import os
+    import tempfile
+
+    resp = ctx.client.request("GET", f"/containers/{container}/export")
+    if not output:
         ctx.stdout.flush()
         out = ctx.stdout.buffer
         for chunk in resp.iter_chunks():
@@ -531,14 +543,15 @@ def run_export(ctx: Context, opts: Options, args: list[str]) -> int:
         out.flush()
         return 0
     # Written beside the target, then renamed: a failed export leaves no half tarball.
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".portside_temp_", dir=os.path.dirname(opts.output) or ".")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(output),
+                               dir=os.path.dirname(os.path.abspath(output)))
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in resp.iter_chunks():
                 f.write(chunk)
-        os.rename(tmp, opts.output)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, output)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -546,6 +559,32 @@ def run_export(ctx: Context, opts: Options, args: list[str]) -> int:
             pass
         raise
     return 0
+
+
+def _check_export_output(path: str) -> None:
+    """docker/cli's atomic writer refuses these before asking the daemon for anything."""
+    import os
+    import stat
+
+    directory = os.path.dirname(path)
+    if directory not in ("", ".", ".."):
+        try:
+            is_dir = stat.S_ISDIR(os.stat(directory).st_mode)
+        except OSError as e:
+            raise CLIError(f"failed to export container: invalid output path: stat {directory}: "
+                           f"{(e.strerror or '').lower()}") from None
+        if not is_dir:
+            raise CLIError(f"failed to export container: invalid output path: stat {directory}: not a directory")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    refused = {stat.S_IFDIR: "cannot write to a directory", stat.S_IFLNK: "cannot write to a symbolic link directly",
+               stat.S_IFIFO: "cannot write to a named pipe (FIFO)", stat.S_IFSOCK: "cannot write to a socket",
+               stat.S_IFCHR: "cannot write to a character device file",
+               stat.S_IFBLK: "cannot write to a block device file"}.get(stat.S_IFMT(mode))
+    if refused:
+        raise CLIError(f"failed to export container: {refused}")
 
 
 def run_container_inspect(ctx: Context, opts: Options, args: list[str]) -> int:
