@@ -20,6 +20,7 @@ import threading
 from typing import IO
 
 import portside
+from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import system as system_api
@@ -105,6 +106,7 @@ def build(root: str, exec_root: str, *, debug: bool = False) -> tuple[Engine, Ro
     system_api.register(router, engine)
     images_api.register(router, engine)
     containers_api.register(router, engine)
+    commit_api.register(router, engine)
     volumes_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
