@@ -38,6 +38,7 @@ TOP: dict[str, Entry] = {
     "create": Entry("run", "CREATE", "Create a new container"),
     "start": Entry("run", "START", "Start one or more stopped containers"),
     "attach": Entry("run", "ATTACH", "Attach local standard input, output, and error streams to a running container"),
+    "commit": Entry("commit", "COMMIT", "Create a new image from a container's changes"),
     "stop": Entry("containers", "STOP", "Stop one or more running containers"),
     "kill": Entry("containers", "KILL", "Kill one or more running containers"),
     "restart": Entry("containers", "RESTART", "Restart one or more containers"),
@@ -53,7 +54,7 @@ TOP: dict[str, Entry] = {
     "export": Entry("containers", "EXPORT", "Export a container's filesystem as a tar archive"),
 }
 
-_CONTAINER_COMMANDS = ("attach", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
+_CONTAINER_COMMANDS = ("attach", "commit", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
                        "restart", "rm", "run", "start", "stop", "top", "unpause", "wait")
 
 # docker's "category-top" commands, in its order
