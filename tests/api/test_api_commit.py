@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 import time
 import urllib.parse
 
@@ -153,6 +154,37 @@ def test_a_running_container_is_paused_for_the_commit_and_resumed(daemon, busybo
     commit(daemon, cid)
     assert daemon.api.json("GET", f"/containers/{cid}/json")["State"]["Paused"]
     assert daemon.api.request("POST", f"/containers/{cid}/unpause")[0] == 204
+    assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+def test_the_container_is_frozen_while_its_layer_is_read(daemon, busybox_image):
+    cid = daemon.api.json("POST", "/containers/create", {
+        "Image": "busybox", "Cmd": ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=128 2>/dev/null; touch /done; "
+                                   + FOREVER]}, expect=201)["Id"]
+    assert daemon.api.request("POST", f"/containers/{cid}/start")[0] == 204
+    deadline = time.monotonic() + 60
+    while not any(c["Path"] == "/done" for c in daemon.api.json("GET", f"/containers/{cid}/changes") or []):
+        assert time.monotonic() < deadline, "the container did not write /big"
+        time.sleep(0.1)
+    states: list[tuple[bool, bool]] = []
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.is_set():
+            state = daemon.api.json("GET", f"/containers/{cid}/json")["State"]
+            states.append((state["Running"], state["Paused"]))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        commit(daemon, cid)
+    finally:
+        finished.set()
+        watcher.join()
+    assert (True, True) in states  # paused while the layer was read...
+    state = daemon.api.json("GET", f"/containers/{cid}/json")["State"]
+    assert (state["Running"], state["Paused"]) == (True, False)  # ...and running again after
     assert daemon.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204
 
 

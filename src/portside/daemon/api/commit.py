@@ -31,7 +31,8 @@ def commit(engine: Engine, req: Request) -> Response:
     request = CommitRequest(
         container=req.arg("container") or "", repo=req.arg("repo") or "", tag=req.arg("tag") or "",
         author=req.arg("author") or "", comment=req.arg("comment") or "",
-        pause=req.flag("pause", default=True), changes=tuple(req.query.get("changes", [])),
+        pause=req.flag("pause") if req.arg("pause") else True,  # absent or empty: pause, as dockerd
+        changes=tuple(req.query.get("changes", [])),
         config=containerconfig.decode(untrusted))
     image_id = commit_container(engine.containers(), request)
     return Response.json({"Id": image_id}, status=201)
