@@ -255,7 +255,8 @@ def _xattr_records(target: int | str) -> dict[str, str]:
         raise
     records = {}
     for key in sorted(names):
-        if key.startswith(_OVERLAY_XATTR_PREFIX) or not key.isascii():
+        # overlayfs's bookkeeping is not content; a name that is not UTF-8 cannot be a pax keyword
+        if key.startswith(_OVERLAY_XATTR_PREFIX) or not _is_utf8(key):
             continue
         value = _getxattr(target, key)
         if value is None:
@@ -264,6 +265,14 @@ def _xattr_records(target: int | str) -> dict[str, str]:
             value = _capability_v2(value)
         records[_PAX_XATTR_PREFIX + key] = value.decode("utf-8", "surrogateescape")
     return records
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: bytes that were not UTF-8
+        return False
+    return True
 
 
 def _capability_v2(value: bytes) -> bytes:
