@@ -1,11 +1,13 @@
 """Layers → snapshots, keyed by chain ID, each layer unpacked exactly once.
 
-Two ways in:
+Three ways in:
 
 * **from a stream** (load, import): the uncompressed tar is hashed and applied
   in one pass into a fresh snapshot directory, with its tar-split recorded
   (archive.tarsplit); no copy of the tar is stored. The result, ``Unpacked``,
   is committed under its chain ID once the image config confirms the diff ID.
+* **from a writer** (commit): a function writes the tar into a pipe that is
+  applied as a stream, as above.
 * **from a blob** in the content store (a compressed layer): decompress, hash,
   apply, compare with the config's diff ID, commit. The blob stays.
 
@@ -20,7 +22,7 @@ import os
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from portside.archive.apply import apply_layer
 from portside.archive.compression import decompressing_reader
@@ -34,6 +36,8 @@ from portside.snapshots.overlay import OverlaySnapshotter
 # a decompression bomb fails with an error instead of filling the disk.
 MAX_LAYER_BYTES = 64 << 30
 DISK_RESERVE = 512 << 20
+
+T = TypeVar("T")
 
 
 def layer_budget(directory: str) -> int:
@@ -220,3 +224,38 @@ def copy_layer(content: FileContentStore, snapshots: OverlaySnapshotter, *, sour
         snapshots.abort(tmp)
         raise
     return result.size
+
+
+def unpack_written(content: FileContentStore, snapshots: OverlaySnapshotter,
+                   produce: Callable[[Callable[[bytes], object]], T], pin: Callable[[str], None]) -> tuple[Unpacked, T]:
+    """Unpack, as ``unpack_stream`` does, the uncompressed layer tar that ``produce(write)`` writes.
+
+    ``produce`` runs on a thread of its own, writing into a pipe that this
+    thread applies from; returns the unpacked layer and what ``produce`` returned.
+    """
+    read_fd, write_fd = os.pipe()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with open(write_fd, "wb", closefd=True) as out:
+                outcome.append(produce(out.write))
+        except BaseException as e:  # reported by the consumer below
+            failure.append(e)
+
+    writer = threading.Thread(target=run, name="layer-writer", daemon=True)
+    writer.start()
+    try:
+        with open(read_fd, "rb", closefd=True) as src:
+            unpacked = unpack_stream(content, snapshots, src, pin, compressed=False)
+    except BaseException:
+        writer.join()  # the read end is closed: the writer stops at its next write
+        if failure and not isinstance(failure[0], BrokenPipeError):
+            raise failure[0] from None
+        raise
+    writer.join()
+    if failure:
+        release(snapshots, unpacked)
+        raise failure[0]
+    return unpacked, outcome[0]

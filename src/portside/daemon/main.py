@@ -23,6 +23,7 @@ import portside
 from portside.containers import userns
 from portside.containers.userns import IdentityMapping
 from portside.daemon.api import archive as archive_api
+from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import stats as stats_api
@@ -116,6 +117,7 @@ def build(root: str, exec_root: str, *, debug: bool = False,
     containers_api.register(router, engine)
     stats_api.register(router, engine)
     archive_api.register(router, engine)
+    commit_api.register(router, engine)
     volumes_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs

@@ -79,7 +79,8 @@ def _parse_line(line: str) -> _Step:
     keyword, *rest = _WHITESPACE.split(line.strip(), maxsplit=1)
     parser = _PARSERS.get(keyword.lower())
     if parser is None:
-        raise InvalidArgument(f"{keyword} is not a valid change command")
+        # moby's parser lowercases the instruction before BuildFromConfig names it
+        raise InvalidArgument(f"{keyword.lower()} is not a valid change command")
     args, flags = _split_flags(rest[0] if rest else "")
     return parser(args.strip(), flags, line)
 

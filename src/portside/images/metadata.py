@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS manifests (
     media_type TEXT NOT NULL,
     PRIMARY KEY (image_id, digest)
 );
+CREATE TABLE IF NOT EXISTS parents (
+    image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    parent TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
 """
 
 
@@ -99,7 +103,7 @@ class MetadataDB:
     # -- writes ---------------------------------------------------------------
 
     def add_image(self, image: ImageRow, *, tags: Iterable[str] = (), digests: Iterable[str] = (),
-                  manifests: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+                  manifests: Iterable[tuple[str, str]] = (), parent: str | None = None) -> list[tuple[str, str]]:
         """Make an image visible with its names, atomically.
 
         Returns (name, previous image id) for every tag that moved away from
@@ -122,6 +126,9 @@ class MetadataDB:
                 self._set_name(c, name, image.id, "digest", now)
             c.executemany("INSERT OR IGNORE INTO manifests VALUES (?,?,?)",
                           [(image.id, d, m) for d, m in manifests])
+            if parent is not None and parent != image.id:
+                # a parent removed meanwhile is simply not recorded
+                c.execute("INSERT OR IGNORE INTO parents SELECT ?, id FROM images WHERE id=?", (image.id, parent))
         return moved
 
     @staticmethod
@@ -196,6 +203,11 @@ class MetadataDB:
         with self._lock:
             return [(r[0], r[1]) for r in self._conn.execute(
                 "SELECT digest, media_type FROM manifests WHERE image_id=?", (image_id,))]
+
+    def parent_of(self, image_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT parent FROM parents WHERE image_id=?", (image_id,)).fetchone()
+        return row[0] if row else None
 
     def referenced_blobs(self) -> set[str]:
         with self._lock:

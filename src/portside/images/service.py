@@ -68,13 +68,15 @@ class Image:
 
 @dataclass(frozen=True)
 class NewLayer:
-    """A layer of an image being added: a blob already in the content store, or a layer
-    unpacked from a stream (load, import) whose tar is kept as a tar-split."""
+    """A layer of an image being added: a blob already in the content store, a layer
+    unpacked from a stream (load, import, commit) whose tar is kept as a tar-split, or
+    a layer another image already has (a commit's parent layers)."""
 
     media_type: str
     digest: str                    # the blob's digest; for an unpacked layer, its diff ID
     size: int                      # the blob's size; for an unpacked layer, the tar's size
     unpacked: Unpacked | None = None
+    tarsplit: str | None = None    # an existing layer's tar-split, when its blob is not stored
 
     @classmethod
     def from_blob(cls, blob: Info, media_type: str) -> "NewLayer":
@@ -83,6 +85,11 @@ class NewLayer:
     @classmethod
     def from_unpacked(cls, unpacked: Unpacked) -> "NewLayer":
         return cls(mt.DOCKER_LAYER, unpacked.diff_id, unpacked.tar_size, unpacked)
+
+    @classmethod
+    def from_row(cls, row: LayerRow) -> "NewLayer":
+        """A layer of an existing image, carried as it is stored (blob or tar-split)."""
+        return cls(row.blob_media_type, row.blob_digest, row.blob_size, tarsplit=row.tarsplit)
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ class ImageService:
 
     def add_image(self, config_bytes: bytes, layers: list[NewLayer], *, tags: list[Reference] = (),  # type: ignore[assignment]
                   digests: list[Reference] = (), manifests: list[tuple[str, str]] = (),  # type: ignore[assignment]
-                  pin: Callable[[str], None]) -> Added:
+                  parent: str | None = None, pin: Callable[[str], None]) -> Added:
         """Unpack what is missing and record the image; blobs must already be stored and pinned.
 
         The config is validated against the layers: as many layers as diff IDs,
@@ -224,7 +231,7 @@ class ImageService:
         image = ImageRow(config_info.digest, config.created, sum(r.size for r in rows), time.time(), tuple(rows))
         syncfs(self.root)  # layer files reach the disk before the record that makes them visible
         moved = self.db.add_image(image, tags=[str(t) for t in tags], digests=[str(d) for d in digests],
-                                  manifests=manifests)
+                                  manifests=manifests, parent=parent)
         return Added(image.id, moved)
 
     def _ensure_layer(self, layer: NewLayer, diff_id: str, chain_id: str, pin: Callable[[str], None]) -> LayerRow:
@@ -246,7 +253,7 @@ class ImageService:
         else:
             size = unpack_blob(self.content, self.snapshots, blob_digest=layer.digest, diff_id=diff_id,
                                chain_id=chain_id)
-        tarsplit = unpacked.tarsplit if unpacked is not None else None
+        tarsplit = unpacked.tarsplit if unpacked is not None else layer.tarsplit
         return LayerRow(diff_id, chain_id, size, layer.digest, layer.media_type, layer.size, tarsplit)
 
     def _layer_size(self, chain_id: str) -> int:

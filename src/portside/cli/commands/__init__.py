@@ -38,6 +38,7 @@ TOP: dict[str, Entry] = {
     "create": Entry("run", "CREATE", "Create a new container"),
     "start": Entry("run", "START", "Start one or more stopped containers"),
     "attach": Entry("run", "ATTACH", "Attach local standard input, output, and error streams to a running container"),
+    "commit": Entry("commit", "COMMIT", "Create a new image from a container's changes"),
     "stop": Entry("containers", "STOP", "Stop one or more running containers"),
     "kill": Entry("containers", "KILL", "Kill one or more running containers"),
     "restart": Entry("containers", "RESTART", "Restart one or more containers"),
@@ -56,8 +57,8 @@ TOP: dict[str, Entry] = {
     "cp": Entry("cp", "CP", "Copy files/folders between a container and the local filesystem"),
 }
 
-_CONTAINER_COMMANDS = ("attach", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port", "rename",
-                       "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait")
+_CONTAINER_COMMANDS = ("attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port",
+                       "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait")
 
 # docker's "category-top" commands, in its order
 COMMON = ("run", "exec", "ps", "images", "version", "info")

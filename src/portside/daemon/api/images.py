@@ -40,7 +40,7 @@ def summary(engine: Engine, image: Image, api_version: str, *, count_containers:
         "Created": int(image.created_unix),
         "Id": image.id,
         "Labels": image.labels or None,
-        "ParentId": "",
+        "ParentId": engine.images.db.parent_of(image.id) or "",
         "RepoDigests": [d.familiar() for d in image.digests],
         "RepoTags": [t.familiar() for t in image.tags],
         "SharedSize": -1,
@@ -72,7 +72,7 @@ def inspect_document(engine: Engine, image: Image, api_version: str) -> dict[str
         "Id": image.id,
         "RepoTags": [t.familiar() for t in image.tags],
         "RepoDigests": [d.familiar() for d in image.digests],
-        "Parent": "",
+        "Parent": engine.images.db.parent_of(image.id) or "",
         "Comment": str((image.config.history[-1] if image.config.history else {}).get("comment", "")),
         "Created": doc.get("created") or "0001-01-01T00:00:00Z",
         "DockerVersion": str(doc.get("docker_version", "")),
@@ -116,8 +116,12 @@ def _graph_data(paths: Iterable[str]) -> dict[str, str]:
     return data
 
 
-def history_document(image: Image) -> list[dict[str, Any]]:
-    """Newest first; entries that made a layer carry its size; only the top one carries the ID."""
+def history_document(image: Image, parent: Callable[[str], Image | None] = lambda image_id: None) -> list[dict[str, Any]]:
+    """Newest first; entries that made a layer carry its size.
+
+    The top entry carries the image's ID and tags, the next its parent's (a
+    commit's), and so on while there are parents; the rest say <missing>.
+    """
     layers = list(image.row.layers)
     entries = image.config.history or [{"created": image.config.created} for _ in layers]
     out: list[dict[str, Any]] = []
@@ -136,9 +140,13 @@ def history_document(image: Image) -> list[dict[str, Any]]:
             "Comment": str(entry.get("comment", "")),
         })
     out.reverse()
-    if out:
-        out[0]["Id"] = image.id
-        out[0]["Tags"] = [t.familiar() for t in image.tags] or None
+    current: Image | None = image
+    for item in out:
+        if current is None:
+            break
+        item["Id"] = current.id
+        item["Tags"] = [t.familiar() for t in current.tags] or None
+        current = parent(current.id)
     return out
 
 
@@ -187,7 +195,14 @@ class _ImagesAPI:
         return Response.json(inspect_document(self.engine, image, req.api_version))
 
     def history(self, req: Request) -> Response:
-        return Response.json(history_document(self.images.get(req.params["name"])))
+        return Response.json(history_document(self.images.get(req.params["name"]), self._parent))
+
+    def _parent(self, image_id: str) -> Image | None:
+        parent_id = self.images.db.parent_of(image_id)
+        try:
+            return self.images.load_image(parent_id) if parent_id else None
+        except PortsideError:  # removed meanwhile, or damaged
+            return None
 
     def tag(self, req: Request) -> Response:
         repo = req.arg("repo") or ""
