@@ -13,15 +13,23 @@ of 400 or more becomes APIError whose text is ``Error response from daemon:
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import socket
 import stat
 import sys
 import time
+
+# _socket, not socket: socket.py turns its constants into enums and loads
+# selectors at import, which costs a `portside run` more than its own
+# requests. The CLI needs only connect, send, recv and shutdown on a
+# blocking unix socket; ``SocketReader`` and ``sendfile`` below stand in for
+# the two conveniences of socket.py it used (docs/cli-startup.md).
+import _socket
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from io import BufferedReader
+    from io import BufferedIOBase
     from typing import IO, Any, Iterable, Iterator, TextIO
 
 API_VERSION = "1.45"
@@ -67,11 +75,11 @@ class Connection:
     """
 
     def __init__(self, path: str, timeout: float | None = None) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             # Room for large uploads (load, import) in fewer, bigger writes.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 4 << 20)
             sock.connect(path)
         except BaseException:
             sock.close()
@@ -121,7 +129,7 @@ class Connection:
             return
         if not chunked:
             # A regular file of known length: the kernel copies it to the socket.
-            self.sock.sendfile(stream, count=size)
+            sendfile(self.sock, stream, size)
             return
         read = getattr(stream, "read1", None) or stream.read
         while True:
@@ -136,7 +144,7 @@ class Connection:
             sendall(b"0\r\n\r\n")
 
     def response(self, method: str) -> "Response":
-        reader = self.sock.makefile("rb")
+        reader = io.BufferedReader(SocketReader(self.sock))
         line = reader.readline(65537)
         while line in (b"\r\n", b"\n"):
             line = reader.readline(65537)
@@ -159,6 +167,42 @@ class Connection:
 
 class ProtocolError(Exception):
     pass
+
+
+class SocketReader(io.RawIOBase):
+    """The read side of a socket as a raw stream, for io.BufferedReader (socket.makefile("rb") without socket.py).
+
+    Closing it leaves the socket open: the Connection closes that.
+    """
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+def sendfile(sock: _socket.socket, file: IO[bytes], count: int) -> None:
+    """Send ``count`` bytes of a regular file from its current position, as socket.sendfile does.
+
+    The socket must be blocking (no timeout). Stops early if the file ends
+    first; the file is left positioned after what was sent.
+    """
+    offset = file.tell()
+    out_fd, in_fd = sock.fileno(), file.fileno()
+    try:
+        while count > 0:
+            sent = os.sendfile(out_fd, in_fd, offset, min(count, 1 << 30))
+            if sent == 0:
+                break
+            offset += sent
+            count -= sent
+    finally:
+        file.seek(offset)
 
 
 def socket_path(host: str) -> str:
@@ -205,7 +249,7 @@ def api_path(path: str, query: Query = None) -> str:
 class Response:
     """A response whose body is read whole (``read``, ``json``) or streamed (``iter_chunks``)."""
 
-    def __init__(self, conn: Connection, reader: BufferedReader, status: int, headers: dict[str, str], method: str) -> None:
+    def __init__(self, conn: Connection, reader: BufferedIOBase, status: int, headers: dict[str, str], method: str) -> None:
         self._conn = conn
         self._reader = reader
         self.status = status

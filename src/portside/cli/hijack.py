@@ -27,33 +27,36 @@ or when the user types the detach sequence.
 
 from __future__ import annotations
 
+import _socket  # not socket: see cli/client.py
 import json
 import os
-import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from portside import __version__
-from portside.cli.client import APIError, Client, ConnectionFailed, ProtocolError, api_path
-from portside.cli.tty import EscapeProxy
+from portside.cli.client import APIError, ConnectionFailed, ProtocolError, api_path
 from portside.errors import InvalidArgument
 from portside.streams import stdcopy
 
+# No typing or dataclasses at run time: `portside run` imports this module
+# (docs/cli-startup.md).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from portside.cli.client import Query
+    from collections.abc import Callable
+    from typing import Any
+
+    from portside.cli.client import Client, Query
+    from portside.cli.tty import EscapeProxy
+
+    Writer = Callable[[bytes], None]
 
 MAX_HEAD = 1 << 16
 READ_SIZE = 1 << 16
-
-Writer = Callable[[bytes], None]
 
 
 class HijackedConnection:
     """A socket whose HTTP exchange is over, plus the stream bytes that came with the response head."""
 
-    def __init__(self, sock: socket.socket, pending: bytes, content_type: str) -> None:
+    def __init__(self, sock: _socket.socket, pending: bytes, content_type: str) -> None:
         self.sock = sock
         self.pending = pending
         self.content_type = content_type
@@ -74,19 +77,19 @@ class HijackedConnection:
     def close_write(self) -> None:
         """Half-close: the daemon reads EOF on the container's stdin, output keeps flowing."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
     def close(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
 
 
-def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def read_head(sock: _socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Read a response head: (status, headers with lower-case names, bytes received after it)."""
     buf = b""
     while True:
@@ -119,7 +122,7 @@ class RawResponse:
     it holds a lock while it reads).
     """
 
-    def __init__(self, sock: socket.socket, status: int, headers: dict[str, str], pending: bytes) -> None:
+    def __init__(self, sock: _socket.socket, status: int, headers: dict[str, str], pending: bytes) -> None:
         self.sock = sock
         self.status = status
         self.headers = headers
@@ -179,7 +182,7 @@ class RawResponse:
 
     def close(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
@@ -199,7 +202,7 @@ def raw_request(
     if upgrade:
         headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
     request = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(client.path)
     except OSError as e:
@@ -235,10 +238,12 @@ def hijack(client: Client, path: str, query: Query = None, body: Any = None) -> 
 # The pump
 
 
-@dataclass
 class StreamResult:
-    detached: bool = False  # the user typed the detach sequence
-    error: str = ""  # a system-error frame from the daemon, or a broken stream
+    __slots__ = ("detached", "error")
+
+    def __init__(self) -> None:
+        self.detached = False  # the user typed the detach sequence
+        self.error = ""  # a system-error frame from the daemon, or a broken stream
 
 
 def new_demuxer() -> stdcopy.Demuxer:

@@ -1,6 +1,6 @@
 """The local terminal and signals, for commands that attach to a container.
 
-* ``raw_terminal``: stdin in raw mode while a TTY session runs (moby/term's
+* ``RawTerminal``: stdin in raw mode while a TTY session runs (moby/term's
   ``MakeRaw``: no echo, no line editing, no signals from keys, no output
   processing), restored on every way out.
 * ``terminal_size``: (rows, columns) of a terminal, (0, 0) for anything else.
@@ -10,7 +10,7 @@
   handlers in the main thread between bytecodes; a handler that makes an
   HTTP request there could interleave with whatever the main thread holds.
   Instead the C-level handler writes the signal number to a pipe
-  (``signal.set_wakeup_fd``) and a thread reads it and calls the callback:
+  (``set_wakeup_fd``) and a thread reads it and calls the callback:
   ``run`` forwards signals to the container (``POST /containers/{id}/kill``)
   and SIGWINCH to ``POST /containers/{id}/resize``.
 """
@@ -18,11 +18,18 @@
 from __future__ import annotations
 
 import os
-import signal
-import termios
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal  # the same functions and numbers; typeshed has no _signal
+    from collections.abc import Callable, Iterable
+    from typing import Any
+else:
+    # _signal, not signal: signal.py wraps every constant and handler in enums
+    # at import, a cost `portside run` would pay for nothing; the numbers are
+    # what the relay needs (docs/cli-startup.md).
+    import _signal
 
 # moby/term's ASCII table: the names --detach-keys accepts for control characters.
 _CONTROL_NAMES = ["ctrl-@", *(f"ctrl-{c}" for c in "abcdefghijklmnopqrstuvwxyz"), "ctrl-[", "ctrl-\\", "ctrl-]",
@@ -97,14 +104,41 @@ def terminal_size(fd: int) -> tuple[int, int]:
     return size.lines, size.columns
 
 
-@contextmanager
-def raw_terminal(fd: int) -> Iterator[None]:
-    """Put the terminal on ``fd`` in raw mode for the block (nothing happens if it is none)."""
+class RawTerminal:
+    """``with RawTerminal(fd):`` the terminal on ``fd`` in raw mode for the block (nothing happens if it is none).
+
+    A class, not a contextlib.contextmanager: contextlib is not worth its
+    import to the commands that load this module.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> RawTerminal:
+        self._saved = _make_raw(self.fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        import termios
+
+        try:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+        except (termios.error, OSError):
+            pass
+
+
+def _make_raw(fd: int) -> list[Any] | None:
+    """Set raw mode on ``fd``; the attributes to restore, None if ``fd`` is no terminal."""
+    import termios
+
     try:
         saved = termios.tcgetattr(fd)
     except (termios.error, OSError):
-        yield
-        return
+        return None
     mode = termios.tcgetattr(fd)
     iflag, oflag, cflag, lflag = 0, 1, 2, 3
     mode[iflag] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
@@ -116,30 +150,27 @@ def raw_terminal(fd: int) -> Iterator[None]:
     mode[6][termios.VMIN] = 1
     mode[6][termios.VTIME] = 0
     termios.tcsetattr(fd, termios.TCSADRAIN, mode)
-    try:
-        yield
-    finally:
-        try:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        except (termios.error, OSError):
-            pass
+    return saved
 
 
 # Signals the docker CLI forwards to the container (it catches all and skips
 # SIGCHLD, SIGPIPE and the Go runtime's SIGURG); those a process can catch
 # and that are not about the CLI's own terminal handling.
 FORWARDED_SIGNALS = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
-    signal.SIGTERM, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGXCPU,
-    signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR, signal.SIGSYS,
-    signal.SIGTRAP, signal.SIGABRT,
+    _signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM,
+    _signal.SIGTERM, _signal.SIGCONT, _signal.SIGTSTP, _signal.SIGTTIN, _signal.SIGTTOU, _signal.SIGXCPU,
+    _signal.SIGXFSZ, _signal.SIGVTALRM, _signal.SIGPROF, _signal.SIGIO, _signal.SIGPWR, _signal.SIGSYS,
+    _signal.SIGTRAP, _signal.SIGABRT,
 )
+SIGWINCH = _signal.SIGWINCH
 
 
 def signal_name(signum: int) -> str:
     """The name ``POST /containers/{id}/kill?signal=`` takes: ``INT``, ``TERM``, ``RTMIN+3``."""
-    if signal.SIGRTMIN < signum <= signal.SIGRTMAX:
-        return f"RTMIN+{signum - signal.SIGRTMIN}"
+    if _signal.SIGRTMIN < signum <= _signal.SIGRTMAX:
+        return f"RTMIN+{signum - _signal.SIGRTMIN}"
+    import signal  # its names, once a signal has come
+
     return signal.Signals(signum).name.removeprefix("SIG")
 
 
@@ -164,10 +195,10 @@ class SignalRelay:
         r, w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(w, False)
         self._pipe = (r, w)
-        self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self._old_wakeup = _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         for signum in self.signals:
             # A Python-level handler must exist for the wakeup byte to be written.
-            self._saved[signum] = signal.signal(signum, _ignore)
+            self._saved[signum] = _signal.signal(signum, _ignore)
         self._thread = threading.Thread(target=self._relay, name="signal-relay", daemon=True)
         self._thread.start()
         return self
@@ -193,8 +224,8 @@ class SignalRelay:
         if self._pipe is None:
             return
         for signum, handler in self._saved.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        signal.set_wakeup_fd(self._old_wakeup)
+            _signal.signal(signum, handler)  # type: ignore[arg-type]
+        _signal.set_wakeup_fd(self._old_wakeup)
         os.close(self._pipe[1])  # the relay thread reads EOF and ends
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -10,8 +10,8 @@ the familiar names the daemon sends (``busybox:latest``, ``user/app@sha256:...``
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing itself is not imported: `portside run` parses its image name here
 if TYPE_CHECKING:
     from portside.oci.reference import Reference
 

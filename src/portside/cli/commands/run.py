@@ -26,11 +26,8 @@ the container's own status.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from portside.cli import runopts
 from portside.cli.commands.base import (
@@ -48,7 +45,12 @@ from portside.cli.commands.base import (
     flag_error,
 )
 
+# typing and collections.abc for mypy only: every `portside run` imports this module (docs/cli-startup.md).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from portside.cli.client import Client
     from portside.cli.hijack import HijackedConnection, Streamer
 
@@ -201,7 +203,7 @@ class Session:
                     ctx.err(f"WARNING: invalid detach escape keys, using default: {e}\n")
             escape = term.EscapeProxy(keys)
             if stdin_fd is not None and os.isatty(stdin_fd):
-                self._raw = term.raw_terminal(stdin_fd)
+                self._raw = term.RawTerminal(stdin_fd)
                 self._raw.__enter__()
         out = _stream_writer(ctx.stdout) if stdout else None
         # With a TTY there is one stream; what the container writes to stderr comes on it.
@@ -274,10 +276,10 @@ class SizeMonitor:
 
 def _signal_handler(ctx: Context, container: str, size: list[SizeMonitor]) -> Callable[[int], None]:
     """What the relay does with a signal: SIGWINCH resizes, the others are sent to the container."""
-    from portside.cli.tty import signal_name
+    from portside.cli.tty import SIGWINCH, signal_name
 
     def handle(signum: int) -> None:
-        if signum == signal.SIGWINCH:
+        if signum == SIGWINCH:
             for monitor in size:
                 monitor.resize()
             return
@@ -291,11 +293,11 @@ def _signal_handler(ctx: Context, container: str, size: list[SizeMonitor]) -> Ca
 
 def _relay(ctx: Context, container: str, *, forward: bool, tty: bool, size: list[SizeMonitor]) -> Any:
     """A started SignalRelay for the session (forwarded signals, SIGWINCH), or None."""
-    from portside.cli.tty import FORWARDED_SIGNALS, SignalRelay
+    from portside.cli.tty import FORWARDED_SIGNALS, SIGWINCH, SignalRelay
 
     signals: list[int] = list(FORWARDED_SIGNALS) if forward else []
     if tty and _is_terminal(ctx.stdout):
-        signals.append(signal.SIGWINCH)
+        signals.append(SIGWINCH)
     if not signals:
         return None
     return SignalRelay(signals, _signal_handler(ctx, container, size)).start()
