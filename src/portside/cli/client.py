@@ -14,7 +14,6 @@ of 400 or more becomes APIError whose text is ``Error response from daemon:
 from __future__ import annotations
 
 import io
-import json
 import os
 import stat
 import sys
@@ -26,6 +25,8 @@ import time
 # blocking unix socket; ``SocketReader`` and ``sendfile`` below stand in for
 # the two conveniences of socket.py it used (docs/cli-startup.md).
 import _socket
+
+from portside.cli import jsonwire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -322,7 +323,7 @@ class Response:
         return b"".join(parts)
 
     def json(self) -> Any:
-        return json.loads(self.read() or b"null")
+        return jsonwire.loads(self.read() or b"null")
 
     def iter_chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
         try:
@@ -336,6 +337,8 @@ class Response:
 
     def iter_json(self) -> Iterator[Any]:
         """Decode a stream of concatenated JSON values (NDJSON or not)."""
+        import json  # pull and push progress: worth its import there
+
         decoder = json.JSONDecoder()
         buf = ""
         pending = b""
@@ -442,7 +445,7 @@ class Client:
         return self.request("GET", path, query).json()
 
     def post_json(self, path: str, query: Query = None, payload: Any = None) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
+        body = None if payload is None else jsonwire.dumps(payload).encode()
         headers = {"Content-Type": "application/json"} if body is not None else None
         return self.request("POST", path, query, body=body, headers=headers).json()
 
@@ -479,7 +482,7 @@ def _response_error(r: Response, url: str) -> APIError:
         )
     if r.content_type == "application/json":
         try:
-            message = str(json.loads(data).get("message", ""))
+            message = str(jsonwire.loads(data).get("message", ""))
         except (ValueError, AttributeError):
             message = data.decode("utf-8", "replace")
     else:

@@ -28,11 +28,11 @@ or when the user types the detach sequence.
 from __future__ import annotations
 
 import _socket  # not socket: see cli/client.py
-import json
 import os
 import threading
 
 from portside import __version__
+from portside.cli import jsonwire
 from portside.cli.client import APIError, ConnectionFailed, ProtocolError, api_path
 from portside.errors import InvalidArgument
 from portside.streams import stdcopy
@@ -175,7 +175,7 @@ class RawResponse:
         message = body.decode("utf-8", "replace").strip()
         if self.headers.get("content-type", "").startswith("application/json"):
             try:
-                message = str(json.loads(body).get("message", message))
+                message = str(jsonwire.loads(body).get("message", message))
             except (ValueError, AttributeError):
                 pass
         return APIError(self.status, message)
@@ -193,7 +193,7 @@ def raw_request(
 ) -> RawResponse:
     """Send one request on a connection of its own; the response once its head has arrived."""
     target = api_path(path, query)
-    payload = b"" if body is None else json.dumps(body).encode()
+    payload = b"" if body is None else jsonwire.dumps(body).encode()
     headers = [("Host", "api.moby.localhost"), ("User-Agent", f"portside-cli/{__version__}")]
     if body is not None:
         headers.append(("Content-Type", "application/json"))

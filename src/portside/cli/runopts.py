@@ -25,7 +25,6 @@ The only input that is not an argument is the content of ``--env-file``,
 from __future__ import annotations
 
 import posixpath
-import re
 
 from portside import units
 from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options, go_quote
@@ -34,9 +33,9 @@ from portside.errors import InvalidArgument
 # Every `portside run` imports this module: typing, collections.abc and
 # dataclasses (which loads inspect) would cost more than the rest of it, so
 # the annotations are strings for mypy only and the records below are plain
-# __slots__ classes (docs/cli-startup.md). The same goes for the regular
-# expressions: kept as pattern strings, compiled (and cached by re) by the
-# flags that use them.
+# __slots__ classes (docs/cli-startup.md). Likewise re: the expressions are
+# pattern strings, and the validators of the flags that need them import re
+# (which compiles and caches them) when such a flag is given.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -779,6 +778,8 @@ _DOMAIN = (
 
 
 def _validate_dns_search(value: str) -> str:
+    import re
+
     value = value.strip(" ")
     if value == ".":
         return value
@@ -843,6 +844,8 @@ def _parse_ulimit(value: str) -> dict[str, Any]:
 
 def _parse_int(value: str, bits: int = 64) -> int:
     """strconv.ParseInt(value, 10, bits) with its error texts."""
+    import re
+
     if not re.fullmatch(r"[+-]?[0-9]+", value):
         raise ValueError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
@@ -853,6 +856,8 @@ def _parse_int(value: str, bits: int = 64) -> int:
 
 def _parse_uint(value: str, bits: int) -> int:
     """strconv.ParseUint(value, 0, bits), as pflag's unsigned flags call it."""
+    import re
+
     text = value[1:] if value.startswith("+") else value
     m = re.fullmatch(r"0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0)", text)
     if m is None:
@@ -884,6 +889,8 @@ _DEVICE_CGROUP_RULE = r"[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}"
 
 
 def _validate_device_cgroup_rule(value: str) -> str:
+    import re
+
     if re.fullmatch(_DEVICE_CGROUP_RULE, value):
         return value
     raise ValueError(f"invalid device cgroup format '{value}'")
@@ -924,6 +931,8 @@ def _validate_throttle_bps(value: str) -> dict[str, Any]:
 
 
 def _validate_throttle_iops(value: str) -> dict[str, Any]:
+    import re
+
     path, v = _split_device(value)
     if not re.fullmatch(r"[0-9]+", v) or int(v) >= 1 << 64:
         raise ValueError(
@@ -959,6 +968,8 @@ def _go_bool(value: str, error: str) -> bool:
 
 
 def _parse_mount(value: str, cwd: str) -> dict[str, Any]:
+    import re
+
     fields = _csv_fields(value)
     mount: dict[str, Any] = {"Type": "volume"}
     bind: dict[str, Any] | None = None
@@ -1151,6 +1162,10 @@ _LONG_NETWORK_SYNTAX = r"(?a)\w+=\w+(,\w+=\w+)*"
 
 
 def _parse_network(value: str) -> _NetworkAttachment:
+    if "=" not in value:  # a network name (`--network none`): no long syntax, no re
+        return _NetworkAttachment(value)
+    import re
+
     if not re.search(_LONG_NETWORK_SYNTAX, value):
         return _NetworkAttachment(value)
     n = _NetworkAttachment("")
@@ -1314,6 +1329,8 @@ _MAC = (
 
 def _valid_mac(value: str) -> bool:
     """net.ParseMAC: EUI-48, EUI-64 or 20-octet InfiniBand, with ':' '-' or '.' separators."""
+    import re
+
     return re.fullmatch(_MAC, value.strip()) is not None
 
 
@@ -1433,6 +1450,8 @@ def _parse_port_range(ports: str) -> tuple[int, int]:
 
 
 def _parse_port(value: str) -> int:
+    import re
+
     if not re.fullmatch(r"[0-9]+", value):
         raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
@@ -1555,6 +1574,8 @@ _CDI_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?"
 
 def _is_cdi_name(device: str) -> bool:
     """A fully qualified CDI device name: ``vendor.com/class=name``."""
+    import re
+
     kind, eq, name = device.partition("=")
     vendor, slash, cls = kind.partition("/")
     return bool(
@@ -1644,8 +1665,6 @@ def _parse_security_opts(
     values: list[str], read_file: Callable[[str], bytes]
 ) -> tuple[list[str] | None, list[str] | None, list[str] | None]:
     """The options to send, MaskedPaths and ReadonlyPaths (``systempaths=unconfined`` empties both)."""
-    import json
-
     opts = list(values)
     for i, opt in enumerate(opts):
         k, sep, v = opt.partition("=")
@@ -1661,6 +1680,8 @@ def _parse_security_opts(
                 raise OptionsError(
                     f"opening seccomp profile ({v}) failed: open {v}: {reason[:1].lower()}{reason[1:]}"
                 ) from None
+            import json  # a seccomp profile file: json's separators and errors
+
             try:
                 compact = json.dumps(json.loads(profile), separators=(",", ":"))
             except ValueError as e:

@@ -29,7 +29,7 @@ import os
 import threading
 import time
 
-from portside.cli import runopts
+from portside.cli import jsonwire, runopts
 from portside.cli.commands.base import (
     BOOL,
     LIST,
@@ -125,10 +125,8 @@ class Waiter:
         threading.Thread(target=self._read, name="wait", daemon=True).start()
 
     def _read(self) -> None:
-        import json
-
         try:
-            body = json.loads(self._resp.read_body() or b"{}") or {}
+            body = jsonwire.loads(self._resp.read_body() or b"{}") or {}
             error = body.get("Error") or {}
             if error and error.get("Message"):
                 self.error = str(error["Message"])
@@ -388,6 +386,16 @@ def _pull(ctx: Context, image: str, req: runopts.CreateRequest) -> None:
         raise CLIError(str(e)) from None
 
 
+def _check_image(image: str) -> None:
+    """docker's ParseAnyReference before the create request: a name it refuses is refused here."""
+    from portside.cli.commands import reference
+
+    try:
+        reference.check_any(image)
+    except reference.ReferenceError as e:
+        raise CLIError(str(e)) from None
+
+
 def _named_for_pull(image: str) -> str | None:
     """The image as ``Unable to find image '...'`` names it (name:tag), None for an ID or digest-only value."""
     from portside.cli.commands import reference
@@ -420,7 +428,7 @@ def create_container(ctx: Context, req: runopts.CreateRequest) -> str:
     _validate_platform(req.platform)
     cidfile = _CIDFile(req.cidfile)
     try:
-        named = _named_for_pull(req.image)
+        _check_image(req.image)
         if req.pull == runopts.PULL_ALWAYS:
             _pull(ctx, req.image, req)
 
@@ -430,7 +438,10 @@ def create_container(ctx: Context, req: runopts.CreateRequest) -> str:
         try:
             created = send()
         except APIError as e:
-            if not (e.status == 404 and "No such image" in e.message and named and req.pull == runopts.PULL_MISSING):
+            if not (e.status == 404 and "No such image" in e.message and req.pull == runopts.PULL_MISSING):
+                raise
+            named = _named_for_pull(req.image)
+            if not named:
                 raise
             if not req.quiet:
                 ctx.err(f"Unable to find image '{named}' locally\n")
@@ -759,9 +770,7 @@ def run_exec(ctx: Context, opts: Options, args: list[str]) -> int:
 
 
 def _json(value: Any) -> bytes:
-    import json
-
-    return json.dumps(value).encode()
+    return jsonwire.dumps(value).encode()
 
 
 # ---------------------------------------------------------------------------
