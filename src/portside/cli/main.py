@@ -99,6 +99,13 @@ def _group_usage(name: str) -> str:
 
 def _run_external(name: str, argv: list[str]) -> int:
     module_name = registry.EXTERNAL[name][0]
+    if sys.flags.no_site:
+        # Started by install.sh's launcher (python -S, docs/cli-startup.md): the
+        # client needs only the standard library, the daemon and the registry
+        # need the venv's packages too.
+        import site
+
+        site.main()
     import importlib
 
     try:
