@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from helpers import Daemon
-from portside.cli import jsonwire
+from portside.cli import jsonwire, threads
 from portside.cli.commands import reference
 
 # Modules the run path must not import, with what brought each in before.
@@ -30,6 +30,9 @@ NOT_ON_THE_RUN_PATH = (
     "re",  # json, the image-name grammar, flag validators
     "json",  # cli.jsonwire drives json's C accelerator itself
     "enum",  # re, socket.py and signal.py
+    "threading",  # cli.threads, on _thread, does
+    "functools",  # re, threading
+    "collections",
     "socket",  # _socket does
     "selectors",
     "signal",  # _signal does
@@ -90,6 +93,50 @@ def test_option_errors_need_none_of_them_either(tmp_path: object) -> None:
     assert b"conflicting options: cannot specify both --restart and --rm" in result.stderr
     assert "portside.cli.runopts" in modules
     assert sorted(modules.intersection(NOT_ON_THE_RUN_PATH)) == []
+
+
+# ---------------------------------------------------------------------------
+# cli.threads
+
+
+def test_latch_wakes_every_waiter_once_set_and_stays_set() -> None:
+    latch = threads.Latch()
+    assert not latch.is_set()
+    assert latch.wait(0) is False
+    assert latch.wait(0.05) is False
+    woken: list[bool] = []
+    done = threads.Latch()
+    lock = threads.Lock()
+
+    def waiter() -> None:
+        got = latch.wait(10)
+        with lock:
+            woken.append(got)
+            if len(woken) == 3:
+                done.set()
+
+    for _ in range(3):
+        threads.start(waiter, "waiter")
+    latch.set()
+    latch.set()  # a second set is a no-op
+    assert done.wait(10)
+    assert woken == [True, True, True]
+    assert latch.is_set() and latch.wait() and latch.wait(0)
+
+
+def test_started_threads_run_and_carry_their_name() -> None:
+    import threading
+
+    seen = threads.Latch()
+    names: list[str] = []
+
+    def body() -> None:
+        names.append(threading.current_thread().name)
+        seen.set()
+
+    threads.start(body, "pump")
+    assert seen.wait(10)
+    assert names == ["pump"]
 
 
 # ---------------------------------------------------------------------------

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import _socket  # not socket: see cli/client.py
 import os
-import threading
 
 from portside import __version__
-from portside.cli import jsonwire
+from portside.cli import jsonwire, threads
 from portside.cli.client import APIError, ConnectionFailed, ProtocolError, api_path
 from portside.errors import InvalidArgument
 from portside.streams import stdcopy
@@ -253,9 +252,11 @@ def new_demuxer() -> stdcopy.Demuxer:
 class Streamer:
     """Copies stdin to the connection and the connection to stdout/stderr, in two threads.
 
-    ``stdin_fd`` None: no stdin attached. ``stdout``/``stderr`` None: that
-    stream is not attached (with a TTY, stderr is not used: the terminal
-    carries both). ``escape``: the detach-key proxy (TTY sessions).
+    ``stdin_fd`` None: no stdin attached (no input thread: the write side is
+    shut at start). ``stdout``/``stderr`` None: that stream is not attached
+    (with a TTY, stderr is not used: the terminal carries both). ``escape``:
+    the detach-key proxy (TTY sessions). ``notify``: also set when the stream
+    ends (the caller waits for the first of several things).
     """
 
     def __init__(
@@ -268,6 +269,7 @@ class Streamer:
         stderr: Writer | None,
         escape: EscapeProxy | None = None,
         on_output_end: Callable[[], None] | None = None,
+        notify: threads.Latch | None = None,
     ) -> None:
         self.conn = conn
         self.tty = tty
@@ -277,16 +279,19 @@ class Streamer:
         self.escape = escape
         self.on_output_end = on_output_end  # restores the terminal as soon as output ends
         self.result = StreamResult()
-        self._done = threading.Event()
-        self._lock = threading.Lock()
+        self._done = threads.Latch()
+        self._notify = notify
+        self._lock = threads.Lock()
         self._output_attached = stdout is not None or stderr is not None
-        self._output_finished = threading.Event()
 
     def start(self) -> Streamer:
         if self._output_attached:
-            threading.Thread(target=self._output, name="attach-output", daemon=True).start()
-        # Never joined: a read of an interactive stdin may block until the user types.
-        threading.Thread(target=self._input, name="attach-input", daemon=True).start()
+            threads.start(self._output, "attach-output")
+        if self.stdin_fd is None:
+            self._input()  # nothing to read: shut the write side now
+        else:
+            # Never joined: a read of an interactive stdin may block until the user types.
+            threads.start(self._input, "attach-input")
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -309,6 +314,8 @@ class Streamer:
             self.result.detached = detached
             self.result.error = error
             self._done.set()
+        if self._notify is not None:
+            self._notify.set()
 
     def _output(self) -> None:
         error = ""
@@ -323,7 +330,6 @@ class Streamer:
         except (BrokenPipeError, ValueError):
             error = ""  # our stdout went away (`portside run ... | head`)
         finally:
-            self._output_finished.set()
             if self.on_output_end is not None:
                 self.on_output_end()
             self._finish(error=error)

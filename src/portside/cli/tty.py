@@ -18,7 +18,8 @@
 from __future__ import annotations
 
 import os
-import threading
+
+from portside.cli import threads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,7 +179,8 @@ class SignalRelay:
     """Call ``callback(signum)`` in a thread for each of ``signals`` received, while started.
 
     Must be started and stopped from the main thread (Python installs
-    handlers only there). Signals not in the set keep their handlers.
+    handlers only there: started elsewhere, it relays nothing). Signals not
+    in the set keep their handlers.
     """
 
     def __init__(self, signals: Iterable[int], callback: Callable[[int], None]) -> None:
@@ -187,38 +189,45 @@ class SignalRelay:
         self._saved: dict[int, object] = {}
         self._old_wakeup = -1
         self._pipe: tuple[int, int] | None = None
-        self._thread: threading.Thread | None = None
+        self._stopped = threads.Latch()  # set when the relay thread has ended
 
     def start(self) -> SignalRelay:
-        if threading.current_thread() is not threading.main_thread() or not self.signals:
+        if not self.signals:
             return self
         r, w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(w, False)
+        try:
+            self._old_wakeup = _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: no relay
+            os.close(r)
+            os.close(w)
+            return self
         self._pipe = (r, w)
-        self._old_wakeup = _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         for signum in self.signals:
             # A Python-level handler must exist for the wakeup byte to be written.
             self._saved[signum] = _signal.signal(signum, _ignore)
-        self._thread = threading.Thread(target=self._relay, name="signal-relay", daemon=True)
-        self._thread.start()
+        threads.start(self._relay, "signal-relay")
         return self
 
     def _relay(self) -> None:
         assert self._pipe is not None
         r = self._pipe[0]
-        while True:
-            try:
-                data = os.read(r, 64)
-            except OSError:
-                return
-            if not data:
-                return
-            for signum in data:
-                if signum in self.signals:
-                    try:
-                        self.callback(signum)
-                    except Exception:  # noqa: BLE001 — a failed forward must not end the relay
-                        pass
+        try:
+            while True:
+                try:
+                    data = os.read(r, 64)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for signum in data:
+                    if signum in self.signals:
+                        try:
+                            self.callback(signum)
+                        except Exception:  # noqa: BLE001 — a failed forward must not end the relay
+                            pass
+        finally:
+            self._stopped.set()
 
     def stop(self) -> None:
         if self._pipe is None:
@@ -227,8 +236,7 @@ class SignalRelay:
             _signal.signal(signum, handler)  # type: ignore[arg-type]
         _signal.set_wakeup_fd(self._old_wakeup)
         os.close(self._pipe[1])  # the relay thread reads EOF and ends
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopped.wait(timeout=5)
         os.close(self._pipe[0])
         self._pipe = None
 

@@ -26,10 +26,9 @@ the container's own status.
 from __future__ import annotations
 
 import os
-import threading
 import time
 
-from portside.cli import jsonwire, runopts
+from portside.cli import jsonwire, runopts, threads
 from portside.cli.commands.base import (
     BOOL,
     LIST,
@@ -109,7 +108,7 @@ class Waiter:
     any time (``run -d`` drops it after start).
     """
 
-    def __init__(self, client: Client, container: str, condition: str, notify: threading.Event | None = None) -> None:
+    def __init__(self, client: Client, container: str, condition: str, notify: threads.Latch | None = None) -> None:
         from portside.cli.hijack import raw_request
 
         query = [("condition", condition)] if condition else None
@@ -119,10 +118,10 @@ class Waiter:
             self._resp.close()
             raise error
         self._notify = notify
-        self._done = threading.Event()
+        self._done = threads.Latch()
         self.status = 125
         self.error = ""
-        threading.Thread(target=self._read, name="wait", daemon=True).start()
+        threads.start(self._read, "wait")
 
     def _read(self) -> None:
         try:
@@ -184,7 +183,7 @@ class Session:
         stdout: bool,
         stderr: bool,
         detach_keys: str,
-        notify: threading.Event,
+        notify: threads.Latch,
     ) -> None:
         from portside.cli import tty as term
         from portside.cli.hijack import Streamer
@@ -206,17 +205,12 @@ class Session:
         out = _stream_writer(ctx.stdout) if stdout else None
         # With a TTY there is one stream; what the container writes to stderr comes on it.
         err = (out if tty else _stream_writer(ctx.stderr)) if stderr else None
-        self._restore_lock = threading.Lock()
+        self._restore_lock = threads.Lock()
         self.streamer: Streamer = Streamer(
-            conn, tty=tty, stdin_fd=stdin_fd, stdout=out, stderr=err, escape=escape, on_output_end=self.restore
+            conn, tty=tty, stdin_fd=stdin_fd, stdout=out, stderr=err, escape=escape, on_output_end=self.restore,
+            notify=notify,
         )
-        self._notify = notify
         self.streamer.start()
-        threading.Thread(target=self._watch, name="session-watch", daemon=True).start()
-
-    def _watch(self) -> None:
-        self.streamer.wait()
-        self._notify.set()
 
     @property
     def done(self) -> bool:
@@ -269,7 +263,7 @@ class SizeMonitor:
                     return
             self.ctx.err("failed to resize tty, using default size\n")
 
-        threading.Thread(target=retry, name="resize", daemon=True).start()
+        threads.start(retry, "resize")
 
 
 def _signal_handler(ctx: Context, container: str, size: list[SizeMonitor]) -> Callable[[int], None]:
@@ -299,12 +293,6 @@ def _relay(ctx: Context, container: str, *, forward: bool, tty: bool, size: list
     if not signals:
         return None
     return SignalRelay(signals, _signal_handler(ctx, container, size)).start()
-
-
-def _wait_first(notify: threading.Event, *done: Callable[[], bool]) -> None:
-    while not any(d() for d in done):
-        notify.wait(0.2)
-        notify.clear()
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +498,7 @@ def _run_container(
     from portside.cli.hijack import hijack
 
     attach = req.attach_stdin or req.attach_stdout or req.attach_stderr
-    notify = threading.Event()
+    notify = threads.Latch()
     session: Session | None = None
     if attach:
         conn = hijack(
@@ -543,7 +531,7 @@ def _run_container(
             size.append(monitor)
             monitor.initial()
 
-        _wait_first(notify, lambda: session.done, lambda: waiter.done)
+        notify.wait()  # the stream or the wait, whichever ends first (each sets it when done)
         if session.done and not waiter.done:
             result = session.streamer.result
             if result.detached:
@@ -600,7 +588,7 @@ def run_start(ctx: Context, opts: Options, args: list[str]) -> int:
     stdin = bool(opts.interactive and config.get("OpenStdin"))
     size: list[SizeMonitor] = []
     relay = _relay(ctx, container, forward=not tty, tty=tty, size=size)
-    notify = threading.Event()
+    notify = threads.Latch()
     session: Session | None = None
     try:
         conn = _hijack_attach(ctx, container, stdin=stdin, detach_keys=opts.detach_keys)
@@ -656,7 +644,7 @@ def _check_attachable(info: dict[str, Any]) -> None:
 
 def run_attach(ctx: Context, opts: Options, args: list[str]) -> int:
     container = args[0]
-    notify = threading.Event()
+    notify = threads.Latch()
     waiter = Waiter(ctx.client, container, "", notify)
     info = _inspect(ctx, container)
     _check_attachable(info)
@@ -745,7 +733,7 @@ def run_exec(ctx: Context, opts: Options, args: list[str]) -> int:
                            headers={"Content-Type": "application/json"}).read()
         return 0
 
-    notify = threading.Event()
+    notify = threads.Latch()
     conn = hijack(ctx.client, f"/exec/{exec_id}/start", None, start)
     session = Session(ctx, conn, tty=opts.tty, stdin=attach_stdin, stdout=True, stderr=True,
                       detach_keys=opts.detach_keys, notify=notify)
