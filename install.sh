@@ -36,8 +36,8 @@ cat > .venv/bin/portside <<EOF
 # portside's command, written by install.sh: see docs/cli-startup.md.
 import sys
 sys.path.append("$PWD/src")
-from portside.cli.main import main
-sys.exit(main())
+from portside.cli.main import main_and_exit
+main_and_exit()
 EOF
 chmod 755 .venv/bin/portside
 ln -sf "$PWD/.venv/bin/portside" /usr/local/bin/portside

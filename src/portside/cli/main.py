@@ -21,6 +21,10 @@ import os
 import sys
 
 from portside import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 from portside.cli import commands as registry
 from portside.cli.commands.base import (
     BOOL,
@@ -256,6 +260,25 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def main_and_exit() -> NoReturn:
+    """The ``portside`` command: ``main()``, then out at once with its status.
+
+    When ``main`` returns, every file the CLI opened is closed and only the
+    standard streams may hold output: they are flushed, and the process ends
+    without Python's finalisation (clearing every module, collecting
+    garbage), which costs a ``portside run`` about as much as a request
+    (docs/cli-startup.md). An exception ``main`` lets through is reported
+    the usual way.
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(status) from None  # the interpreter's own exit says what went wrong, as always
+    os._exit(status & 0xFF)
+
+
 def _describe(e: Exception) -> str:
     if isinstance(e, OSError) and e.filename and e.strerror:
         return f"{e.strerror[0].lower()}{e.strerror[1:]}: {e.filename}"
@@ -270,4 +293,4 @@ def _flush_quietly() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main_and_exit()
