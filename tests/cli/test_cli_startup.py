@@ -96,6 +96,38 @@ def test_option_errors_need_none_of_them_either(tmp_path: object) -> None:
 
 
 # ---------------------------------------------------------------------------
+# The quick exit
+
+_EXIT_PROBE = """
+import atexit, sys, types
+atexit.register(lambda: print("finalised"))
+fake = types.ModuleType("portside.registry.main")
+fake.run = lambda argv: print("registry", *argv, end="") or 7
+sys.modules["portside.registry.main"] = fake
+sys.argv[0] = "portside"
+from portside.cli.main import main_and_exit
+main_and_exit()
+"""
+
+
+def _exit_probe(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _EXIT_PROBE, *argv], capture_output=True, text=True, timeout=60)
+
+
+def test_a_client_command_flushes_and_leaves_without_finalisation() -> None:
+    r = _exit_probe("--version")
+    assert (r.returncode, r.stdout) == (0, "Portside version 0.1.0\n")  # no "finalised": atexit never ran
+    r = _exit_probe("nosuchcommand")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "portside: 'nosuchcommand' is not a portside command.\n"
+                                                  "See 'portside --help'\n")
+
+
+def test_the_daemon_and_the_registry_exit_the_usual_way() -> None:
+    r = _exit_probe("registry", "serve")
+    assert (r.returncode, r.stdout) == (7, "registry serve" + "finalised\n"), r  # atexit ran
+
+
+# ---------------------------------------------------------------------------
 # cli.threads
 
 

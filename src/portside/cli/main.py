@@ -101,7 +101,15 @@ def _group_usage(name: str) -> str:
     return group_help(name, group.short, [(n, group.subcommands[n].short) for n in group.listed])
 
 
+# Whether main_and_exit may skip Python's finalisation: not once the process
+# was handed to the daemon or the registry, whose shutdown (atexit handlers,
+# logging) is theirs.
+_quick_exit = True
+
+
 def _run_external(name: str, argv: list[str]) -> int:
+    global _quick_exit
+    _quick_exit = False
     module_name = registry.EXTERNAL[name][0]
     if sys.flags.no_site:
         # Started by install.sh's launcher (python -S, docs/cli-startup.md): the
@@ -268,9 +276,12 @@ def main_and_exit() -> NoReturn:
     without Python's finalisation (clearing every module, collecting
     garbage), which costs a ``portside run`` about as much as a request
     (docs/cli-startup.md). An exception ``main`` lets through is reported
-    the usual way.
+    the usual way, and ``portside daemon`` and ``registry`` exit the usual
+    way too.
     """
     status = main()
+    if not _quick_exit:
+        raise SystemExit(status)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
