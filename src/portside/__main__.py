@@ -1,3 +1,3 @@
-from portside.cli.main import main
+from portside.cli.main import main_and_exit
 
-raise SystemExit(main())
+main_and_exit()

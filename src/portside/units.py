@@ -17,7 +17,6 @@ CREATED columns (images, history, ps)  ``time_ago(created)``
 
 from __future__ import annotations
 
-import re
 import time
 
 from portside.errors import InvalidArgument
@@ -112,7 +111,9 @@ def _parse_size(size_str: str, multipliers: dict[str, int]) -> int:
 
 
 _DIGITS = r"[0-9]+(?:_[0-9]+)*"  # Go literals allow "_" between digits: "1_000"
-_GO_DECIMAL_FLOAT = re.compile(rf"[+-]?(?:{_DIGITS}\.?(?:{_DIGITS})?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?")
+# A pattern string, and re imported at first use: the CLI imports this module
+# on every `portside run`, where no size flag is usually given.
+_GO_DECIMAL_FLOAT = rf"[+-]?(?:{_DIGITS}\.?(?:{_DIGITS})?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
 
 
 def _go_parse_float(text: str) -> float:
@@ -121,7 +122,9 @@ def _go_parse_float(text: str) -> float:
     Python's float() is laxer (it takes "inf" and surrounding spaces), so the
     syntax is checked first; the message is the one Go's error prints.
     """
-    if not _GO_DECIMAL_FLOAT.fullmatch(text):
+    import re
+
+    if not re.fullmatch(_GO_DECIMAL_FLOAT, text):
         raise InvalidArgument(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
     return float(text)
 

@@ -13,15 +13,24 @@ of 400 or more becomes APIError whose text is ``Error response from daemon:
 
 from __future__ import annotations
 
-import json
+import io
 import os
-import socket
 import stat
 import sys
 import time
+
+# _socket, not socket: socket.py turns its constants into enums and loads
+# selectors at import, which costs a `portside run` more than its own
+# requests. The CLI needs only connect, send, recv and shutdown on a
+# blocking unix socket; ``SocketReader`` and ``sendfile`` below stand in for
+# the two conveniences of socket.py it used (docs/cli-startup.md).
+import _socket
+
+from portside.cli import jsonwire
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from io import BufferedReader
+    from io import BufferedIOBase
     from typing import IO, Any, Iterable, Iterator, TextIO
 
 API_VERSION = "1.45"
@@ -67,11 +76,11 @@ class Connection:
     """
 
     def __init__(self, path: str, timeout: float | None = None) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             # Room for large uploads (load, import) in fewer, bigger writes.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 4 << 20)
             sock.connect(path)
         except BaseException:
             sock.close()
@@ -121,7 +130,7 @@ class Connection:
             return
         if not chunked:
             # A regular file of known length: the kernel copies it to the socket.
-            self.sock.sendfile(stream, count=size)
+            sendfile(self.sock, stream, size)
             return
         read = getattr(stream, "read1", None) or stream.read
         while True:
@@ -136,7 +145,7 @@ class Connection:
             sendall(b"0\r\n\r\n")
 
     def response(self, method: str) -> "Response":
-        reader = self.sock.makefile("rb")
+        reader = io.BufferedReader(SocketReader(self.sock))
         line = reader.readline(65537)
         while line in (b"\r\n", b"\n"):
             line = reader.readline(65537)
@@ -159,6 +168,42 @@ class Connection:
 
 class ProtocolError(Exception):
     pass
+
+
+class SocketReader(io.RawIOBase):
+    """The read side of a socket as a raw stream, for io.BufferedReader (socket.makefile("rb") without socket.py).
+
+    Closing it leaves the socket open: the Connection closes that.
+    """
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+def sendfile(sock: _socket.socket, file: IO[bytes], count: int) -> None:
+    """Send ``count`` bytes of a regular file from its current position, as socket.sendfile does.
+
+    The socket must be blocking (no timeout). Stops early if the file ends
+    first; the file is left positioned after what was sent.
+    """
+    offset = file.tell()
+    out_fd, in_fd = sock.fileno(), file.fileno()
+    try:
+        while count > 0:
+            sent = os.sendfile(out_fd, in_fd, offset, min(count, 1 << 30))
+            if sent == 0:
+                break
+            offset += sent
+            count -= sent
+    finally:
+        file.seek(offset)
 
 
 def socket_path(host: str) -> str:
@@ -205,7 +250,7 @@ def api_path(path: str, query: Query = None) -> str:
 class Response:
     """A response whose body is read whole (``read``, ``json``) or streamed (``iter_chunks``)."""
 
-    def __init__(self, conn: Connection, reader: BufferedReader, status: int, headers: dict[str, str], method: str) -> None:
+    def __init__(self, conn: Connection, reader: BufferedIOBase, status: int, headers: dict[str, str], method: str) -> None:
         self._conn = conn
         self._reader = reader
         self.status = status
@@ -278,7 +323,7 @@ class Response:
         return b"".join(parts)
 
     def json(self) -> Any:
-        return json.loads(self.read() or b"null")
+        return jsonwire.loads(self.read() or b"null")
 
     def iter_chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
         try:
@@ -292,6 +337,8 @@ class Response:
 
     def iter_json(self) -> Iterator[Any]:
         """Decode a stream of concatenated JSON values (NDJSON or not)."""
+        import json  # pull and push progress: worth its import there
+
         decoder = json.JSONDecoder()
         buf = ""
         pending = b""
@@ -398,7 +445,7 @@ class Client:
         return self.request("GET", path, query).json()
 
     def post_json(self, path: str, query: Query = None, payload: Any = None) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
+        body = None if payload is None else jsonwire.dumps(payload).encode()
         headers = {"Content-Type": "application/json"} if body is not None else None
         return self.request("POST", path, query, body=body, headers=headers).json()
 
@@ -435,7 +482,7 @@ def _response_error(r: Response, url: str) -> APIError:
         )
     if r.content_type == "application/json":
         try:
-            message = str(json.loads(data).get("message", ""))
+            message = str(jsonwire.loads(data).get("message", ""))
         except (ValueError, AttributeError):
             message = data.decode("utf-8", "replace")
     else:

@@ -27,33 +27,35 @@ or when the user types the detach sequence.
 
 from __future__ import annotations
 
-import json
+import _socket  # not socket: see cli/client.py
 import os
-import socket
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from portside import __version__
-from portside.cli.client import APIError, Client, ConnectionFailed, ProtocolError, api_path
-from portside.cli.tty import EscapeProxy
+from portside.cli import jsonwire, threads
+from portside.cli.client import APIError, ConnectionFailed, ProtocolError, api_path
 from portside.errors import InvalidArgument
 from portside.streams import stdcopy
 
+# No typing or dataclasses at run time: `portside run` imports this module
+# (docs/cli-startup.md).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from portside.cli.client import Query
+    from collections.abc import Callable
+    from typing import Any
+
+    from portside.cli.client import Client, Query
+    from portside.cli.tty import EscapeProxy
+
+    Writer = Callable[[bytes], None]
 
 MAX_HEAD = 1 << 16
 READ_SIZE = 1 << 16
-
-Writer = Callable[[bytes], None]
 
 
 class HijackedConnection:
     """A socket whose HTTP exchange is over, plus the stream bytes that came with the response head."""
 
-    def __init__(self, sock: socket.socket, pending: bytes, content_type: str) -> None:
+    def __init__(self, sock: _socket.socket, pending: bytes, content_type: str) -> None:
         self.sock = sock
         self.pending = pending
         self.content_type = content_type
@@ -74,19 +76,19 @@ class HijackedConnection:
     def close_write(self) -> None:
         """Half-close: the daemon reads EOF on the container's stdin, output keeps flowing."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
     def close(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
 
 
-def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def read_head(sock: _socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Read a response head: (status, headers with lower-case names, bytes received after it)."""
     buf = b""
     while True:
@@ -119,7 +121,7 @@ class RawResponse:
     it holds a lock while it reads).
     """
 
-    def __init__(self, sock: socket.socket, status: int, headers: dict[str, str], pending: bytes) -> None:
+    def __init__(self, sock: _socket.socket, status: int, headers: dict[str, str], pending: bytes) -> None:
         self.sock = sock
         self.status = status
         self.headers = headers
@@ -172,14 +174,14 @@ class RawResponse:
         message = body.decode("utf-8", "replace").strip()
         if self.headers.get("content-type", "").startswith("application/json"):
             try:
-                message = str(json.loads(body).get("message", message))
+                message = str(jsonwire.loads(body).get("message", message))
             except (ValueError, AttributeError):
                 pass
         return APIError(self.status, message)
 
     def close(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
@@ -190,7 +192,7 @@ def raw_request(
 ) -> RawResponse:
     """Send one request on a connection of its own; the response once its head has arrived."""
     target = api_path(path, query)
-    payload = b"" if body is None else json.dumps(body).encode()
+    payload = b"" if body is None else jsonwire.dumps(body).encode()
     headers = [("Host", "api.moby.localhost"), ("User-Agent", f"portside-cli/{__version__}")]
     if body is not None:
         headers.append(("Content-Type", "application/json"))
@@ -199,7 +201,7 @@ def raw_request(
     if upgrade:
         headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
     request = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(client.path)
     except OSError as e:
@@ -235,10 +237,12 @@ def hijack(client: Client, path: str, query: Query = None, body: Any = None) -> 
 # The pump
 
 
-@dataclass
 class StreamResult:
-    detached: bool = False  # the user typed the detach sequence
-    error: str = ""  # a system-error frame from the daemon, or a broken stream
+    __slots__ = ("detached", "error")
+
+    def __init__(self) -> None:
+        self.detached = False  # the user typed the detach sequence
+        self.error = ""  # a system-error frame from the daemon, or a broken stream
 
 
 def new_demuxer() -> stdcopy.Demuxer:
@@ -248,9 +252,11 @@ def new_demuxer() -> stdcopy.Demuxer:
 class Streamer:
     """Copies stdin to the connection and the connection to stdout/stderr, in two threads.
 
-    ``stdin_fd`` None: no stdin attached. ``stdout``/``stderr`` None: that
-    stream is not attached (with a TTY, stderr is not used: the terminal
-    carries both). ``escape``: the detach-key proxy (TTY sessions).
+    ``stdin_fd`` None: no stdin attached (no input thread: the write side is
+    shut at start). ``stdout``/``stderr`` None: that stream is not attached
+    (with a TTY, stderr is not used: the terminal carries both). ``escape``:
+    the detach-key proxy (TTY sessions). ``notify``: also set when the stream
+    ends (the caller waits for the first of several things).
     """
 
     def __init__(
@@ -263,6 +269,7 @@ class Streamer:
         stderr: Writer | None,
         escape: EscapeProxy | None = None,
         on_output_end: Callable[[], None] | None = None,
+        notify: threads.Latch | None = None,
     ) -> None:
         self.conn = conn
         self.tty = tty
@@ -272,16 +279,19 @@ class Streamer:
         self.escape = escape
         self.on_output_end = on_output_end  # restores the terminal as soon as output ends
         self.result = StreamResult()
-        self._done = threading.Event()
-        self._lock = threading.Lock()
+        self._done = threads.Latch()
+        self._notify = notify
+        self._lock = threads.Lock()
         self._output_attached = stdout is not None or stderr is not None
-        self._output_finished = threading.Event()
 
     def start(self) -> Streamer:
         if self._output_attached:
-            threading.Thread(target=self._output, name="attach-output", daemon=True).start()
-        # Never joined: a read of an interactive stdin may block until the user types.
-        threading.Thread(target=self._input, name="attach-input", daemon=True).start()
+            threads.start(self._output, "attach-output")
+        if self.stdin_fd is None:
+            self._input()  # nothing to read: shut the write side now
+        else:
+            # Never joined: a read of an interactive stdin may block until the user types.
+            threads.start(self._input, "attach-input")
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -304,6 +314,8 @@ class Streamer:
             self.result.detached = detached
             self.result.error = error
             self._done.set()
+        if self._notify is not None:
+            self._notify.set()
 
     def _output(self) -> None:
         error = ""
@@ -318,7 +330,6 @@ class Streamer:
         except (BrokenPipeError, ValueError):
             error = ""  # our stdout went away (`portside run ... | head`)
         finally:
-            self._output_finished.set()
             if self.on_output_end is not None:
                 self.on_output_end()
             self._finish(error=error)

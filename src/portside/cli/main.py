@@ -21,6 +21,10 @@ import os
 import sys
 
 from portside import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 from portside.cli import commands as registry
 from portside.cli.commands.base import (
     BOOL,
@@ -97,8 +101,23 @@ def _group_usage(name: str) -> str:
     return group_help(name, group.short, [(n, group.subcommands[n].short) for n in group.listed])
 
 
+# Whether main_and_exit may skip Python's finalisation: not once the process
+# was handed to the daemon or the registry, whose shutdown (atexit handlers,
+# logging) is theirs.
+_quick_exit = True
+
+
 def _run_external(name: str, argv: list[str]) -> int:
+    global _quick_exit
+    _quick_exit = False
     module_name = registry.EXTERNAL[name][0]
+    if sys.flags.no_site:
+        # Started by install.sh's launcher (python -S, docs/cli-startup.md): the
+        # client needs only the standard library, the daemon and the registry
+        # need the venv's packages too.
+        import site
+
+        site.main()
     import importlib
 
     try:
@@ -249,6 +268,28 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def main_and_exit() -> NoReturn:
+    """The ``portside`` command: ``main()``, then out at once with its status.
+
+    When ``main`` returns, every file the CLI opened is closed and only the
+    standard streams may hold output: they are flushed, and the process ends
+    without Python's finalisation (clearing every module, collecting
+    garbage), which costs a ``portside run`` about as much as a request
+    (docs/cli-startup.md). An exception ``main`` lets through is reported
+    the usual way, and ``portside daemon`` and ``registry`` exit the usual
+    way too.
+    """
+    status = main()
+    if not _quick_exit:
+        raise SystemExit(status)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(status) from None  # the interpreter's own exit says what went wrong, as always
+    os._exit(status & 0xFF)
+
+
 def _describe(e: Exception) -> str:
     if isinstance(e, OSError) and e.filename and e.strerror:
         return f"{e.strerror[0].lower()}{e.strerror[1:]}: {e.filename}"
@@ -263,4 +304,4 @@ def _flush_quietly() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main_and_exit()

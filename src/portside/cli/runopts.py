@@ -25,14 +25,21 @@ The only input that is not an argument is the content of ``--env-file``,
 from __future__ import annotations
 
 import posixpath
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from portside import units
 from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options, go_quote
 from portside.errors import InvalidArgument
+
+# Every `portside run` imports this module: typing, collections.abc and
+# dataclasses (which loads inspect) would cost more than the rest of it, so
+# the annotations are strings for mypy only and the records below are plain
+# __slots__ classes (docs/cli-startup.md). Likewise re: the expressions are
+# pattern strings, and the validators of the flags that need them import re
+# (which compiles and caches them) when such a flag is given.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
 # ---------------------------------------------------------------------------
 # Flags: docker's addFlags() in its order, then the run- and create-only ones.
@@ -229,19 +236,42 @@ def _invalid(flag: str, value: str, reason: str) -> FlagValueError:
 # The result
 
 
-@dataclass
 class CreateRequest:
     """What ``run`` and ``create`` send: ``POST /containers/create?<query>`` with ``body``."""
 
-    image: str
-    body: dict[str, Any]  # Config's fields, then "HostConfig" and "NetworkingConfig"
-    name: str = ""
-    platform: str = ""
-    pull: str = PULL_MISSING
-    quiet: bool = False
-    cidfile: str = ""
-    auto_remove: bool = False
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("image", "body", "name", "platform", "pull", "quiet", "cidfile", "auto_remove", "warnings")
+
+    def __init__(
+        self,
+        image: str,
+        body: dict[str, Any],  # Config's fields, then "HostConfig" and "NetworkingConfig"
+        name: str = "",
+        platform: str = "",
+        pull: str = PULL_MISSING,
+        quiet: bool = False,
+        cidfile: str = "",
+        auto_remove: bool = False,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.image = image
+        self.body = body
+        self.name = name
+        self.platform = platform
+        self.pull = pull
+        self.quiet = quiet
+        self.cidfile = cidfile
+        self.auto_remove = auto_remove
+        self.warnings: list[str] = [] if warnings is None else warnings
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CreateRequest):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return "CreateRequest(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     def query(self) -> list[tuple[str, str]]:
         """The query string as moby's client builds it (url.Values: keys sorted)."""
@@ -335,9 +365,13 @@ def parse(
     )
 
 
-@dataclass
 class _FlagValues:
     """The flags whose values pflag parses (and refuses) while reading the command line."""
+
+    __slots__ = ("attach", "env", "labels", "extra_hosts", "dns", "dns_search", "links", "sysctls", "annotations",
+                 "ulimits", "device_cgroup_rules", "mounts", "networks", "memory", "memory_reservation",
+                 "memory_swap", "kernel_memory", "shm_size", "io_max_bandwidth", "io_max_iops", "nano_cpus",
+                 "blkio_weight", "blkio_weight_device", "read_bps", "write_bps", "read_iops", "write_iops", "health")
 
     attach: list[str]
     env: list[str]
@@ -367,6 +401,12 @@ class _FlagValues:
     read_iops: list[dict[str, Any]]
     write_iops: list[dict[str, Any]]
     health: dict[str, int]
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values.pop(name))
+        if values:
+            raise TypeError(f"unexpected flag values: {', '.join(values)}")
 
     @classmethod
     def read(cls, opts: Options, environ: Mapping[str, str], cwd: str) -> _FlagValues:
@@ -731,18 +771,19 @@ def _validate_extra_host(value: str) -> str:
 
 
 # opts.go's domainRegexp, "(:?" typos and all (each is a group with an optional colon).
-_DOMAIN = re.compile(
-    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(:?[a-zA-Z0-9]|"
-    r"(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$",
-    re.ASCII,
+_DOMAIN = (
+    r"(?a)^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(:?[a-zA-Z0-9]|"
+    r"(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
 )
 
 
 def _validate_dns_search(value: str) -> str:
+    import re
+
     value = value.strip(" ")
     if value == ".":
         return value
-    m = _DOMAIN.search(value) if re.search(r"[a-zA-Z]", value) else None
+    m = re.search(_DOMAIN, value) if re.search(r"[a-zA-Z]", value) else None
     if m is None or len(m.group(1)) >= 255:
         raise ValueError(f"{value} is not a valid domain")
     return m.group(1)
@@ -803,6 +844,8 @@ def _parse_ulimit(value: str) -> dict[str, Any]:
 
 def _parse_int(value: str, bits: int = 64) -> int:
     """strconv.ParseInt(value, 10, bits) with its error texts."""
+    import re
+
     if not re.fullmatch(r"[+-]?[0-9]+", value):
         raise ValueError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
@@ -813,6 +856,8 @@ def _parse_int(value: str, bits: int = 64) -> int:
 
 def _parse_uint(value: str, bits: int) -> int:
     """strconv.ParseUint(value, 0, bits), as pflag's unsigned flags call it."""
+    import re
+
     text = value[1:] if value.startswith("+") else value
     m = re.fullmatch(r"0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0)", text)
     if m is None:
@@ -840,11 +885,13 @@ def _parse_cpus(value: str) -> int:
     return int(nano)
 
 
-_DEVICE_CGROUP_RULE = re.compile(r"[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}")
+_DEVICE_CGROUP_RULE = r"[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}"
 
 
 def _validate_device_cgroup_rule(value: str) -> str:
-    if _DEVICE_CGROUP_RULE.fullmatch(value):
+    import re
+
+    if re.fullmatch(_DEVICE_CGROUP_RULE, value):
         return value
     raise ValueError(f"invalid device cgroup format '{value}'")
 
@@ -884,6 +931,8 @@ def _validate_throttle_bps(value: str) -> dict[str, Any]:
 
 
 def _validate_throttle_iops(value: str) -> dict[str, Any]:
+    import re
+
     path, v = _split_device(value)
     if not re.fullmatch(r"[0-9]+", v) or int(v) >= 1 << 64:
         raise ValueError(
@@ -919,6 +968,8 @@ def _go_bool(value: str, error: str) -> bool:
 
 
 def _parse_mount(value: str, cwd: str) -> dict[str, Any]:
+    import re
+
     fields = _csv_fields(value)
     mount: dict[str, Any] = {"Type": "volume"}
     bind: dict[str, Any] | None = None
@@ -1084,24 +1135,38 @@ def _mount_json(
 # --network (opts/network.go) and the endpoints (parseNetworkOpts)
 
 
-@dataclass
 class _NetworkAttachment:
-    target: str
-    aliases: list[str] = field(default_factory=list)
-    driver_opts: dict[str, str] = field(default_factory=dict)
-    links: list[str] = field(default_factory=list)
-    ipv4: str = ""
-    ipv6: str = ""
-    link_local_ips: list[str] = field(default_factory=list)
-    mac: str = ""
-    gw_priority: int = 0
+    """One ``--network``: a name, or the long syntax's settings for that network."""
+
+    __slots__ = ("target", "aliases", "driver_opts", "links", "ipv4", "ipv6", "link_local_ips", "mac", "gw_priority")
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.aliases: list[str] = []
+        self.driver_opts: dict[str, str] = {}
+        self.links: list[str] = []
+        self.ipv4 = ""
+        self.ipv6 = ""
+        self.link_local_ips: list[str] = []
+        self.mac = ""
+        self.gw_priority = 0
+
+    def copy(self) -> _NetworkAttachment:
+        out = _NetworkAttachment(self.target)
+        for name in self.__slots__:
+            setattr(out, name, getattr(self, name))
+        return out
 
 
-_LONG_NETWORK_SYNTAX = re.compile(r"\w+=\w+(,\w+=\w+)*", re.ASCII)
+_LONG_NETWORK_SYNTAX = r"(?a)\w+=\w+(,\w+=\w+)*"
 
 
 def _parse_network(value: str) -> _NetworkAttachment:
-    if not _LONG_NETWORK_SYNTAX.search(value):
+    if "=" not in value:  # a network name (`--network none`): no long syntax, no re
+        return _NetworkAttachment(value)
+    import re
+
+    if not re.search(_LONG_NETWORK_SYNTAX, value):
         return _NetworkAttachment(value)
     n = _NetworkAttachment("")
     for item in _csv_fields(value):
@@ -1186,7 +1251,7 @@ def _apply_container_options(
         raise OptionsError(
             "conflicting options: cannot specify both --link-local-ip and per-network link-local IP addresses"
         )
-    out = _NetworkAttachment(**vars(n))
+    out = n.copy()
     if aliases:
         out.aliases = list(aliases)
     # On a user-defined network --link makes an alias; on the default bridge it is a legacy link.
@@ -1253,7 +1318,7 @@ def _endpoint_json(
     }
 
 
-_MAC = re.compile(
+_MAC = (
     r"(?:[0-9a-fA-F]{2}([:-]))(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}"
     r"|(?:[0-9a-fA-F]{2}([:-]))(?:[0-9a-fA-F]{2}\2){6}[0-9a-fA-F]{2}"
     r"|(?:[0-9a-fA-F]{2}([:-]))(?:[0-9a-fA-F]{2}\3){18}[0-9a-fA-F]{2}"
@@ -1264,7 +1329,9 @@ _MAC = re.compile(
 
 def _valid_mac(value: str) -> bool:
     """net.ParseMAC: EUI-48, EUI-64 or 20-octet InfiniBand, with ':' '-' or '.' separators."""
-    return _MAC.fullmatch(value.strip()) is not None
+    import re
+
+    return re.fullmatch(_MAC, value.strip()) is not None
 
 
 # ---------------------------------------------------------------------------
@@ -1383,6 +1450,8 @@ def _parse_port_range(ports: str) -> tuple[int, int]:
 
 
 def _parse_port(value: str) -> int:
+    import re
+
     if not re.fullmatch(r"[0-9]+", value):
         raise ValueError(f"strconv.ParseUint: parsing {go_quote(value)}: invalid syntax")
     n = int(value)
@@ -1498,17 +1567,20 @@ def _parse_linux_device(device: str) -> dict[str, str]:
     return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": permissions}
 
 
-_CDI_VENDOR = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
-_CDI_CLASS = re.compile(r"[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")
-_CDI_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?")
+_CDI_VENDOR = r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
+_CDI_CLASS = r"[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
+_CDI_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?"
 
 
 def _is_cdi_name(device: str) -> bool:
     """A fully qualified CDI device name: ``vendor.com/class=name``."""
+    import re
+
     kind, eq, name = device.partition("=")
     vendor, slash, cls = kind.partition("/")
     return bool(
-        eq and slash and _CDI_VENDOR.fullmatch(vendor) and _CDI_CLASS.fullmatch(cls) and _CDI_NAME.fullmatch(name)
+        eq and slash and re.fullmatch(_CDI_VENDOR, vendor) and re.fullmatch(_CDI_CLASS, cls)
+        and re.fullmatch(_CDI_NAME, name)
     )
 
 
@@ -1593,8 +1665,6 @@ def _parse_security_opts(
     values: list[str], read_file: Callable[[str], bytes]
 ) -> tuple[list[str] | None, list[str] | None, list[str] | None]:
     """The options to send, MaskedPaths and ReadonlyPaths (``systempaths=unconfined`` empties both)."""
-    import json
-
     opts = list(values)
     for i, opt in enumerate(opts):
         k, sep, v = opt.partition("=")
@@ -1610,6 +1680,8 @@ def _parse_security_opts(
                 raise OptionsError(
                     f"opening seccomp profile ({v}) failed: open {v}: {reason[:1].lower()}{reason[1:]}"
                 ) from None
+            import json  # a seccomp profile file: json's separators and errors
+
             try:
                 compact = json.dumps(json.loads(profile), separators=(",", ":"))
             except ValueError as e:

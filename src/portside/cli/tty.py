@@ -1,6 +1,6 @@
 """The local terminal and signals, for commands that attach to a container.
 
-* ``raw_terminal``: stdin in raw mode while a TTY session runs (moby/term's
+* ``RawTerminal``: stdin in raw mode while a TTY session runs (moby/term's
   ``MakeRaw``: no echo, no line editing, no signals from keys, no output
   processing), restored on every way out.
 * ``terminal_size``: (rows, columns) of a terminal, (0, 0) for anything else.
@@ -10,7 +10,7 @@
   handlers in the main thread between bytecodes; a handler that makes an
   HTTP request there could interleave with whatever the main thread holds.
   Instead the C-level handler writes the signal number to a pipe
-  (``signal.set_wakeup_fd``) and a thread reads it and calls the callback:
+  (``set_wakeup_fd``) and a thread reads it and calls the callback:
   ``run`` forwards signals to the container (``POST /containers/{id}/kill``)
   and SIGWINCH to ``POST /containers/{id}/resize``.
 """
@@ -18,11 +18,19 @@
 from __future__ import annotations
 
 import os
-import signal
-import termios
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+
+from portside.cli import threads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal  # the same functions and numbers; typeshed has no _signal
+    from collections.abc import Callable, Iterable
+    from typing import Any
+else:
+    # _signal, not signal: signal.py wraps every constant and handler in enums
+    # at import, a cost `portside run` would pay for nothing; the numbers are
+    # what the relay needs (docs/cli-startup.md).
+    import _signal
 
 # moby/term's ASCII table: the names --detach-keys accepts for control characters.
 _CONTROL_NAMES = ["ctrl-@", *(f"ctrl-{c}" for c in "abcdefghijklmnopqrstuvwxyz"), "ctrl-[", "ctrl-\\", "ctrl-]",
@@ -97,14 +105,41 @@ def terminal_size(fd: int) -> tuple[int, int]:
     return size.lines, size.columns
 
 
-@contextmanager
-def raw_terminal(fd: int) -> Iterator[None]:
-    """Put the terminal on ``fd`` in raw mode for the block (nothing happens if it is none)."""
+class RawTerminal:
+    """``with RawTerminal(fd):`` the terminal on ``fd`` in raw mode for the block (nothing happens if it is none).
+
+    A class, not a contextlib.contextmanager: contextlib is not worth its
+    import to the commands that load this module.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> RawTerminal:
+        self._saved = _make_raw(self.fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        import termios
+
+        try:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+        except (termios.error, OSError):
+            pass
+
+
+def _make_raw(fd: int) -> list[Any] | None:
+    """Set raw mode on ``fd``; the attributes to restore, None if ``fd`` is no terminal."""
+    import termios
+
     try:
         saved = termios.tcgetattr(fd)
     except (termios.error, OSError):
-        yield
-        return
+        return None
     mode = termios.tcgetattr(fd)
     iflag, oflag, cflag, lflag = 0, 1, 2, 3
     mode[iflag] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
@@ -116,30 +151,27 @@ def raw_terminal(fd: int) -> Iterator[None]:
     mode[6][termios.VMIN] = 1
     mode[6][termios.VTIME] = 0
     termios.tcsetattr(fd, termios.TCSADRAIN, mode)
-    try:
-        yield
-    finally:
-        try:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        except (termios.error, OSError):
-            pass
+    return saved
 
 
 # Signals the docker CLI forwards to the container (it catches all and skips
 # SIGCHLD, SIGPIPE and the Go runtime's SIGURG); those a process can catch
 # and that are not about the CLI's own terminal handling.
 FORWARDED_SIGNALS = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
-    signal.SIGTERM, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGXCPU,
-    signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR, signal.SIGSYS,
-    signal.SIGTRAP, signal.SIGABRT,
+    _signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM,
+    _signal.SIGTERM, _signal.SIGCONT, _signal.SIGTSTP, _signal.SIGTTIN, _signal.SIGTTOU, _signal.SIGXCPU,
+    _signal.SIGXFSZ, _signal.SIGVTALRM, _signal.SIGPROF, _signal.SIGIO, _signal.SIGPWR, _signal.SIGSYS,
+    _signal.SIGTRAP, _signal.SIGABRT,
 )
+SIGWINCH = _signal.SIGWINCH
 
 
 def signal_name(signum: int) -> str:
     """The name ``POST /containers/{id}/kill?signal=`` takes: ``INT``, ``TERM``, ``RTMIN+3``."""
-    if signal.SIGRTMIN < signum <= signal.SIGRTMAX:
-        return f"RTMIN+{signum - signal.SIGRTMIN}"
+    if _signal.SIGRTMIN < signum <= _signal.SIGRTMAX:
+        return f"RTMIN+{signum - _signal.SIGRTMIN}"
+    import signal  # its names, once a signal has come
+
     return signal.Signals(signum).name.removeprefix("SIG")
 
 
@@ -147,7 +179,8 @@ class SignalRelay:
     """Call ``callback(signum)`` in a thread for each of ``signals`` received, while started.
 
     Must be started and stopped from the main thread (Python installs
-    handlers only there). Signals not in the set keep their handlers.
+    handlers only there: started elsewhere, it relays nothing). Signals not
+    in the set keep their handlers.
     """
 
     def __init__(self, signals: Iterable[int], callback: Callable[[int], None]) -> None:
@@ -156,48 +189,54 @@ class SignalRelay:
         self._saved: dict[int, object] = {}
         self._old_wakeup = -1
         self._pipe: tuple[int, int] | None = None
-        self._thread: threading.Thread | None = None
+        self._stopped = threads.Latch()  # set when the relay thread has ended
 
     def start(self) -> SignalRelay:
-        if threading.current_thread() is not threading.main_thread() or not self.signals:
+        if not self.signals:
             return self
         r, w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(w, False)
+        try:
+            self._old_wakeup = _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: no relay
+            os.close(r)
+            os.close(w)
+            return self
         self._pipe = (r, w)
-        self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         for signum in self.signals:
             # A Python-level handler must exist for the wakeup byte to be written.
-            self._saved[signum] = signal.signal(signum, _ignore)
-        self._thread = threading.Thread(target=self._relay, name="signal-relay", daemon=True)
-        self._thread.start()
+            self._saved[signum] = _signal.signal(signum, _ignore)
+        threads.start(self._relay, "signal-relay")
         return self
 
     def _relay(self) -> None:
         assert self._pipe is not None
         r = self._pipe[0]
-        while True:
-            try:
-                data = os.read(r, 64)
-            except OSError:
-                return
-            if not data:
-                return
-            for signum in data:
-                if signum in self.signals:
-                    try:
-                        self.callback(signum)
-                    except Exception:  # noqa: BLE001 — a failed forward must not end the relay
-                        pass
+        try:
+            while True:
+                try:
+                    data = os.read(r, 64)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for signum in data:
+                    if signum in self.signals:
+                        try:
+                            self.callback(signum)
+                        except Exception:  # noqa: BLE001 — a failed forward must not end the relay
+                            pass
+        finally:
+            self._stopped.set()
 
     def stop(self) -> None:
         if self._pipe is None:
             return
         for signum, handler in self._saved.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        signal.set_wakeup_fd(self._old_wakeup)
+            _signal.signal(signum, handler)  # type: ignore[arg-type]
+        _signal.set_wakeup_fd(self._old_wakeup)
         os.close(self._pipe[1])  # the relay thread reads EOF and ends
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopped.wait(timeout=5)
         os.close(self._pipe[0])
         self._pipe = None
 

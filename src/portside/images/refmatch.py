@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import replace
 
 from portside.errors import InvalidArgument
 from portside.oci.reference import DEFAULT_TAG, Reference
@@ -39,7 +38,7 @@ def reference_matches(pattern: str, ref: Reference) -> bool:
     does not match ``user/busybox``.
     """
     if ref.tag is None and ref.digest is None:
-        full = replace(ref, tag=DEFAULT_TAG)
+        full = ref.with_tag(DEFAULT_TAG)
     else:
         full = ref
     targets = (ref.familiar(), ref.familiar_name(), str(full), ref.name)

@@ -35,10 +35,8 @@ are unsupported here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 
 from portside.errors import InvalidArgument
-from portside.oci import digest as _digest
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -70,14 +68,51 @@ _OCI_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 
 
-@dataclass(frozen=True)
 class Reference:
-    """A parsed, normalised reference. Build it with the parse functions, which validate."""
+    """A parsed, normalised reference. Build it with the parse functions, which validate.
+
+    Immutable and hashable, compared by its four fields. A plain class rather
+    than a frozen dataclass: the CLI parses the image name on every
+    ``portside run``, and importing dataclasses (which loads inspect) would
+    cost more than the parse (docs/cli-startup.md).
+    """
+
+    __slots__ = ("domain", "path", "tag", "digest")
 
     domain: str  # "docker.io", "localhost:5000", "[::1]:5000"; "" only in the quirk above
     path: str  # "library/busybox", "user/app", "ns/sub/app"
-    tag: str | None = None
-    digest: str | None = None  # "sha256:<64 hex>"
+    tag: str | None
+    digest: str | None  # "sha256:<64 hex>"
+
+    def __init__(self, domain: str, path: str, tag: str | None = None, digest: str | None = None) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "domain", domain)
+        setattr_(self, "path", path)
+        setattr_(self, "tag", tag)
+        setattr_(self, "digest", digest)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _fields(self) -> tuple[str, str, str | None, str | None]:
+        return (self.domain, self.path, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reference):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Reference(domain={self.domain!r}, path={self.path!r}, tag={self.tag!r}, digest={self.digest!r})"
+
+    def __reduce__(self) -> tuple[type[Reference], tuple[str, str, str | None, str | None]]:
+        return Reference, self._fields()  # copy and pickle go through __init__, not __setattr__
 
     @property
     def name(self) -> str:
@@ -101,13 +136,13 @@ class Reference:
 
     def with_tag(self, tag: str) -> Reference:
         """The same reference with ``tag`` (replacing any tag; a digest is kept)."""
-        return replace(self, tag=validate_tag(tag))
+        return Reference(self.domain, self.path, validate_tag(tag), self.digest)
 
     def with_digest(self, digest: str) -> Reference:
         """The same reference with ``digest`` (replacing any digest; a tag is kept)."""
         if not _DIGEST_RE.fullmatch(digest):
             raise InvalidArgument("invalid digest format")
-        return replace(self, digest=_validate_digest(digest))
+        return Reference(self.domain, self.path, self.tag, _validate_digest(digest))
 
     def _suffix(self) -> str:
         suffix = f":{self.tag}" if self.tag is not None else ""
@@ -141,7 +176,7 @@ def parse_docker_ref(untrusted: str) -> Reference:
     """
     ref = parse_normalized(untrusted)
     if ref.tag is None and ref.digest is None:
-        return replace(ref, tag=DEFAULT_TAG)
+        return Reference(ref.domain, ref.path, DEFAULT_TAG)
     return ref
 
 
@@ -158,7 +193,7 @@ def parse_repository_and_tag(repo: str, tag: str | None) -> Reference:
         raise InvalidArgument("cannot import digest reference")
     if tag:
         return ref.with_tag(tag)
-    return ref if ref.tag is not None else replace(ref, tag=DEFAULT_TAG)
+    return ref if ref.tag is not None else Reference(ref.domain, ref.path, DEFAULT_TAG, ref.digest)
 
 
 def validate_tag(tag: str) -> str:
@@ -217,6 +252,8 @@ def _validate_digest(untrusted: str) -> str:
 
     For a string that already matches the reference digest grammar.
     """
+    from portside.oci import digest as _digest  # hashlib, only for a digested reference
+
     if _digest.is_digest(untrusted):
         return untrusted
     algorithm, _, encoded = untrusted.partition(":")

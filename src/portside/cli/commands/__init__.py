@@ -143,7 +143,7 @@ EXTERNAL: dict[str, tuple[str, str]] = {
 
 def load(entry: Entry):  # type: ignore[no-untyped-def]
     """Import the module of ``entry`` and return its Command."""
-    import importlib
-
-    module = importlib.import_module(f"portside.cli.commands.{entry.module}")
+    # __import__ rather than importlib.import_module: the importlib package
+    # imports warnings, a cost every command would pay (docs/cli-startup.md).
+    module = __import__(f"portside.cli.commands.{entry.module}", fromlist=[entry.attr])
     return getattr(module, entry.attr)

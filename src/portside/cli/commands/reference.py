@@ -2,21 +2,20 @@
 
 The grammar and its normalisation (``busybox`` -> ``docker.io/library/busybox``)
 live in ``portside.oci.reference``, shared with the daemon. Only the commands
-that validate a name (``tag``, ``import``) import it, lazily: compiling its
-expressions costs about 20 ms of start-up. The ``images`` table only splits
+that validate a name (``tag``, ``import``, and ``run``/``create`` for a name
+of an unusual shape) import it, lazily: re and its expressions are a large
+part of a command's start-up. The ``images`` table only splits
 the familiar names the daemon sends (``busybox:latest``, ``user/app@sha256:...``).
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing itself is not imported: `portside run` checks its image name here
 if TYPE_CHECKING:
     from portside.oci.reference import Reference
 
-_ANCHORED_ID = re.compile(r"[a-f0-9]{64}")
-_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+_ANCHORED_ID = r"[a-f0-9]{64}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 
 class ReferenceError(ValueError):
@@ -36,11 +35,47 @@ def parse_normalized_named(s: str) -> Reference:
 
 def parse_any(s: str) -> Reference | str:
     """ParseAnyReference: a full image ID or digest, else a normalised name."""
-    if _ANCHORED_ID.fullmatch(s):
+    import re
+
+    if re.fullmatch(_ANCHORED_ID, s):
         return "sha256:" + s
-    if _DIGEST.fullmatch(s):
+    if re.fullmatch(_DIGEST, s):
         return s
     return parse_normalized_named(s)
+
+
+def check_any(s: str) -> None:
+    """ParseAnyReference's verdict, as ``run`` and ``create`` ask it before their request.
+
+    Raises ReferenceError with docker's text. The common shape of an image
+    name is accepted at once (see ``_plain``); anything else goes through the
+    grammar, which needs re and the compiled expressions of
+    ``portside.oci.reference``: about as much start-up as the rest of
+    ``portside run busybox`` (docs/cli-startup.md).
+    """
+    if not _plain(s):
+        parse_any(s)
+
+
+def _plain(s: str) -> bool:
+    """``name[:tag]`` with only lowercase ASCII letters and digits in each ``/``-separated
+    component of the name, and a tag of ASCII letters, digits, ``_``, ``.`` and ``-``
+    (``busybox``, ``busybox:1.36``, ``user/app:v2_rc-1``).
+
+    A strict subset of what the grammar accepts: no separators inside a
+    component, no domain with a dot or a port, no digest, short names. False
+    only means "ask the grammar".
+    """
+    name, colon, tag = s.partition(":")
+    if not name or len(name) > 200:  # the grammar's limit is 255 for the normalised path
+        return False
+    for component in name.split("/"):
+        if not (component.isascii() and component.isalnum() and component == component.lower()):
+            return False
+    if not colon:
+        return True
+    letters = tag.replace("_", "a").replace(".", "a").replace("-", "a")
+    return 0 < len(tag) <= 128 and tag[0] not in ".-" and letters.isascii() and letters.isalnum()
 
 
 def split_repo_tag(target: str) -> tuple[str, str]:

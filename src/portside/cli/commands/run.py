@@ -26,13 +26,9 @@ the container's own status.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from portside.cli import runopts
+from portside.cli import jsonwire, runopts, threads
 from portside.cli.commands.base import (
     BOOL,
     LIST,
@@ -48,7 +44,12 @@ from portside.cli.commands.base import (
     flag_error,
 )
 
+# typing and collections.abc for mypy only: every `portside run` imports this module (docs/cli-startup.md).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from portside.cli.client import Client
     from portside.cli.hijack import HijackedConnection, Streamer
 
@@ -107,7 +108,7 @@ class Waiter:
     any time (``run -d`` drops it after start).
     """
 
-    def __init__(self, client: Client, container: str, condition: str, notify: threading.Event | None = None) -> None:
+    def __init__(self, client: Client, container: str, condition: str, notify: threads.Latch | None = None) -> None:
         from portside.cli.hijack import raw_request
 
         query = [("condition", condition)] if condition else None
@@ -117,16 +118,14 @@ class Waiter:
             self._resp.close()
             raise error
         self._notify = notify
-        self._done = threading.Event()
+        self._done = threads.Latch()
         self.status = 125
         self.error = ""
-        threading.Thread(target=self._read, name="wait", daemon=True).start()
+        threads.start(self._read, "wait")
 
     def _read(self) -> None:
-        import json
-
         try:
-            body = json.loads(self._resp.read_body() or b"{}") or {}
+            body = jsonwire.loads(self._resp.read_body() or b"{}") or {}
             error = body.get("Error") or {}
             if error and error.get("Message"):
                 self.error = str(error["Message"])
@@ -184,7 +183,7 @@ class Session:
         stdout: bool,
         stderr: bool,
         detach_keys: str,
-        notify: threading.Event,
+        notify: threads.Latch,
     ) -> None:
         from portside.cli import tty as term
         from portside.cli.hijack import Streamer
@@ -201,22 +200,17 @@ class Session:
                     ctx.err(f"WARNING: invalid detach escape keys, using default: {e}\n")
             escape = term.EscapeProxy(keys)
             if stdin_fd is not None and os.isatty(stdin_fd):
-                self._raw = term.raw_terminal(stdin_fd)
+                self._raw = term.RawTerminal(stdin_fd)
                 self._raw.__enter__()
         out = _stream_writer(ctx.stdout) if stdout else None
         # With a TTY there is one stream; what the container writes to stderr comes on it.
         err = (out if tty else _stream_writer(ctx.stderr)) if stderr else None
-        self._restore_lock = threading.Lock()
+        self._restore_lock = threads.Lock()
         self.streamer: Streamer = Streamer(
-            conn, tty=tty, stdin_fd=stdin_fd, stdout=out, stderr=err, escape=escape, on_output_end=self.restore
+            conn, tty=tty, stdin_fd=stdin_fd, stdout=out, stderr=err, escape=escape, on_output_end=self.restore,
+            notify=notify,
         )
-        self._notify = notify
         self.streamer.start()
-        threading.Thread(target=self._watch, name="session-watch", daemon=True).start()
-
-    def _watch(self) -> None:
-        self.streamer.wait()
-        self._notify.set()
 
     @property
     def done(self) -> bool:
@@ -269,15 +263,15 @@ class SizeMonitor:
                     return
             self.ctx.err("failed to resize tty, using default size\n")
 
-        threading.Thread(target=retry, name="resize", daemon=True).start()
+        threads.start(retry, "resize")
 
 
 def _signal_handler(ctx: Context, container: str, size: list[SizeMonitor]) -> Callable[[int], None]:
     """What the relay does with a signal: SIGWINCH resizes, the others are sent to the container."""
-    from portside.cli.tty import signal_name
+    from portside.cli.tty import SIGWINCH, signal_name
 
     def handle(signum: int) -> None:
-        if signum == signal.SIGWINCH:
+        if signum == SIGWINCH:
             for monitor in size:
                 monitor.resize()
             return
@@ -291,20 +285,14 @@ def _signal_handler(ctx: Context, container: str, size: list[SizeMonitor]) -> Ca
 
 def _relay(ctx: Context, container: str, *, forward: bool, tty: bool, size: list[SizeMonitor]) -> Any:
     """A started SignalRelay for the session (forwarded signals, SIGWINCH), or None."""
-    from portside.cli.tty import FORWARDED_SIGNALS, SignalRelay
+    from portside.cli.tty import FORWARDED_SIGNALS, SIGWINCH, SignalRelay
 
     signals: list[int] = list(FORWARDED_SIGNALS) if forward else []
     if tty and _is_terminal(ctx.stdout):
-        signals.append(signal.SIGWINCH)
+        signals.append(SIGWINCH)
     if not signals:
         return None
     return SignalRelay(signals, _signal_handler(ctx, container, size)).start()
-
-
-def _wait_first(notify: threading.Event, *done: Callable[[], bool]) -> None:
-    while not any(d() for d in done):
-        notify.wait(0.2)
-        notify.clear()
 
 
 # ---------------------------------------------------------------------------
@@ -386,6 +374,16 @@ def _pull(ctx: Context, image: str, req: runopts.CreateRequest) -> None:
         raise CLIError(str(e)) from None
 
 
+def _check_image(image: str) -> None:
+    """docker's ParseAnyReference before the create request: a name it refuses is refused here."""
+    from portside.cli.commands import reference
+
+    try:
+        reference.check_any(image)
+    except reference.ReferenceError as e:
+        raise CLIError(str(e)) from None
+
+
 def _named_for_pull(image: str) -> str | None:
     """The image as ``Unable to find image '...'`` names it (name:tag), None for an ID or digest-only value."""
     from portside.cli.commands import reference
@@ -418,7 +416,7 @@ def create_container(ctx: Context, req: runopts.CreateRequest) -> str:
     _validate_platform(req.platform)
     cidfile = _CIDFile(req.cidfile)
     try:
-        named = _named_for_pull(req.image)
+        _check_image(req.image)
         if req.pull == runopts.PULL_ALWAYS:
             _pull(ctx, req.image, req)
 
@@ -428,7 +426,10 @@ def create_container(ctx: Context, req: runopts.CreateRequest) -> str:
         try:
             created = send()
         except APIError as e:
-            if not (e.status == 404 and "No such image" in e.message and named and req.pull == runopts.PULL_MISSING):
+            if not (e.status == 404 and "No such image" in e.message and req.pull == runopts.PULL_MISSING):
+                raise
+            named = _named_for_pull(req.image)
+            if not named:
                 raise
             if not req.quiet:
                 ctx.err(f"Unable to find image '{named}' locally\n")
@@ -497,7 +498,7 @@ def _run_container(
     from portside.cli.hijack import hijack
 
     attach = req.attach_stdin or req.attach_stdout or req.attach_stderr
-    notify = threading.Event()
+    notify = threads.Latch()
     session: Session | None = None
     if attach:
         conn = hijack(
@@ -530,7 +531,7 @@ def _run_container(
             size.append(monitor)
             monitor.initial()
 
-        _wait_first(notify, lambda: session.done, lambda: waiter.done)
+        notify.wait()  # the stream or the wait, whichever ends first (each sets it when done)
         if session.done and not waiter.done:
             result = session.streamer.result
             if result.detached:
@@ -587,7 +588,7 @@ def run_start(ctx: Context, opts: Options, args: list[str]) -> int:
     stdin = bool(opts.interactive and config.get("OpenStdin"))
     size: list[SizeMonitor] = []
     relay = _relay(ctx, container, forward=not tty, tty=tty, size=size)
-    notify = threading.Event()
+    notify = threads.Latch()
     session: Session | None = None
     try:
         conn = _hijack_attach(ctx, container, stdin=stdin, detach_keys=opts.detach_keys)
@@ -643,7 +644,7 @@ def _check_attachable(info: dict[str, Any]) -> None:
 
 def run_attach(ctx: Context, opts: Options, args: list[str]) -> int:
     container = args[0]
-    notify = threading.Event()
+    notify = threads.Latch()
     waiter = Waiter(ctx.client, container, "", notify)
     info = _inspect(ctx, container)
     _check_attachable(info)
@@ -732,7 +733,7 @@ def run_exec(ctx: Context, opts: Options, args: list[str]) -> int:
                            headers={"Content-Type": "application/json"}).read()
         return 0
 
-    notify = threading.Event()
+    notify = threads.Latch()
     conn = hijack(ctx.client, f"/exec/{exec_id}/start", None, start)
     session = Session(ctx, conn, tty=opts.tty, stdin=attach_stdin, stdout=True, stderr=True,
                       detach_keys=opts.detach_keys, notify=notify)
@@ -757,9 +758,7 @@ def run_exec(ctx: Context, opts: Options, args: list[str]) -> int:
 
 
 def _json(value: Any) -> bytes:
-    import json
-
-    return json.dumps(value).encode()
+    return jsonwire.dumps(value).encode()
 
 
 # ---------------------------------------------------------------------------
