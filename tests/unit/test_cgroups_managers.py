@@ -308,3 +308,16 @@ def test_v1_freeze_thaw(tmp_path: pathlib.Path) -> None:
 def test_system_cpu() -> None:
     hz = os.sysconf("SC_CLK_TCK")
     assert system_cpu(f"cpu  {hz} 0 0 {hz} 0 0 0 99 99\ncpu0 1 2 3\ncpufreq 1\n") == (2_000_000_000, 1)
+
+
+def test_rmdir_if_unused_leaves_a_parent_with_children_and_never_waits(tmp_path):
+    from portside.cgroups import fs as cgfs
+
+    parent = tmp_path / "portside"
+    (parent / "other-daemons-container").mkdir(parents=True)
+    cgfs.rmdir_if_unused(str(parent))            # not empty: kept, at once, no error
+    assert (parent / "other-daemons-container").is_dir()
+    (parent / "other-daemons-container").rmdir()
+    cgfs.rmdir_if_unused(str(parent))
+    assert not parent.exists()
+    cgfs.rmdir_if_unused(str(parent))            # absent: fine

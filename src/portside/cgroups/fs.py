@@ -147,6 +147,19 @@ def rmdir_tree(top: str, *, timeout: float) -> None:
                 delay = min(delay * 2, 0.05)
 
 
+def rmdir_if_unused(path: str) -> None:
+    """rmdir one cgroup if nothing uses it; busy (children, tasks) or absent is not an error, and not waited for.
+
+    For a parent shared with others (``portside``, every daemon's containers below it):
+    a recursive removal could take another daemon's fresh, still empty container cgroup.
+    """
+    try:
+        os.rmdir(path)
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.ENOENT):
+            raise translate(e, f"rmdir {path}") from None
+
+
 def kill_pids(pids: list[int]) -> None:
     for pid in pids:
         try:

@@ -60,6 +60,9 @@ class Manager(Protocol):
     def remove(self, path: str) -> None:
         """rmdir the cgroup and any below it, in every hierarchy; absent is fine."""
 
+    def remove_if_unused(self, path: str) -> None:
+        """rmdir the cgroup itself in every hierarchy, at once, where it has no children and no tasks."""
+
 
 def detect() -> CgroupVersion:
     """v1, hybrid (v1 controllers, plus a v2 hierarchy that only tracks processes) or v2."""

@@ -464,11 +464,10 @@ class Monitor:
             return
         parent = os.path.dirname(path)
         if parent and not self.spares and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
-            try:  # the last container gone: the shared parent too, so nothing of ours is left
-                if not manager.procs(parent):  # another daemon's running containers keep it (no 5 s of retries)
-                    manager.remove(parent)
-            except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
-                pass
+            try:  # the last container gone: the shared parent too, if no other daemon's containers use it
+                manager.remove_if_unused(parent)
+            except Exception:  # noqa: BLE001 - logged: nothing depends on it
+                print(f"portside monitor: removing cgroup {parent}: {sys.exc_info()[1]}", file=sys.stderr)
 
     # -- spare launchers (runtime/spare.py) ---------------------------------------
 
