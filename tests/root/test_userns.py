@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import grp
 import os
+import time
 import pwd
 import shutil
 import subprocess
@@ -266,3 +267,21 @@ def test_bad_remap_values_refuse_to_start(tmp_path) -> None:  # type: ignore[no-
             assert message in proc.stderr, proc.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_commit_records_the_ids_the_container_saw(remapped: Daemon) -> None:
+    cid = _out(remapped, "run", "-d", "busybox", "sh", "-c",
+               "echo x > /made && mkdir /owned && chown 1000:1000 /owned && sleep 300").strip()
+    try:
+        image = ""
+        for _ in range(50):
+            if "made" in _out(remapped, "diff", cid):
+                break
+            time.sleep(0.1)
+        image = _out(remapped, "commit", cid, "remapped-commit:1").strip()
+        owners = _out(remapped, "run", "--rm", "remapped-commit:1", "stat", "-c", "%u:%g %n", "/made", "/owned")
+        assert owners.splitlines() == ["0:0 /made", "1000:1000 /owned"]
+    finally:
+        remapped.cli("rm", "-f", cid, check=False)
+        if image:
+            remapped.cli("rmi", "remapped-commit:1", check=False)

@@ -60,13 +60,17 @@ class DiffResult:
     size: int       # bytes written, the end-of-archive blocks included
 
 
-def write_layer_diff(upper: str, write: Write, *, skip: Collection[str] = ()) -> DiffResult:
+def write_layer_diff(upper: str, write: Write, *, skip: Collection[str] = (),
+                     owners: Callable[[int, int], tuple[int, int]] | None = None) -> DiffResult:
     """Write the overlay upper directory ``upper`` as an uncompressed layer tar through ``write``.
 
     ``skip`` holds paths relative to ``upper`` ("etc/hosts") to leave out, a
-    directory with everything below it.
+    directory with everything below it. ``owners`` maps a file's (uid, gid) on
+    disk to the one the layer records: a user-namespaced container's files are
+    owned by shifted ids on the host, its layer must say what it saw.
     """
     writer = _Writer(write, frozenset(skip))
+    writer.owners = owners
     root_fd = os.open(upper, _DIR_FLAGS)
     try:
         writer.walk(root_fd, "")
@@ -81,6 +85,7 @@ class _Writer:
         self._write = write
         self._skip = skip
         self._links: dict[tuple[int, int], str] = {}  # (dev, ino) -> the name it was first written as
+        self.owners: Callable[[int, int], tuple[int, int]] | None = None
         self.entries = 0
         self.size = 0
 
@@ -213,6 +218,8 @@ class _Writer:
         return True
 
     def _header(self, info: tarfile.TarInfo) -> None:
+        if self.owners is not None:
+            info.uid, info.gid = self.owners(info.uid, info.gid)
         self.out(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
         self.entries += 1
 
