@@ -12,12 +12,14 @@ refused without it.
 from __future__ import annotations
 
 import grp
+import io
 import os
 import time
 import pwd
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 
@@ -285,3 +287,84 @@ def test_commit_records_the_ids_the_container_saw(remapped: Daemon) -> None:
         remapped.cli("rm", "-f", cid, check=False)
         if image:
             remapped.cli("rmi", "remapped-commit:1", check=False)
+
+
+# -- docker cp and export: the ids the container sees ------------------------------------------
+
+def _tar_owners(data: bytes) -> dict[str, tuple[int, int]]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: (m.uid, m.gid) for m in tar.getmembers()}
+
+
+def _cp_out_owners(d: Daemon, cid: str) -> dict[str, tuple[int, int]]:
+    owners = {}
+    for path in ("/owned", "/made", "/bin/busybox", "/etc"):
+        owners.update(_tar_owners(d.cli("cp", "-a", f"{cid}:{path}", "-").stdout))
+    return owners
+
+
+def test_cp_out_gives_the_ids_the_container_saw(remapped: Daemon, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cid = _out(remapped, "run", "-d", "busybox", "sh", "-c",
+               "echo x > /made && echo y > /owned && chown 1000:1000 /owned && touch /ready && sleep 300").strip()
+    try:
+        for _ in range(100):
+            if remapped.cli("cp", f"{cid}:/ready", "-", check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        # Running (its own idmapped overlay), then stopped (the daemon's view mounts the layers idmapped too).
+        for state in ("running", "stopped"):
+            owners = _cp_out_owners(remapped, cid)
+            assert owners["owned"] == (1000, 1000), (state, owners)
+            assert owners["made"] == owners["busybox"] == owners["etc"] == owners["etc/passwd"] == (0, 0), \
+                (state, owners)
+            remapped.cli("cp", "-a", f"{cid}:/owned", str(tmp_path / f"owned-{state}"))
+            assert (tmp_path / f"owned-{state}").read_text() == "y\n"
+            if state == "running":
+                remapped.cli("kill", cid)
+                remapped.cli("wait", cid)
+    finally:
+        remapped.cli("rm", "-f", cid, check=False)
+
+
+def test_cp_in_is_owned_as_the_container_sees_it(remapped: Daemon, start: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "rootfile").write_text("root's\n")
+    (tmp_path / "userfile").write_text("user's\n")
+    os.chown(tmp_path / "userfile", 1000, 1000)
+    cid = _out(remapped, "run", "-d", "busybox", "sleep", "300").strip()
+    created = _out(remapped, "create", "busybox", "stat", "-c", "%u:%g %n", "/tmp/rootfile", "/tmp/userfile").strip()
+    try:
+        for target in (cid, created):
+            remapped.cli("cp", str(tmp_path / "rootfile"), f"{target}:/tmp/")
+            remapped.cli("cp", "-a", str(tmp_path / "userfile"), f"{target}:/tmp/")
+        inside = _out(remapped, "exec", cid, "stat", "-c", "%u:%g %n", "/tmp/rootfile", "/tmp/userfile")
+        assert inside.splitlines() == ["0:0 /tmp/rootfile", "1000:1000 /tmp/userfile"]
+        assert _out(remapped, "exec", cid, "cat", "/tmp/rootfile") == "root's\n"
+        upper = os.path.join(remapped.root, "snapshots", "active", created, "fs", "tmp")
+        assert os.stat(os.path.join(upper, "rootfile")).st_uid == start
+        assert os.stat(os.path.join(upper, "userfile")).st_uid == start + 1000
+        assert _out(remapped, "start", "-a", created).splitlines() == ["0:0 /tmp/rootfile", "1000:1000 /tmp/userfile"]
+        # An id the container cannot have is refused, as dockerd does.
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("far")
+            info.uid = 70000
+            tar.addfile(info, io.BytesIO(b""))
+        refused = remapped.cli("cp", "-", f"{cid}:/tmp/", input=buf.getvalue(), check=False)
+        assert refused.returncode == 1
+        assert b"Container ID 70000 cannot be mapped to a host ID" in refused.stderr, refused.stderr
+        assert remapped.cli("exec", cid, "test", "-e", "/tmp/far", check=False).returncode == 1
+    finally:
+        remapped.cli("rm", "-f", cid, created, check=False)
+
+
+def test_export_gives_the_ids_the_container_saw(remapped: Daemon, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cid = _out(remapped, "create", "busybox", "sh", "-c", "mkdir /owned && chown 1000:1000 /owned").strip()
+    try:
+        remapped.cli("start", "-a", cid)
+        remapped.cli("export", "-o", str(tmp_path / "out.tar"), cid)
+        owners = _tar_owners((tmp_path / "out.tar").read_bytes())
+        assert owners["bin/busybox"] == owners["etc/passwd"] == (0, 0)
+        assert owners["owned"] == (1000, 1000)
+        assert not any(uid >= 65536 or gid >= 65536 for uid, gid in owners.values()), owners
+    finally:
+        remapped.cli("rm", "-f", cid, check=False)

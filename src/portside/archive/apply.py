@@ -90,6 +90,9 @@ class ExtractPolicy:
 
     # Every entry owned by uid:gid instead of the tar's ids (docker cp --archive with a container user).
     owner: tuple[int, int] | None = None
+    # The tar's (uid, gid) to the ones written, when there is no ``owner``: a user-namespaced
+    # container's ids to the host's. ValueError refuses the entry.
+    owners: Callable[[int, int], tuple[int, int]] | None = None
     # Refuse to replace a directory with a non-directory or the reverse (docker cp always asks for it).
     no_overwrite_dir_nondir: bool = False
     # The destination's path as the user knows it ("/tmp" in the container), for messages.
@@ -240,7 +243,7 @@ class _Applier:
         elif member.islnk():
             self._make_hardlink(member.linkname, parts)
         else:
-            meta = _metadata(member, self._mode.policy.owner)
+            meta = _metadata(member, self._mode.policy.owner, self._mode.policy.owners)
             parent_fd = self._dirs.open(parts[:-1], create=True)
             if member.isdir():
                 self._make_dir(parent_fd, parts, meta)
@@ -610,8 +613,14 @@ def _split_path(untrusted_path: str, root_name: str = "the layer root") -> tuple
     return tuple(parts)
 
 
-def _metadata(member: tarfile.TarInfo, owner: tuple[int, int] | None = None) -> _Metadata:
+def _metadata(member: tarfile.TarInfo, owner: tuple[int, int] | None = None,
+              owners: Callable[[int, int], tuple[int, int]] | None = None) -> _Metadata:
     uid, gid = _owner(member) if owner is None else owner
+    if owner is None and owners is not None:
+        try:
+            uid, gid = owners(uid, gid)
+        except ValueError as e:
+            raise _Rejected(str(e)) from None
     mtime_ns = _pax_time_ns(member, "mtime")
     if mtime_ns is None:
         mtime_ns = _checked_ns(int(member.mtime) * 1_000_000_000)

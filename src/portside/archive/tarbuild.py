@@ -35,12 +35,17 @@ _CAPABILITY_XATTR = "security.capability"
 _VFS_CAP_REVISION_3 = 3
 _XATTR_CAPS_SZ_2 = 20
 
+Owners = Callable[[int, int], tuple[int, int]]  # (uid, gid) -> (uid, gid)
+
 
 class TarBuilder:
     """Builds one archive into ``out`` (called with chunks of bytes)."""
 
-    def __init__(self, out: Callable[[bytes], None]) -> None:
+    def __init__(self, out: Callable[[bytes], None], *, owners: Owners | None = None) -> None:
+        """``owners`` maps a file's (uid, gid) on disk to the one its entry records: the files of a
+        user-namespaced container are owned by shifted ids on the host, its tar says what it sees."""
         self._out = out
+        self._owners = owners
         self._buffer = bytearray()
         self._links: dict[tuple[int, int], str] = {}  # (dev, inode) of a multiply-linked file -> its first name
 
@@ -122,6 +127,8 @@ class TarBuilder:
             self._out(data)
 
     def _header(self, info: tarfile.TarInfo, st: os.stat_result) -> None:
+        if self._owners is not None:
+            info.uid, info.gid = self._owners(info.uid, info.gid)
         self._buffer += _with_type_bits(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), st.st_mode)
         if len(self._buffer) >= _FLUSH_AT:
             self.flush()

@@ -116,7 +116,7 @@ def archive_path(containers: ContainerService, name: str, untrusted_path: str) -
         top = base_name(abs_path)
         if top == "/":
             top = ""
-        builder = TarBuilder(out)
+        builder = TarBuilder(out, owners=_seen_ids(view))
         builder.add(entry.parent_fd, entry.name, top)
         if stat.S_ISDIR(entry.st.st_mode):
             fd = entry.open(os.O_RDONLY | os.O_DIRECTORY)
@@ -146,7 +146,14 @@ def extract_to_dir(containers: ContainerService, name: str, untrusted_path: str,
                 raise InvalidArgument("extraction point is not a directory")
             _check_writable(view, entry.path)
             owner = _container_user(view) if copy_uid_gid else None
-            policy = ExtractPolicy(owner=owner, no_overwrite_dir_nondir=no_overwrite_dir_nondir, shown_root=entry.path)
+            owners = view.ids.to_host if view.ids is not None else None
+            if owner is not None and owners is not None:
+                try:
+                    owner = owners(*owner)
+                except ValueError as e:
+                    raise InvalidArgument(str(e)) from None
+            policy = ExtractPolicy(owner=owner, owners=owners, no_overwrite_dir_nondir=no_overwrite_dir_nondir,
+                                   shown_root=entry.path)
             fd = entry.open(os.O_RDONLY | os.O_DIRECTORY)
             try:
                 extract_archive(_plain_tar(untrusted_tar), fd, policy)
@@ -167,7 +174,7 @@ def export(containers: ContainerService, name: str) -> Stream:
         raise Internal(f"Error exporting container {name}: {e}") from e
 
     def write(out: Write) -> None:
-        builder = TarBuilder(out)
+        builder = TarBuilder(out, owners=_seen_ids(view))
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=view.root.fd)
         try:
             builder.add_tree(fd, "")
@@ -225,6 +232,11 @@ def _check_writable(view: ContainerFS, path: str) -> None:
         return
     if view.record.host_config.get("ReadonlyRootfs"):
         raise Forbidden("container rootfs is marked read-only")
+
+
+def _seen_ids(view: ContainerFS) -> Callable[[int, int], tuple[int, int]] | None:
+    """A remapped container's files are owned by host ids; its tars carry the ids it sees (as dockerd's)."""
+    return view.ids.to_container if view.ids is not None else None
 
 
 def _container_user(view: ContainerFS) -> tuple[int, int] | None:

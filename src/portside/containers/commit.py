@@ -19,15 +19,14 @@ Everything the request says is checked before anything is paused or written.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from portside.archive.layerdiff import mount_placeholders, write_layer_diff
 from portside.containers.record import State
+from portside.containers import userns
 from portside.containers.service import ContainerService
 from portside.errors import Conflict, InvalidArgument, PortsideError
 from portside.images.changes import apply_changes
@@ -77,29 +76,10 @@ def commit_container(service: ContainerService, request: CommitRequest) -> str:
                     comment=request.comment, container_id=record.id, container_config=record.config, tags=tags)
     with _paused(service, record.id, request.pause):
         skip = mount_placeholders(upper, lowers, RUNTIME_MOUNT_POINTS)
-        owners = _owners_of(service, record.id)
+        ids = userns.bundle_ids_of(service.store.dir(record.id))
+        owners = ids.to_container if ids is not None else None
         return commit_image(service.images, image,
                             lambda write: write_layer_diff(upper, write, skip=skip, owners=owners), commit)
-
-
-def _owners_of(service: ContainerService, cid: str) -> Callable[[int, int], tuple[int, int]] | None:
-    """For a user-namespaced container: host ids → the ids it saw (unmapped ones as 65534, the overflow id)."""
-    try:
-        with open(os.path.join(service.store.dir(cid), "config.json")) as f:
-            linux = json.load(f).get("linux") or {}
-    except (OSError, ValueError):
-        return None
-    uids, gids = linux.get("uidMappings") or [], linux.get("gidMappings") or []
-    if not uids and not gids:
-        return None
-
-    def back(maps: list[dict[str, int]], host_id: int) -> int:
-        for m in maps:
-            if m["hostID"] <= host_id < m["hostID"] + m["size"]:
-                return int(m["containerID"] + host_id - m["hostID"])
-        return 65534
-
-    return lambda uid, gid: (back(uids, uid), back(gids, gid))
 
 
 def _target(repo: str, tag: str) -> Reference:

@@ -22,6 +22,11 @@ so they need not be in the namespace.
   copy of the daemon's namespace, with the bind mounts of the container's
   spec on top (made as the container's init makes them, copy-up included).
 
+A ``--userns-remap`` container's view is in host ids throughout: its upper
+directory and volumes are owned by shifted ids on disk, and the shared image
+layers are mounted idmapped (snapshots/idmap.py), in its own namespace when
+it runs and here when it does not. ``ids`` shifts them back (containers/archive.py).
+
 A view holds the container's rootfs lock: ``start`` and ``remove`` wait for
 it, so the overlay is never mounted twice and never removed under a view.
 """
@@ -39,7 +44,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portside.archive.rootpath import Root, clean
+from portside.containers import userns
 from portside.containers.record import ContainerRecord, State
+from portside.containers.userns import BundleIds
 from portside.errors import Conflict
 from portside.runtime import init, linux
 from portside.snapshots.mount import Mount
@@ -69,6 +76,8 @@ class ContainerFS:
     record: ContainerRecord
     root: Root
     volumes: tuple[VolumeMount, ...]
+    # A remapped container's mappings: its files are owned by host ids it sees shifted back.
+    ids: BundleIds | None
     _close: Callable[[], None] = field(repr=False)
 
     def close(self) -> None:
@@ -145,7 +154,10 @@ def open_container_fs(service: ContainerService, name_or_id: str, *, volumes: bo
                 os.close(ns_fd)
         else:
             image = service.images.load_image(record.image_id)
-            overlay = service.images.snapshots.mounts(cid, [la.chain_id for la in image.row.layers])
+            # Idmapped as at start: the shared layers' files then read as the same host ids as the
+            # container's own (its upper directory is owned by them on disk), as in a running view.
+            overlay = userns.idmapped(service.images.snapshots.mounts(cid, [la.chain_id for la in image.row.layers]),
+                                      spec)
             target = os.path.join(service.store.dir(cid), "rootfs")
             view = _Namespace(lambda: _stopped_root(target, overlay, kept), teardown=lambda: _detach(target))
     except BaseException:
@@ -158,7 +170,7 @@ def open_container_fs(service: ContainerService, name_or_id: str, *, volumes: bo
         finally:
             release()
 
-    return ContainerFS(record, Root(view.root_fd), tuple(_volume_mounts(spec)), close)
+    return ContainerFS(record, Root(view.root_fd), tuple(_volume_mounts(spec)), userns.bundle_ids(spec), close)
 
 
 def _is_volume(m: dict[str, Any]) -> bool:

@@ -293,12 +293,10 @@ def idmapped(mounts: list[Mount], spec: dict[str, Any]) -> list[Mount]:
 
 def hand_over(paths: list[str], spec: dict[str, Any]) -> None:
     """Give the container's own files (its writable layer's root, its /etc files) to its root."""
-    linux = spec.get("linux") or {}
-    uids = tuple(rs.IDMapping(m["containerID"], m["hostID"], m["size"]) for m in linux.get("uidMappings") or [])
-    gids = tuple(rs.IDMapping(m["containerID"], m["hostID"], m["size"]) for m in linux.get("gidMappings") or [])
-    if not uids:
+    ids = bundle_ids(spec)
+    if ids is None or not ids.uids:
         return
-    uid, gid = to_host(uids, 0), to_host(gids, 0)
+    uid, gid = to_host(ids.uids, 0), to_host(ids.gids, 0)
     for path in paths:
         os.chown(path, uid, gid, follow_symlinks=False)
 
@@ -317,3 +315,61 @@ def check_idmap_support(path: str, mapping: IdentityMapping) -> None:
     if why:
         raise InvalidArgument(f"--userns-remap needs idmapped mounts of image layers (overlayfs on Linux 5.19 "
                               f"or later, on a filesystem that supports them): {path}: {why}")
+
+
+# -- a remapped container's files, seen from the host -------------------------------------------
+
+OVERFLOW_ID = 65534  # the kernel's overflowuid/overflowgid: what a container sees of an unmapped id
+
+
+@dataclass(frozen=True)
+class BundleIds:
+    """A remapped container's uid and gid mappings, as its bundle's config.json holds them.
+
+    What the daemon reads of its files (commit, cp, export) is owned by host
+    ids; what it writes for the container must be too.
+    """
+
+    uids: tuple[rs.IDMapping, ...]
+    gids: tuple[rs.IDMapping, ...]
+
+    def to_container(self, uid: int, gid: int) -> tuple[int, int]:
+        """Host ids → the ids the container sees; an id outside the mappings as the overflow id."""
+        return _back(self.uids, uid), _back(self.gids, gid)
+
+    def to_host(self, uid: int, gid: int) -> tuple[int, int]:
+        """The container's ids → host ids; ValueError for an id the container cannot have (dockerd's message)."""
+        return _forth(self.uids, uid), _forth(self.gids, gid)
+
+
+def _back(maps: tuple[rs.IDMapping, ...], host_id: int) -> int:
+    for m in maps:
+        if m.host_id <= host_id < m.host_id + m.size:
+            return m.container_id + host_id - m.host_id
+    return OVERFLOW_ID
+
+
+def _forth(maps: tuple[rs.IDMapping, ...], container_id: int) -> int:
+    for m in maps:
+        if m.container_id <= container_id < m.container_id + m.size:
+            return m.host_id + container_id - m.container_id
+    raise ValueError(f"Container ID {container_id} cannot be mapped to a host ID")
+
+
+def bundle_ids(spec: dict[str, Any]) -> BundleIds | None:
+    """The mappings of a bundle's spec; None for a container without a user namespace of its own making."""
+    linux = spec.get("linux") or {}
+    uids = tuple(rs.IDMapping(m["containerID"], m["hostID"], m["size"]) for m in linux.get("uidMappings") or [])
+    gids = tuple(rs.IDMapping(m["containerID"], m["hostID"], m["size"]) for m in linux.get("gidMappings") or [])
+    if not uids and not gids:
+        return None
+    return BundleIds(uids, gids)
+
+
+def bundle_ids_of(directory: str) -> BundleIds | None:
+    """``bundle_ids`` of the container whose bundle is ``directory`` (None when it has no config.json)."""
+    try:
+        with open(os.path.join(directory, "config.json")) as f:
+            return bundle_ids(json.load(f))
+    except (OSError, ValueError):
+        return None
