@@ -253,6 +253,16 @@ def test_docker_cli(remapped: Daemon, start: int) -> None:
         assert "privileged mode is incompatible with user namespaces" in refused.stderr
         host = run("run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map")
         assert host.stdout.split() == ["0", "0", "4294967295"], host
+        made = run("create", "busybox", "stat", "-c", "%u:%g", "/tmp/passwd")
+        cid = made.stdout.strip()
+        try:
+            copied = subprocess.run([docker, "cp", f"{cid}:/etc/passwd", "-"], capture_output=True, env=env,
+                                    timeout=120)
+            assert _tar_owners(copied.stdout) == {"passwd": (0, 0)}, copied.stderr
+            subprocess.run([docker, "cp", "-", f"{cid}:/tmp/"], input=copied.stdout, env=env, timeout=120, check=True)
+            assert run("start", "-a", cid).stdout.strip() == "0:0"
+        finally:
+            run("rm", "-f", cid)
     finally:
         shutil.rmtree(config, ignore_errors=True)
 
@@ -343,6 +353,15 @@ def test_cp_in_is_owned_as_the_container_sees_it(remapped: Daemon, start: int, t
         assert os.stat(os.path.join(upper, "rootfile")).st_uid == start
         assert os.stat(os.path.join(upper, "userfile")).st_uid == start + 1000
         assert _out(remapped, "start", "-a", created).splitlines() == ["0:0 /tmp/rootfile", "1000:1000 /tmp/userfile"]
+        # -a with a container user: that user's ids (its own /etc/passwd), shifted to the host's.
+        www = _out(remapped, "create", "--user", "www-data", "busybox", "stat", "-c", "%u:%g", "/tmp/rootfile").strip()
+        try:
+            remapped.cli("cp", "-a", str(tmp_path / "rootfile"), f"{www}:/tmp/")
+            assert _out(remapped, "start", "-a", www).strip() == "33:33"
+            st = os.stat(os.path.join(remapped.root, "snapshots", "active", www, "fs", "tmp", "rootfile"))
+            assert (st.st_uid, st.st_gid) == (start + 33, start + 33)
+        finally:
+            remapped.cli("rm", "-f", www, check=False)
         # An id the container cannot have is refused, as dockerd does.
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
