@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,27 +128,36 @@ class Monitor:
     def _loop(self, listener: socket.socket, wake_r: int) -> None:
         while not (self.stopping and not self.containers):
             for key, _ in self.sel.select(timeout=1.0):
-                kind, obj = key.data
-                if kind == "listener":
-                    self._accept(listener)
-                elif kind == "signal":
-                    while True:
-                        try:
-                            if not os.read(wake_r, 512):
-                                break
-                        except BlockingIOError:
-                            break
-                    self._reap()
-                elif kind == "client":
-                    self._client_readable(obj)
-                elif kind == "output":
-                    self._output_readable(key.fd, obj)
-                elif kind == "attach-in":
-                    self._attach_input(obj)
-                elif kind == "spare":
-                    self._spare_readable(obj)
+                try:
+                    self._dispatch(key, listener, wake_r)
+                except Exception:  # noqa: BLE001 - one bad event must not end every container's supervision
+                    traceback.print_exc(file=sys.stderr)
             self._reap()
             self._tend_spares()
+
+    def _dispatch(self, key: selectors.SelectorKey, listener: socket.socket, wake_r: int) -> None:
+        """One event of a select; an earlier event of the same batch may have closed this one's file."""
+        if self.sel.get_map().get(key.fd) is not key:
+            return  # unregistered meanwhile (a spare taken by a start, an output drained): stale
+        kind, obj = key.data
+        if kind == "listener":
+            self._accept(listener)
+        elif kind == "signal":
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+            self._reap()
+        elif kind == "client":
+            self._client_readable(obj)
+        elif kind == "output":
+            self._output_readable(key.fd, obj)
+        elif kind == "attach-in":
+            self._attach_input(obj)
+        elif kind == "spare":
+            self._spare_readable(obj)
 
     def _stop(self, signum: int, frame_: object) -> None:
         # SIGTERM: stop accepting; containers keep running (live restore is the daemon's concern)

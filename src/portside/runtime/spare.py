@@ -69,15 +69,16 @@ def fork(manager: cgroups.Manager, parent: str) -> Spare:
 
 def read_report(spare: Spare, timeout: float | None = None) -> bool | None:
     """Read the spare's word: True once ready, False if it failed or is gone, None if it has not spoken yet."""
-    spare.sock.settimeout(timeout)
     try:
+        spare.sock.settimeout(timeout)
         data = spare.sock.recv(4096)
     except (BlockingIOError, socket.timeout):
         return None
     except OSError:
         return False
     finally:
-        spare.sock.setblocking(False)
+        if spare.sock.fileno() != -1:
+            spare.sock.setblocking(False)
     if not data:
         return False
     report = json.loads(data)
