@@ -13,6 +13,7 @@ state it requires. Waiters wait on one condition variable.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -64,6 +65,9 @@ class ContainerService:
         # attachments made before start (docker run attaches first), by container ID
         self._pending: dict[str, list[AttachSlot]] = {}
         self.execs: dict[str, ExecRecord] = {}  # guarded by _lock; in memory, as dockerd keeps them
+        # Exit codes of the containers removed last (guarded by _lock): a wait that resolved its
+        # container just before an auto-remove still answers with the code (docker run --rm).
+        self._removed_codes: collections.OrderedDict[str, int] = collections.OrderedDict()
         # Held while the daemon has a container's filesystem open (cp, export; containers.fsview):
         # start waits, so its overlay is never mounted twice; remove waits, so it is not removed under a view.
         # Taken before _lock, never while holding it.
@@ -650,9 +654,18 @@ class ContainerService:
 
     def wait(self, name_or_id: str, condition: str = "not-running") -> int:
         """Block until the condition holds; returns the exit code."""
-        cid = self.resolve(name_or_id)
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}")
+        try:
+            return self._wait(self.resolve(name_or_id), condition)
+        except NotFound:
+            with self._lock:
+                code = self._removed_codes.get(name_or_id)
+            if code is None:
+                raise
+            return code
+
+    def _wait(self, cid: str, condition: str) -> int:
         with self._lock:
             start = self.store.load(cid)
             if condition == "next-exit":
@@ -666,7 +679,7 @@ class ContainerService:
                 while cid in self.store.ids():
                     code = self.store.load(cid).exit_code
                     self._changed.wait(1.0)
-                return code
+                return self._removed_codes.get(cid, code)  # its last word, even if gone between looks
             return self.store.load(cid).exit_code
 
     def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None) -> bool:
@@ -700,6 +713,9 @@ class ContainerService:
                 raise Conflict(f"removal of container {record.id} is already in progress")
             record.move_to(State.REMOVING)
             self.store.save(record, sync=Sync.NEVER)  # _discard unlinks it first thing
+            self._removed_codes[record.id] = record.exit_code
+            while len(self._removed_codes) > 256:
+                self._removed_codes.popitem(last=False)
             self._names.pop(record.name, None)
         for slot in self._pending.pop(record.id, []):
             slot.close()
