@@ -45,6 +45,8 @@ _READ = 65536
 SPARE_PARENT = "portside"   # the daemon's cgroups are portside/<id>; a spare's is too
 SPARE_IDLE = float(os.environ.get("PORTSIDE_SPARE_IDLE", "10"))  # s without a container or start: the spare goes
 SPARE_BOUND_TTL = 60.0      # a reserved spare whose container was never started goes after this
+SPARE_START_GRACE = 2.0     # a reserved spare's start is this close: no fork meanwhile
+SPARE_EXIT_GRACE = 0.05     # after a start, the time a short container gets to exit before a fork
 
 
 @dataclass
@@ -93,6 +95,7 @@ class Monitor:
         self.spare_pids: dict[int, spares.Spare] = {}
         self.use_spares = os.environ.get("PORTSIDE_SPARES", "1") != "0"
         self.last_use = 0.0                             # monotonic time of the last reserve or start
+        self.last_start = 0.0                           # monotonic time of the last start
 
     # -- the loop ------------------------------------------------------------------
 
@@ -127,7 +130,11 @@ class Monitor:
 
     def _loop(self, listener: socket.socket, wake_r: int) -> None:
         while not (self.stopping and not self.containers):
-            for key, _ in self.sel.select(timeout=1.0):
+            # look again soon while a spare waits for a quiet moment (_busy_soon)
+            wait = 0.02 if self.use_spares and self.last_use and not any(
+                s.bound_at is None for s in self.spares.values()) and \
+                time.monotonic() - self.last_use < SPARE_IDLE else 1.0
+            for key, _ in self.sel.select(timeout=wait):
                 try:
                     self._dispatch(key, listener, wake_r)
                 except Exception:  # noqa: BLE001 - one bad event must not end every container's supervision
@@ -321,7 +328,7 @@ class Monitor:
         log = LogWriter(req["log"])
         cgroup_path = req.get("cgroup")
         join = None
-        self.last_use = time.monotonic()
+        self.last_use = self.last_start = time.monotonic()
         spare = None
         if runtime is None and userns.of(req["spec"]) is None:
             spare = self._take_spare(cid, cgroup_path, cgroups.Resources(**(req.get("resources") or {})))
@@ -503,7 +510,7 @@ class Monitor:
                 self._discard_spare(spare)
         wanted = bool(self.containers) or now - self.last_use < SPARE_IDLE
         free = [s for s in self.spares.values() if s.bound_at is None]
-        if wanted and not free:
+        if wanted and not free and not self._busy_soon(now):
             try:
                 spare = spares.fork(self.cgroups(), SPARE_PARENT)
             except Exception as e:  # noqa: BLE001 - no spare: starts take the slow path
@@ -516,6 +523,19 @@ class Monitor:
         elif not wanted:
             for spare in free:
                 self._discard_spare(spare)
+
+    def _busy_soon(self, now: float) -> bool:
+        """Whether forking now (a few ms of this process) would sit in a client's way.
+
+        A reserved spare means a start is on its way (docker run: create, attach, wait,
+        start); a container started moments ago may exit at once (run --rm true), and its
+        exit is what the client waits for. The fork waits for the quiet after those:
+        ``spare_due`` makes the loop look again soon.
+        """
+        if any(s.bound_at is not None and now - s.bound_at < SPARE_START_GRACE for s in self.spares.values()):
+            return True
+        return now - self.last_start < SPARE_EXIT_GRACE and any(
+            c.status is None and c.exec_of is None for c in self.containers.values())
 
     def _reserve_spare(self) -> str | None:
         """Bind a free spare to the container being created: its ID becomes the container's."""
