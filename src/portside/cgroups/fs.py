@@ -147,6 +147,15 @@ def rmdir_tree(top: str, *, timeout: float) -> None:
                 delay = min(delay * 2, 0.05)
 
 
+def rmdir_if_empty(d: str) -> None:
+    """rmdir one cgroup unless something is in it (a process: EBUSY, a child cgroup: EBUSY or ENOTEMPTY)."""
+    try:
+        os.rmdir(d)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            raise translate(e, f"rmdir {d}") from None
+
+
 def kill_pids(pids: list[int]) -> None:
     for pid in pids:
         try:

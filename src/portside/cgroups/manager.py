@@ -7,6 +7,7 @@ Lifecycle of a container's cgroup, in the order the engine calls it::
     update / stats / oom_killed / procs / freeze / thaw    while it runs
     kill_all(path)              SIGKILL to everything in it; returns once it is empty
     remove(path)                rmdir everywhere, leaf first; refuses (Conflict) while a process remains
+    remove_if_empty(parent)     the shared parent, when nothing is left in it
 
 ``path`` is relative to each hierarchy's root ("portside/<container id>"),
 the layout of Docker's cgroupfs driver ("/docker/<id>"). remove never kills:
@@ -55,6 +56,13 @@ class Manager(Protocol):
 
     def remove(self, path: str) -> None:
         """rmdir the cgroup and any below it, in every hierarchy; absent is fine."""
+
+    def remove_if_empty(self, path: str) -> None:
+        """rmdir the cgroup itself in every hierarchy if no process and no cgroup is in it; never waits.
+
+        For the shared parent (``portside``) once a monitor's last container is gone: other
+        daemons on the host may hold containers in it, or have just made one's directory.
+        """
 
 
 def detect() -> CgroupVersion:

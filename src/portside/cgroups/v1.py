@@ -161,6 +161,11 @@ class V1Manager:
         for top in self._tops:
             fs.rmdir_tree(os.path.join(top, rel), timeout=REMOVE_TIMEOUT)
 
+    def remove_if_empty(self, path: str) -> None:
+        rel = fs.check_path(path)
+        for top in self._tops:
+            fs.rmdir_if_empty(os.path.join(top, rel))
+
     # processes
 
     def procs(self, path: str) -> list[int]:

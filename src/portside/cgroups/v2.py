@@ -95,6 +95,9 @@ class V2Manager:
     def remove(self, path: str) -> None:
         fs.rmdir_tree(self._leaf(path, must_exist=False), timeout=REMOVE_TIMEOUT)
 
+    def remove_if_empty(self, path: str) -> None:
+        fs.rmdir_if_empty(self._leaf(path, must_exist=False))
+
     # processes
 
     def procs(self, path: str) -> list[int]:

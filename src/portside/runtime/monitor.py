@@ -368,9 +368,9 @@ class Monitor:
             return
         parent = os.path.dirname(path)
         if parent and not any(c.cgroup for c in self.containers.values() if c.cgroup != path):
-            try:  # the last container gone: the shared parent too, so nothing of ours is left
-                manager.remove(parent)
-            except Exception:  # noqa: BLE001 - a container started meanwhile keeps it
+            try:  # the last container gone: the shared parent too, unless another daemon's are in it
+                manager.remove_if_empty(parent)
+            except Exception:  # noqa: BLE001 - it stays; the next container uses it
                 pass
 
     def _forget(self, cid: str) -> None:
