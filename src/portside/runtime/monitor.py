@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portside import cgroups
-from portside.runtime import launch, linux
+from portside.runtime import launch, linux, nofile
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
 from portside.streams.stdcopy import STDERR, STDOUT, frame
@@ -533,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="portside monitor")
     p.add_argument("--run", required=True, help="the daemon's run directory")
     args = p.parse_args(argv)
+    nofile.raise_soft_limit()  # three descriptors a container
     os.makedirs(args.run, mode=0o700, exist_ok=True)
     Monitor(args.run).serve()
     return 0
