@@ -152,12 +152,12 @@ class ContainerService:
     def resolve(self, name_or_id: str) -> str:
         """Full ID, unique ID prefix, or name (with or without the slash)."""
         with self._lock:
-            if name_or_id in self.store.ids():
+            if len(name_or_id) == 64 and self.store.exists(name_or_id):  # the usual case: no directory listing
                 return name_or_id
             named = self._names.get(name_or_id if name_or_id.startswith("/") else "/" + name_or_id)
             if named:
                 return named
-            matches = [cid for cid in self.store.ids() if cid.startswith(name_or_id)] if name_or_id else []
+            matches = self.store.ids(name_or_id) if name_or_id else []
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -554,7 +554,7 @@ class ContainerService:
                                  None)
             else:
                 code = start.exit_code
-                while cid in self.store.ids():
+                while self.store.exists(cid):
                     code = self.store.load(cid).exit_code
                     self._changed.wait(1.0)
                 return code
