@@ -106,3 +106,26 @@ def test_200_containers_run_at_once_and_rm_leaves_nothing(low_nofile_daemon: Dae
         mounts = f.read()
     assert not [cid for cid in ids if cid in mounts]
     assert not [d for cid in ids for d in glob.glob(f"/sys/fs/cgroup/*/portside/{cid}")]
+
+
+def _blocks(top: str) -> int:
+    """Allocated bytes under ``top`` as du counts them: st_blocks, each inode once, directories included."""
+    seen: set[int] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [".", *dirnames, *filenames] if dirpath == top else [*dirnames, *filenames]:
+            st = os.lstat(os.path.join(dirpath, name))
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+    return total
+
+
+def test_an_idle_container_adds_under_64_kib_to_the_root(daemon: Daemon, busybox_image: str) -> None:
+    """bench/disk.py's target: what a started, idle container costs on disk, its bundle in one block."""
+    os.sync()
+    before = _blocks(daemon.root)
+    cid = _create_start(daemon, ["sleep", "3600"])
+    os.sync()
+    assert _blocks(daemon.root) - before < 64 * 1024
+    assert os.stat(os.path.join(daemon.root, "containers", cid, "config.json")).st_blocks * 512 <= 4096
