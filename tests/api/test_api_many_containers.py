@@ -13,7 +13,9 @@ import concurrent.futures
 import glob
 import os
 import resource
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -129,3 +131,51 @@ def test_an_idle_container_adds_under_64_kib_to_the_root(daemon: Daemon, busybox
     os.sync()
     assert _blocks(daemon.root) - before < 64 * 1024
     assert os.stat(os.path.join(daemon.root, "containers", cid, "config.json")).st_blocks * 512 <= 4096
+
+
+def _post_wait(daemon: Daemon, cid: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(daemon.socket)
+    s.sendall(f"POST /containers/{cid}/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\n"
+              "Content-Length: 0\r\n\r\n".encode())
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")  # the headers come at once, the body at exit
+    return s
+
+
+def _settled(count: Callable[[], int]) -> int:
+    """The count once it has not dropped for half a second (connection threads end after their reply)."""
+    value, deadline = count(), time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = count()
+        if now >= value:
+            return value
+        value = now
+    return value
+
+
+def test_a_wait_whose_client_hung_up_ends(daemon: Daemon, busybox_image: str) -> None:
+    """``docker run -d`` posts a wait before start and exits right after it: the daemon must not keep
+    that wait's thread and socket until the container exits (1000 detached containers held 1000
+    threads, each waking on every state change of any container)."""
+    cid = _create_start(daemon, ["sleep", "3600"])
+    tasks = f"/proc/{daemon.proc.pid}/task"
+    before = _settled(lambda: len(os.listdir(tasks)))  # the threads of the calls above end too
+    kept = _post_wait(daemon, cid)
+    hung_up = [_post_wait(daemon, cid) for _ in range(20)]
+    assert len(os.listdir(tasks)) >= before + 21
+    for s in hung_up:
+        s.close()
+    deadline = time.monotonic() + 10
+    while len(os.listdir(tasks)) > before + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(os.listdir(tasks)) == before + 1  # the one still waiting
+    assert daemon.api.request("POST", f"/containers/{cid}/kill")[0] == 204
+    answer = b""
+    while b"StatusCode" not in answer:
+        chunk = kept.recv(65536)
+        assert chunk, answer
+        answer += chunk
+    kept.close()
+    assert b'"StatusCode": 137' in answer or b'"StatusCode":137' in answer

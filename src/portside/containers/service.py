@@ -539,8 +539,14 @@ class ContainerService:
             self.kill(record.id, signal.SIGKILL)
             self._wait_state(record.id, lambda r: r.state is State.EXITED, None)
 
-    def wait(self, name_or_id: str, condition: str = "not-running") -> int:
-        """Block until the condition holds; returns the exit code."""
+    def wait(self, name_or_id: str, condition: str = "not-running",
+             gone: Callable[[], bool] = lambda: False) -> int:
+        """Block until the condition holds; returns the exit code.
+
+        ``gone`` tells whether the caller stopped waiting (an API client that hung up: every
+        ``docker run -d`` does, right after start); checked at least once a second, it ends the
+        wait with ConnectionAbortedError instead of holding a thread until the container exits.
+        """
         cid = self.resolve(name_or_id)
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}")
@@ -548,19 +554,22 @@ class ContainerService:
             start = self.store.load(cid)
             if condition == "next-exit":
                 finished = start.finished_ns
-                self._wait_state(cid, lambda r: r.state is State.EXITED and r.finished_ns != finished, None)
+                self._wait_state(cid, lambda r: r.state is State.EXITED and r.finished_ns != finished, None, gone)
             elif condition == "not-running":
                 self._wait_state(cid, lambda r: r.state not in (State.RUNNING, State.PAUSED, State.RESTARTING),
-                                 None)
+                                 None, gone)
             else:
                 code = start.exit_code
                 while self.store.exists(cid):
                     code = self.store.load(cid).exit_code
                     self._changed.wait(1.0)
+                    if gone():
+                        raise ConnectionAbortedError(f"the client waiting for {cid[:12]} went away")
                 return code
             return self.store.load(cid).exit_code
 
-    def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None) -> bool:
+    def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None,
+                    gone: Callable[[], bool] = lambda: False) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
@@ -573,6 +582,8 @@ class ContainerService:
                 if left is not None and left <= 0:
                     return False
                 self._changed.wait(min(left, 1.0) if left is not None else 1.0)
+                if gone():
+                    raise ConnectionAbortedError(f"the client waiting for {cid[:12]} went away")
 
     # -- remove -------------------------------------------------------------------------
 
