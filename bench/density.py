@@ -164,6 +164,7 @@ def measure_fleet(name: str, base: Path, count: int, start: Callable[[int], flee
         remove_rest()  # containers created whose start failed: they stay, as with docker
     time.sleep(1.0)  # an engine's clean-up after the exit (podman's `container cleanup`)
     row.leftovers = before_state.leftovers(base, [*warm.ids, *started.ids], ignore=ignore)
+    time.sleep(5.0)  # the kernel frees network namespaces from a work queue, some seconds later
     row.not_returned_mib = (before["MemAvailable"] - settled_meminfo()["MemAvailable"]) / 1024
     harness.log(f"{name}: rm -f in {row.rm_s:.1f} s; left behind: {', '.join(row.leftovers) or 'nothing'}")
     return row
