@@ -112,6 +112,15 @@ def probe_latency(engine: Engine, runs: int = 5, env: dict[str, str] | None = No
     return statistics.median(samples)
 
 
+def _probe(row: Row, probe: Callable[[], float]) -> float:
+    try:
+        return probe()
+    except subprocess.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        row.errors.append(f"run --rm true: exit {e.returncode}: {err[-1] if err else ''}")
+        return 0.0
+
+
 def measure_fleet(name: str, base: Path, count: int, start: Callable[[int], fleet.Fleet],
                   remove: Callable[[list[str]], tuple[float, list[str]]], helpers: Callable[[], list[int]], *,
                   ignore: Callable[[str], bool] = lambda _: False, settle: float = 3.0,
@@ -127,14 +136,14 @@ def measure_fleet(name: str, base: Path, count: int, start: Callable[[int], flee
     remove(warm.ids)
     fleet.wait_for_no_sleepers(30)
     if probe is not None:
-        row.probe_idle_s = probe()
+        row.probe_idle_s = _probe(row, probe)
     before_state = fleet.Snapshot.take(base)
     before = settled_meminfo()
     helpers_before = fleet.pss_kib(helpers())
     harness.log(f"{name}: starting {count}")
     started = start(count)
     row.started, row.start_s, row.rate = len(started.ids), started.seconds, started.rate
-    row.errors = started.errors[:5] + ([f"... {len(started.errors) - 5} more"] if len(started.errors) > 5 else [])
+    row.errors += started.errors[:5] + ([f"... {len(started.errors) - 5} more"] if len(started.errors) > 5 else [])
     harness.log(f"{name}: {row.started} started in {row.start_s:.1f} s ({row.rate:.1f}/s)"
                 + (f", {len(started.errors)} failed: {started.errors[0]}" if started.errors else ""))
     try:
@@ -153,7 +162,7 @@ def measure_fleet(name: str, base: Path, count: int, start: Callable[[int], flee
         row.accounted_kib = row.helper_pss_kib + sum(row.breakdown_kib[k] for k in
                                                      ("Slab", "KernelStack", "PageTables", "Percpu"))
         if probe is not None:
-            row.probe_loaded_s = probe()
+            row.probe_loaded_s = _probe(row, probe)
     finally:
         harness.log(f"{name}: removing {len(started.ids)}")
         row.rm_s, rm_errors = remove(started.ids)
@@ -349,7 +358,7 @@ def print_report(rows: list[Row], goals: list[dict[str, Any]], versions: dict[st
             parts = ", ".join(f"{k} {v:.0f}" for k, v in r.breakdown_kib.items())
             print(f"{r.name}: per container, KiB: {parts}; MemAvailable not back after rm: "
                   f"{r.not_returned_mib:.0f} MiB")
-            if r.probe_idle_s:
+            if r.probe_idle_s and r.probe_loaded_s:
                 print(f"{r.name}: one more `run --rm true`: {r.probe_idle_s * 1e3:.0f} ms with none running, "
                       f"{r.probe_loaded_s * 1e3:.0f} ms with {r.running} running "
                       f"({r.probe_loaded_s / r.probe_idle_s:.2f}x)")

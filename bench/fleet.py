@@ -244,7 +244,21 @@ def remove_all(engine: Engine, ids: Sequence[str], parallel: int, *, batch: int 
 
 
 def remove_leftovers(engine: Engine) -> None:
-    """Whatever the engine still lists (a failed start may leave a created container): ``rm -f`` it, untimed."""
+    """Whatever the engine still lists (a failed start may leave a created container): removed, untimed.
+
+    Through the Engine API when the engine serves one, so that a CLI that fails (the benchmark's
+    subject, after all) never leaves containers running once the benchmark stops the daemon.
+    """
+    if engine.api_socket is not None:
+        client = ApiClient(engine.api_socket)
+        try:
+            status, body = client.call("GET", "/containers/json?all=1")
+            ids = [c["Id"] for c in json.loads(body)] if status == 200 else []
+            for cid in ids:
+                client.call("DELETE", f"/containers/{cid}?force=1&v=1")
+        finally:
+            client.close()
+        return
     proc = subprocess.run(engine.cmd("ps", "-aq"), capture_output=True, env=engine.env, check=False)
     ids = proc.stdout.decode().split()
     if ids:
