@@ -16,8 +16,9 @@ syscalls       ``dd if=/dev/zero of=/dev/null bs=1 count=4000000``: 8 million
 write-layer    ``dd ... bs=1M count=N conv=fsync`` into the container's own layer
                (overlayfs on the ext4 of bench/.work; the host: a directory on it)
 write-volume   the same into a volume (a directory on the same ext4)
-read-cold      ``dd`` the written file back after dropping the page cache
-read-cached    ``dd`` it back 8 times more, from the page cache
+read-cold      ``dd`` a file of the same size, written once into the layer before the runs,
+               after dropping the page cache
+read-cached    ``dd`` it 8 times more, from the page cache
 
 Rows: host; portside (the default seccomp profile, no limits);
 portside-unconfined (``--security-opt seccomp=unconfined``: the seccomp
@@ -59,8 +60,8 @@ def workloads(io_mib: int) -> dict[str, str]:
         "syscalls": f"{dd} if=/dev/zero of=/dev/null bs=1 count=4000000",
         "write-layer": f"{dd} if=/dev/zero of={{layer}}/native.bin bs=1M count={io_mib} conv=fsync",
         "write-volume": f"{dd} if=/dev/zero of={{volume}}/native.bin bs=1M count={io_mib} conv=fsync",
-        "read-cold": f"{dd} if={{layer}}/native.bin of=/dev/null bs=1M",
-        "read-cached": f"for i in 1 2 3 4 5 6 7 8; do {dd} if={{layer}}/native.bin of=/dev/null bs=1M; done",
+        "read-cold": f"{dd} if={{layer}}/read.bin of=/dev/null bs=1M",
+        "read-cached": f"for i in 1 2 3 4 5 6 7 8; do {dd} if={{layer}}/read.bin of=/dev/null bs=1M; done",
     }
 
 
@@ -134,34 +135,25 @@ def targets(wanted: set[str], versions: dict[str, str], notes: dict[str, str]) -
         yield out
 
 
-def measure(rows: list[Target], work: dict[str, str], runs: int, warmup: int) -> None:
-    """Each run: every workload on every row, rows rotating; the write, cold read and cached read of one
-    row follow each other, the file removed after. Every write starts from the same state: what earlier
-    rows wrote or freed written back and the page cache dropped (``sync``; ``drop_caches``), as does
-    the cold read."""
-    io = ("write-layer", "read-cold", "read-cached")
+def measure(rows: list[Target], work: dict[str, str], runs: int, warmup: int, io_mib: int) -> None:
+    """Each run: every workload on every row, rows rotating. The reads read a file each row writes once,
+    untimed, before the runs (a file just written and freed again each run made the cold reads vary
+    twice over); the writes write a new file and remove it. Every write and every cold read starts from
+    the same state: what earlier rows wrote or freed written back, the page cache dropped (``sync``;
+    ``drop_caches``)."""
+    for t in rows:
+        t.run(f"dd if=/dev/zero of={{layer}}/read.bin bs=1M count={io_mib} conv=fsync 2>/dev/null")
     for i in range(warmup + runs):
         order = rows[i % len(rows):] + rows[: i % len(rows)]
         for name, code in work.items():
-            if name in io[1:]:
-                continue
             for t in order:
-                if name in io:
-                    times = {}
-                    for step in io:
-                        if step != "read-cached":
-                            fleet.drop_caches()
-                        times[step] = t.run(work[step])
-                    t.run("rm -f {layer}/native.bin")
-                else:
-                    if name.startswith("write"):
-                        fleet.drop_caches()
-                    times = {name: t.run(code)}
-                    if name == "write-volume":
-                        t.run("rm -f {volume}/native.bin")
+                if name.startswith(("write", "read-cold")):
+                    fleet.drop_caches()
+                seconds = t.run(code)
+                if name.startswith("write"):
+                    t.run("rm -f {layer}/native.bin {volume}/native.bin")
                 if i >= warmup:
-                    for step, seconds in times.items():
-                        t.samples.setdefault(step, []).append(seconds)
+                    t.samples.setdefault(name, []).append(seconds)
         harness.log(f"run {i + 1}/{warmup + runs} done" + (" (warm-up)" if i < warmup else ""))
 
 
@@ -230,7 +222,7 @@ def main() -> int:
     with harness.removing_new_cgroups(owned), fleet.work_dir():
         fleet.build_rootfs()
         with targets(wanted, versions, notes) as rows:
-            measure(rows, work, args.runs, args.warmup)
+            measure(rows, work, args.runs, args.warmup, args.io_mib)
     summary = summarize(rows, list(work))
     if args.json:
         print(json.dumps({**summary, "io_mib": args.io_mib, "versions": versions, "notes": notes,
