@@ -338,6 +338,25 @@ def test_remove_refuses_a_cgroup_with_processes(cg: Cgroups, monkeypatch: pytest
     assert cg.dirs(path) == []
 
 
+def test_remove_if_unused_spares_a_parent_in_use_and_never_waits(cg: Cgroups) -> None:
+    """The monitor's last container gone, it prunes the shared parent: other daemons' containers may be
+    in it (busy) or have just had their directory made (empty, no process yet): both stay, at once."""
+    busy = cg.create(Resources(), "busy")
+    child = cg.start(busy, "import time\ntime.sleep(60)\n")
+    empty = cg.create(Resources(), "empty")
+    t = time.monotonic()
+    cg.manager.remove_if_unused(cg.base)
+    assert time.monotonic() - t < 0.5
+    assert cg.dirs(busy) != [] and cg.dirs(empty) != [] and cg.dirs(cg.base) != []
+    assert cg.manager.procs(busy) == [child.pid]
+    cg.manager.kill_all(busy)
+    cg.manager.remove(busy)
+    cg.manager.remove(empty)
+    cg.manager.remove_if_unused(cg.base)
+    assert cg.dirs(cg.base) == []
+    cg.manager.remove_if_unused(cg.base)  # gone already: fine
+
+
 def test_nested_cgroups_are_killed_and_removed_leaf_first(cg: Cgroups) -> None:
     path = cg.create(Resources())
     inner = f"{path}/inner"          # what a container with its own cgroup namespace may make

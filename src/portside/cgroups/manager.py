@@ -7,6 +7,7 @@ Lifecycle of a container's cgroup, in the order the engine calls it::
     update / stats / oom_killed / procs / freeze / thaw    while it runs
     kill_all(path)              SIGKILL to everything in it; returns once it is empty
     remove(path)                rmdir everywhere, leaf first; refuses (Conflict) while a process remains
+    remove_if_unused(parent)     the shared parent, when nothing is left in it
 
 ``path`` is relative to each hierarchy's root ("portside/<container id>"),
 the layout of Docker's cgroupfs driver ("/docker/<id>"). remove never kills:

@@ -187,9 +187,15 @@ class ContainerStore:
         except FileNotFoundError:
             raise NotFound(f"No such container: {container_id}") from None
 
-    def ids(self) -> list[str]:
+    def exists(self, container_id: str) -> bool:
+        """Whether the container has a record: one stat, where ``ids()`` lists the whole directory."""
+        return bool(container_id) and "/" not in container_id and container_id not in (".", "..") and \
+            os.path.exists(os.path.join(self.root, container_id, "container.json"))
+
+    def ids(self, prefix: str = "") -> list[str]:
+        """The containers with a record (whose ID starts with ``prefix``)."""
         return [name for name in os.listdir(self.root)
-                if os.path.exists(os.path.join(self.root, name, "container.json"))]
+                if name.startswith(prefix) and os.path.exists(os.path.join(self.root, name, "container.json"))]
 
     def all(self) -> list[ContainerRecord]:
         out = []

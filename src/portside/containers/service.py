@@ -168,12 +168,12 @@ class ContainerService:
     def resolve(self, name_or_id: str) -> str:
         """Full ID, unique ID prefix, or name (with or without the slash)."""
         with self._lock:
-            if name_or_id in self.store.ids():
+            if len(name_or_id) == 64 and self.store.exists(name_or_id):  # the usual case: no directory listing
                 return name_or_id
             named = self._names.get(name_or_id if name_or_id.startswith("/") else "/" + name_or_id)
             if named:
                 return named
-            matches = [cid for cid in self.store.ids() if cid.startswith(name_or_id)] if name_or_id else []
+            matches = self.store.ids(name_or_id) if name_or_id else []
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -236,7 +236,7 @@ class ContainerService:
         if (doc.get("annotations") or {}).get(specs.INIT_ANNOTATION) == "true":
             _add_init(doc)
         with open(os.path.join(directory, "config.json"), "w") as f:
-            json.dump(doc, f, indent=1)
+            json.dump(doc, f, separators=(",", ":"))  # compact: usually one 4 KiB block, indented two
         points = specs.container_mount_points(request, specs.merge_image_config(request.config, image.config.config),
                                               cid)
         record = ContainerRecord(
@@ -652,12 +652,18 @@ class ContainerService:
             self.kill(record.id, signal.SIGKILL)
             self._wait_state(record.id, lambda r: r.state is State.EXITED, None)
 
-    def wait(self, name_or_id: str, condition: str = "not-running") -> int:
-        """Block until the condition holds; returns the exit code."""
+    def wait(self, name_or_id: str, condition: str = "not-running",
+             gone: Callable[[], bool] = lambda: False) -> int:
+        """Block until the condition holds; returns the exit code.
+
+        ``gone`` tells whether the caller stopped waiting (an API client that hung up: every
+        ``docker run -d`` does, right after start); checked at least once a second, it ends the
+        wait with ConnectionAbortedError instead of holding a thread until the container exits.
+        """
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}")
         try:
-            return self._wait(self.resolve(name_or_id), condition)
+            return self._wait(self.resolve(name_or_id), condition, gone)
         except NotFound:
             with self._lock:
                 code = self._removed_codes.get(name_or_id)
@@ -665,24 +671,27 @@ class ContainerService:
                 raise
             return code
 
-    def _wait(self, cid: str, condition: str) -> int:
+    def _wait(self, cid: str, condition: str, gone: Callable[[], bool]) -> int:
         with self._lock:
             start = self.store.load(cid)
             if condition == "next-exit":
                 finished = start.finished_ns
-                self._wait_state(cid, lambda r: r.state is State.EXITED and r.finished_ns != finished, None)
+                self._wait_state(cid, lambda r: r.state is State.EXITED and r.finished_ns != finished, None, gone)
             elif condition == "not-running":
                 self._wait_state(cid, lambda r: r.state not in (State.RUNNING, State.PAUSED, State.RESTARTING),
-                                 None)
+                                 None, gone)
             else:
                 code = start.exit_code
-                while cid in self.store.ids():
+                while self.store.exists(cid):
                     code = self.store.load(cid).exit_code
                     self._changed.wait(1.0)
+                    if gone():
+                        raise ConnectionAbortedError(f"the client waiting for {cid[:12]} went away")
                 return self._removed_codes.get(cid, code)  # its last word, even if gone between looks
             return self.store.load(cid).exit_code
 
-    def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None) -> bool:
+    def _wait_state(self, cid: str, ok: Callable[[ContainerRecord], bool], timeout: float | None,
+                    gone: Callable[[], bool] = lambda: False) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
@@ -695,6 +704,8 @@ class ContainerService:
                 if left is not None and left <= 0:
                     return False
                 self._changed.wait(min(left, 1.0) if left is not None else 1.0)
+                if gone():
+                    raise ConnectionAbortedError(f"the client waiting for {cid[:12]} went away")
 
     # -- remove -------------------------------------------------------------------------
 

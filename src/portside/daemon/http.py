@@ -165,6 +165,9 @@ class Request:
     body: Body
     params: dict[str, str] = field(default_factory=dict)  # set by the router
     api_version: str = ""  # set by the router
+    # True once the client has closed its end: a handler that blocks (wait) stops then, as Go's
+    # request context is cancelled; set by the server, never true for in-process requests
+    client_gone: Callable[[], bool] = lambda: False
 
     @classmethod
     def from_target(
@@ -552,7 +555,18 @@ class _Connection:
             key, text = name.decode("latin-1"), value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         method, target = event.method.decode("ascii"), event.target.decode("latin-1")
-        return Request.from_target(method, target, headers, Body(self.pull_body))
+        request = Request.from_target(method, target, headers, Body(self.pull_body))
+        request.client_gone = self._client_gone
+        return request
+
+    def _client_gone(self) -> bool:
+        """Whether the client has closed the connection: a peek that reads end of file, without waiting."""
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     # --- writing -----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from portside.daemon.http import Server
 from portside.daemon.router import API_VERSION, Router
 from portside.errors import PortsideError
 from portside.images.service import ImageService
+from portside.runtime import nofile
 
 DEFAULT_ROOT = "/var/lib/portside"
 DEFAULT_HOST = "unix:///run/portside/portside.sock"
@@ -146,6 +147,7 @@ def run(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("portside daemon: must run as root", file=sys.stderr)
         return 1
+    nofile.raise_soft_limit()  # a descriptor a client connection; the monitor it starts inherits the raise
     root = os.path.abspath(args.root)
     try:
         path = socket_path(args.host)

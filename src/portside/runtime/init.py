@@ -7,7 +7,8 @@ security property, as in runc's ``standard_init_linux.go``:
     1. mount namespace private; the root filesystem (the snapshot's mounts)
     2. the spec's mounts (/proc, /dev, /sys, ...) and the default devices
     3. pivot_root into the root filesystem; the old root detached
-    4. hostname, sysctls (before /proc/sys turns read-only), rlimits
+    4. hostname, sysctls (before /proc/sys turns read-only), rlimits (the
+       open-file one with its soft limit at the hard one)
     5. masked and read-only paths; a read-only root
     6. seccomp, when no_new_privs is off: loading a filter then needs
        CAP_SYS_ADMIN, which is about to go (runc does the same)
@@ -15,7 +16,8 @@ security property, as in runc's ``standard_init_linux.go``:
        capability sets; no_new_privs
     8. working directory, the executable looked up in the container's PATH
     9. seccomp with no_new_privs: last before execve, nothing above runs filtered
-   10. execve
+   10. the open-file soft limit (the monitor's descriptors, close-on-exec,
+       are open until here: a lower limit earlier fails any new one), execve
 
 A failure at any step is written to ``error_fd`` (close-on-exec: a
 successful execve closes it without a word) as one JSON line, and the process
@@ -35,7 +37,7 @@ import termios
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from portside.oci.runtime_spec import is_default_seccomp
-from portside.runtime import caps, linux, seccomp
+from portside.runtime import caps, linux, nofile, seccomp
 from portside.runtime.paths import secure_join
 from portside.snapshots.mount import Mount
 
@@ -123,7 +125,10 @@ def _setup_and_exec(spec: dict[str, Any], root_mounts: list[Mount], host_side: H
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(str(value))
     for rl in process.get("rlimits") or []:
-        resource.setrlimit(getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
+        # the open-file soft limit waits for step 10 (the monitor's descriptors are open until execve);
+        # its hard limit is set now, while raising it is still allowed
+        soft = rl["hard"] if rl["type"] == "RLIMIT_NOFILE" else rl["soft"]
+        resource.setrlimit(getattr(resource, rl["type"]), (soft, rl["hard"]))
 
     # 5. masked and read-only paths, then a read-only root
     for path in linux_spec.get("maskedPaths") or []:
@@ -191,12 +196,23 @@ def _become_process(process: dict[str, Any], linux_spec: dict[str, Any]) -> None
     if program is not None and no_new_privs:
         seccomp.install(program, no_new_privs=True)
 
-    # 10. the process itself
+    # 10. the open-file limit (the spec's, or the one the monitor raised its own from), then the process
+    _set_nofile(process)
     try:
         os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as e:
         code = 126 if e.errno in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else 127
         raise InitError(f"exec: \"{args[0]}\": {(e.strerror or str(e)).lower()}", code) from None
+
+
+def _set_nofile(process: dict[str, Any]) -> None:
+    for rl in process.get("rlimits") or []:
+        if rl["type"] == "RLIMIT_NOFILE":
+            # a container's hard limit was set at step 4; an exec, unprivileged now, cannot go above the monitor's
+            hard = min(rl["hard"], resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(rl["soft"], hard), hard))
+            return
+    nofile.restore()
 
 
 # Compiled filters by (profile, capabilities). The monitor fills it before it forks

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from portside.errors import PortsideError
@@ -120,7 +121,7 @@ def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tupl
             host_side = userns.enter(spec, root_mounts, remap, new_flags)
         grandchild = os.fork()
         if grandchild == 0:
-            os.close(pid_w)
+            _close_inherited(keep=err_w)
             if exec_into:
                 init.run_exec(spec, err_w)
             init.run(spec, root_mounts, err_w, host_side)
@@ -129,6 +130,14 @@ def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tupl
     except BaseException as e:
         os.write(err_w, json.dumps({"error": f"container setup: {e}", "exit_code": 1}).encode() + b"\n")
         os._exit(1)
+
+
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor but stdio and ``keep``: the caller's (the monitor's pipes for every other
+    container, its sockets) are close-on-exec, but until execve they would count against the container's
+    open-file limit, which ``--ulimit nofile`` may set below their number."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
 
 def _read_all(fd: int) -> bytes:

@@ -35,7 +35,7 @@ from typing import Any
 from portside import cgroups
 from portside.cgroups import Resources
 from portside.errors import NotFound
-from portside.runtime import external, external_launch, launch, linux, userns
+from portside.runtime import external, external_launch, launch, linux, nofile, userns
 from portside.runtime import spare as spares
 from portside.snapshots.mount import Mount
 from portside.streams.jsonlog import LogWriter
@@ -769,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="portside monitor")
     p.add_argument("--run", required=True, help="the daemon's run directory")
     args = p.parse_args(argv)
+    nofile.raise_soft_limit()  # three descriptors a container
     os.makedirs(args.run, mode=0o700, exist_ok=True)
     Monitor(args.run).serve()
     return 0

@@ -227,7 +227,7 @@ class _ContainersAPI:
             raise InvalidArgument(f"invalid condition: {condition!r}")
 
         def write_body(write: Callable[[bytes], None]) -> None:
-            code = self.containers.wait(cid, condition)
+            code = self.containers.wait(cid, condition, gone=req.client_gone)
             write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
 
         # headers go out at once (docker run posts wait before start and reads them first)
