@@ -172,3 +172,20 @@ def test_spares_idle_out_and_the_monitor_leaves_no_cgroup(daemon_dirs, busybox_t
         stop_daemon(daemon)
         stop_monitor(daemon)
     assert _cgroup_dirs(spare_id) == []
+
+
+def test_a_spare_whose_monitor_is_killed_leaves_no_cgroup(daemon_dirs, busybox_tar):
+    import signal
+
+    daemon = start_daemon(*daemon_dirs)
+    try:
+        _monitor(daemon, {"op": "release", "id": _reserve(daemon)})
+        _wait_for(lambda: bool(_children_cgroups(daemon)), what="a spare")
+        spare_id = _children_cgroups(daemon)[0]
+        _wait_for(lambda: bool(_cgroup_dirs(spare_id)), what="the spare's cgroup")
+        os.kill(_monitor_pid(daemon), signal.SIGKILL)  # no cleanup of its own: the spare sees its socket close
+        _wait_for(lambda: not _cgroup_dirs(spare_id), what="the orphaned spare to remove its cgroup")
+    finally:
+        remove_containers(daemon)
+        stop_daemon(daemon)
+        stop_monitor(daemon)

@@ -511,15 +511,19 @@ class Monitor:
         wanted = bool(self.containers) or now - self.last_use < SPARE_IDLE
         free = [s for s in self.spares.values() if s.bound_at is None]
         if wanted and not free and not self._busy_soon(now):
+            # SIGTERM ends the monitor by raising SystemExit wherever it lands: not between the
+            # fork and the bookkeeping, or the exit's cleanup would not know this spare
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             try:
                 spare = spares.fork(self.cgroups(), SPARE_PARENT)
+                self.spares[spare.id] = spare
+                self.spare_pids[spare.pid] = spare
+                self.sel.register(spare.sock, selectors.EVENT_READ, ("spare", spare))
             except Exception as e:  # noqa: BLE001 - no spare: starts take the slow path
                 print(f"portside monitor: forking a spare launcher: {e}", file=sys.stderr)
                 self.use_spares = False
-                return
-            self.spares[spare.id] = spare
-            self.spare_pids[spare.pid] = spare
-            self.sel.register(spare.sock, selectors.EVENT_READ, ("spare", spare))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         elif not wanted:
             for spare in free:
                 self._discard_spare(spare)

@@ -113,11 +113,21 @@ def _main(fd: int, manager: cgroups.Manager, cgroup: str) -> NoReturn:  # pragma
         finally:
             os._exit(1)
     if order is None or len(fds) != 5:
-        os._exit(0)  # the monitor let us go (or sent nonsense): our cgroup is its to remove
+        _leave(manager, cgroup)  # the monitor let us go, or is gone: our cgroup must not outlive us
+        os._exit(0)
     request = json.loads(order)
     mounts = [Mount(t, s, tuple(o)) for t, s, o in request["root_mounts"]]
     launch.become_container(request["spec"], mounts, (fds[0], fds[1], fds[2]), request["join"],
                             int(request["new_flags"]), fds[3], fds[4], None, False)
+
+
+def _leave(manager: cgroups.Manager, cgroup: str) -> None:  # pragma: no cover - forked child
+    """Step out of our cgroup into its parent and remove it (the monitor may do the same: either wins)."""
+    try:
+        manager.add_process(cgroup.rsplit("/", 1)[0], 0)
+        manager.remove(cgroup)
+    except Exception:  # noqa: BLE001 - best effort; the monitor removes it when it reaps us
+        pass
 
 
 def _receive(fd: int) -> tuple[bytes | None, list[int]]:
