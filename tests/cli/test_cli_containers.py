@@ -365,6 +365,27 @@ def test_tty_session(engine: Engine) -> None:
         os.close(fd)
 
 
+def test_tty_has_the_terminal_size_from_the_start(engine: Engine) -> None:
+    if engine.name == "dockerd":
+        pytest.skip("the CLI is pinned to API 1.41 for dockerd 20.10: ConsoleSize came in 1.42")
+    pid, fd = _spawn_in_pty(engine.argv("run", "-it", "--rm", "busybox", "stty", "size"), engine.env, 33, 101)
+    try:
+        assert b"33 101\r\n" in _read_pty(fd, b"33 101\r\n", 30)  # before any resize could arrive
+        assert _exit_status(pid) == 0
+    finally:
+        os.close(fd)
+    engine.cli("run", "-d", "--name", "sz", "busybox", "sleep", "300")
+    try:
+        pid, fd = _spawn_in_pty(engine.argv("exec", "-it", "sz", "stty", "size"), engine.env, 21, 77)
+        try:
+            assert b"21 77\r\n" in _read_pty(fd, b"21 77\r\n", 30)
+            assert _exit_status(pid) == 0
+        finally:
+            os.close(fd)
+    finally:
+        engine.cli("rm", "-f", "sz")
+
+
 def test_tty_detach_keys_leave_the_container_running(engine: Engine) -> None:
     pid, fd = _spawn_in_pty(engine.argv("run", "-it", "--name", "d1", "busybox", "sh"), engine.env)
     try:

@@ -588,6 +588,11 @@ class ContainerService:
     def _exec_process(self, base: dict[str, Any], record: ContainerRecord, cfg: dict[str, Any]) -> dict[str, Any]:
         """The container's process settings, with the exec's command, env, user, cwd and terminal."""
         process = {**base, "args": list(cfg["Cmd"]), "terminal": bool(cfg.get("Tty"))}
+        process.pop("consoleSize", None)  # the container's terminal size is not the exec's
+        size = cfg.get("ConsoleSize")
+        if cfg.get("Tty") and isinstance(size, list) and len(size) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 65536 for x in size) and any(size):
+            process["consoleSize"] = {"height": size[0], "width": size[1]}
         env = list(base.get("env") or [])
         for item in cfg.get("Env") or []:
             key = str(item).split("=", 1)[0]

@@ -309,7 +309,7 @@ class Monitor:
             stdio = None
             outputs, stdin_w, child_ends, ours = {}, None, [], []
         elif tty:
-            master, slave = os.openpty()
+            master, slave = _openpty(req["spec"].get("process") or {})
             stdio = (slave, slave, slave)
             outputs = {master: STDOUT}
             stdin_w = master
@@ -403,7 +403,7 @@ class Monitor:
         if tty and container.runtime is not None:
             stdio, outputs, stdin_w, child_ends, ours = None, {}, None, [], []
         elif tty:
-            master, slave = os.openpty()
+            master, slave = _openpty(req["process"])
             stdio, outputs, stdin_w, child_ends, ours = (slave,) * 3, {master: STDOUT}, master, [slave], [master]
         else:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -753,6 +753,21 @@ class Monitor:
             self._send(sub, event)
         self.by_pid.pop(c.pid, None)
         self.containers.pop(c.id, None)
+
+
+def _openpty(process: dict[str, Any]) -> tuple[int, int]:
+    """A pty with the process's consoleSize (docker run -it sends the terminal's size at create),
+    so what runs first (stty size, a full-screen program) sees it before any resize arrives."""
+    master, slave = os.openpty()
+    size = process.get("consoleSize") or {}
+    if size.get("height") or size.get("width"):
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
+    return master, slave
 
 
 def _close(fd: int) -> None:
