@@ -189,3 +189,15 @@ def test_a_spare_whose_monitor_is_killed_leaves_no_cgroup(daemon_dirs, busybox_t
         remove_containers(daemon)
         stop_daemon(daemon)
         stop_monitor(daemon)
+
+
+def test_containers_start_with_no_signal_blocked(daemon, busybox_image):
+    # spares are forked with SIGTERM blocked; neither pid 1 nor an exec may inherit that
+    _monitor(daemon, {"op": "release", "id": _reserve(daemon)})
+    _wait_for(lambda: bool(_children_cgroups(daemon)), what="a spare")
+    cid = _create(daemon, ["sh", "-c", "grep SigBlk /proc/1/status; sleep 30"])
+    assert cid in _children_cgroups(daemon) or _cgroup_dirs(cid)  # started from a spare
+    assert daemon.api.request("POST", f"/containers/{cid}/start")[0] == 204
+    _wait_for(lambda: b"SigBlk" in _logs(daemon, cid), what="the container's output")
+    assert b"SigBlk:\t0000000000000000" in _logs(daemon, cid)
+    daemon.api.request("DELETE", f"/containers/{cid}?force=1")

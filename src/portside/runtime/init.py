@@ -32,6 +32,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import stat
 import termios
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -196,8 +197,10 @@ def _become_process(process: dict[str, Any], linux_spec: dict[str, Any]) -> None
     if program is not None and no_new_privs:
         seccomp.install(program, no_new_privs=True)
 
-    # 10. the open-file limit (the spec's, or the one the monitor raised its own from), then the process
+    # 10. the open-file limit (the spec's, or the one the monitor raised its own from), an empty signal
+    # mask (execve keeps it, and no container should start with a signal blocked), then the process
     _set_nofile(process)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     try:
         os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as e:

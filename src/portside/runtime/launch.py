@@ -121,7 +121,7 @@ def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tupl
             host_side = userns.enter(spec, root_mounts, remap, new_flags)
         grandchild = os.fork()
         if grandchild == 0:
-            _close_inherited(keep=err_w)
+            _close_inherited(keep={err_w, *(host_side.binds.values() if host_side is not None else ())})
             if exec_into:
                 init.run_exec(spec, err_w)
             init.run(spec, root_mounts, err_w, host_side)
@@ -132,12 +132,16 @@ def become_container(spec: dict[str, Any], root_mounts: list[Mount], stdio: tupl
         os._exit(1)
 
 
-def _close_inherited(keep: int) -> None:
-    """Close every descriptor but stdio and ``keep``: the caller's (the monitor's pipes for every other
-    container, its sockets) are close-on-exec, but until execve they would count against the container's
-    open-file limit, which ``--ulimit nofile`` may set below their number."""
-    os.closerange(3, keep)
-    os.closerange(keep + 1, max(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+def _close_inherited(keep: set[int]) -> None:
+    """Close every descriptor but stdio and ``keep`` (the error pipe, a user-namespaced container's
+    detached bind mounts): the caller's (the monitor's pipes for every other container, its sockets)
+    are close-on-exec, but until execve they would count against the container's open-file limit,
+    which ``--ulimit nofile`` may set below their number."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
 
 def _read_all(fd: int) -> bytes:

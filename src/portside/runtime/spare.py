@@ -101,6 +101,9 @@ def _main(fd: int, manager: cgroups.Manager, cgroup: str) -> NoReturn:  # pragma
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
+        # forked with SIGTERM blocked (the monitor's bookkeeping): a container must not inherit that
+        # mask (tini, --init, hands its own mask to the command: a blocked TERM would never arrive)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
         os.closerange(3, fd)
         os.closerange(fd + 1, 1 << 20)
         manager.create(cgroup, cgroups.Resources())
