@@ -471,11 +471,12 @@ class Monitor:
         """Whatever is left in it is killed first (pid 1 is gone, but a frozen or escaped process may not be)."""
         try:
             manager = self.cgroups()
-            if manager.procs(path):
-                manager.kill_all(path)
+            try:
+                if manager.procs(path):
+                    manager.kill_all(path)
+            except NotFound:
+                pass  # not in every hierarchy: a spare killed while making it, an external runtime's own removal
             manager.remove(path)
-        except NotFound:
-            pass  # gone already: an external runtime removes the cgroup it ran the container in
         except Exception as e:  # noqa: BLE001 - logged, the container is gone either way
             print(f"portside monitor: removing cgroup {path}: {e}", file=sys.stderr)
             return
