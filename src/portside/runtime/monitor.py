@@ -375,8 +375,6 @@ class Monitor:
         for fd in outputs:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, ("output", c))
-        with open(os.path.join(self.state_dir, cid, "pid"), "w") as f:
-            f.write(str(pid))
         # clients that attached before start: registered before any output is read
         for fd, opts in zip(fds, req.get("attach") or []):
             self._attach({"id": cid, **opts}, [fd])
