@@ -96,6 +96,7 @@ class Monitor:
         self.use_spares = os.environ.get("PORTSIDE_SPARES", "1") != "0"
         self.last_use = 0.0                             # monotonic time of the last reserve or start
         self.last_start = 0.0                           # monotonic time of the last start
+        self.spare_due: float | None = None             # when a spare held back by _fork_delay is forked
 
     # -- the loop ------------------------------------------------------------------
 
@@ -130,10 +131,9 @@ class Monitor:
 
     def _loop(self, listener: socket.socket, wake_r: int) -> None:
         while not (self.stopping and not self.containers):
-            # look again soon while a spare waits for a quiet moment (_busy_soon)
-            wait = 0.02 if self.use_spares and self.last_use and not any(
-                s.bound_at is None for s in self.spares.values()) and \
-                time.monotonic() - self.last_use < SPARE_IDLE else 1.0
+            # a spare waiting for a quiet moment (_fork_delay) is forked when that comes, not a second later
+            due = self.spare_due
+            wait = 1.0 if due is None else min(1.0, max(0.0, due - time.monotonic()))
             for key, _ in self.sel.select(timeout=wait):
                 try:
                     self._dispatch(key, listener, wake_r)
@@ -509,7 +509,9 @@ class Monitor:
                 self._discard_spare(spare)
         wanted = bool(self.containers) or now - self.last_use < SPARE_IDLE
         free = [s for s in self.spares.values() if s.bound_at is None]
-        if wanted and not free and not self._busy_soon(now):
+        delay = self._fork_delay(now) if wanted and not free else 0.0
+        self.spare_due = now + delay if delay else None
+        if wanted and not free and not delay:
             # SIGTERM ends the monitor by raising SystemExit wherever it lands: not between the
             # fork and the bookkeeping, or the exit's cleanup would not know this spare
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
@@ -527,18 +529,17 @@ class Monitor:
             for spare in free:
                 self._discard_spare(spare)
 
-    def _busy_soon(self, now: float) -> bool:
-        """Whether forking now (a few ms of this process) would sit in a client's way.
+    def _fork_delay(self, now: float) -> float:
+        """Seconds until forking (a few ms of this process) is out of a client's way; 0: now.
 
         A reserved spare means a start is on its way (docker run: create, attach, wait,
         start); a container started moments ago may exit at once (run --rm true), and its
-        exit is what the client waits for. The fork waits for the quiet after those:
-        ``spare_due`` makes the loop look again soon.
+        exit is what the client waits for. The fork waits for the quiet after those.
         """
-        if any(s.bound_at is not None and now - s.bound_at < SPARE_START_GRACE for s in self.spares.values()):
-            return True
-        return now - self.last_start < SPARE_EXIT_GRACE and any(
-            c.status is None and c.exec_of is None for c in self.containers.values())
+        ends = [s.bound_at + SPARE_START_GRACE for s in self.spares.values() if s.bound_at is not None]
+        if any(c.status is None and c.exec_of is None for c in self.containers.values()):
+            ends.append(self.last_start + SPARE_EXIT_GRACE)
+        return max([0.0, *(end - now for end in ends)])
 
     def _reserve_spare(self) -> str | None:
         """Bind a free spare to the container being created: its ID becomes the container's."""
