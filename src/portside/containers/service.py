@@ -46,6 +46,11 @@ from portside.volumes import VolumeStore
 log = logging.getLogger(__name__)
 
 
+def _is_id(name: str) -> bool:
+    """A full container (or anonymous volume) ID: 64 lowercase hex digits."""
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
 class StartFailed(PortsideError):
     """The container's process could not be started (HTTP 500 in dockerd, with exit code 126/127 in the record)."""
 
@@ -251,7 +256,7 @@ class ContainerService:
     def _volume_for(self, cid: str) -> Callable[[str], str]:
         """The spec's volume_path: a named volume made on first use, an anonymous one per VOLUME."""
         def volume_path(name: str) -> str:
-            anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+            anonymous = _is_id(name)
             self.volumes.create(name, anonymous=anonymous, copyup=True,
                                 labels={"com.docker.volume.anonymous": ""} if anonymous else None)
             return self.volumes.mountpoint(name)
@@ -335,10 +340,8 @@ class ContainerService:
                 self._discard(record.id)
         for cid in self.store.orphans():
             self._discard(cid)
-        live = set(self.store.ids())
         for key in self.images.snapshots.active_keys():
-            if len(key) == 64 and all(c in "0123456789abcdef" for c in key) and key not in live \
-                    and not os.path.exists(self.store.dir(key)):
+            if _is_id(key) and not os.path.exists(self.store.dir(key)):
                 self.images.snapshots.remove(key)  # a container layer whose container is gone
 
     # -- start, stop, kill, wait --------------------------------------------------------
