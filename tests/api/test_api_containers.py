@@ -379,11 +379,16 @@ def test_anonymous_volumes_and_binds(daemon, busybox_tar, tmp_path):
 def test_wait_removed_after_start_of_a_quick_rm_container_answers_its_code(daemon, busybox_image):
     # posted after start, the wait can resolve the container just before its auto-removal ends:
     # it must still answer with the exit code, never a broken stream
+    answered = 0
     for i in range(15):
-        cid = create(daemon, ["sh", "-c", f"exit {i % 3}"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+        # the first few sleep a little: their wait surely comes first, exit and removal happen during it
+        cmd = f"sleep 0.3; exit {i % 3}" if i < 3 else f"exit {i % 3}"
+        cid = create(daemon, ["sh", "-c", cmd], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
         assert daemon.api.request("POST", f"/containers/{cid}/start")[0] == 204
         status, _, body = daemon.api.request("POST", f"/containers/{cid}/wait?condition=removed")
         if status == 404:
             continue  # removed before the wait arrived: dockerd's answer too
         assert status == 200 and json.loads(body)["StatusCode"] == i % 3, (status, body)
+        answered += 1
+    assert answered >= 3
     assert daemon.api.request("POST", f"/containers/{cid}/wait?condition=removed")[0] == 404
