@@ -383,11 +383,7 @@ def print_report(rows: list[Row], goals: list[dict[str, Any]], versions: dict[st
         figure = "" if value is None else f" ({value:.1f} {goal['unit']})"
         print(f"target: {goal['target']}: {verdict}{figure}")
     print()
-    for name, version in versions.items():
-        print(f"{name}: {version}")
-    for key, value in harness.machine_info().items():
-        print(f"{key}: {value}")
-    print(f"cgroups: {harness.cgroup_mode()}")
+    harness.print_versions_and_machine(versions)
 
 
 def main() -> int:

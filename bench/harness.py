@@ -326,6 +326,15 @@ def cgroup_hierarchies() -> list[Path]:
     return sorted(Path(m) for m, fs in mount_types().items() if fs in ("cgroup", "cgroup2"))
 
 
+def print_versions_and_machine(versions: dict[str, str]) -> None:
+    """The footer of every benchmark's report: what ran, on what."""
+    for name, version in versions.items():
+        print(f"{name}: {version}")
+    for key, value in machine_info().items():
+        print(f"{key}: {value}")
+    print(f"cgroups: {cgroup_mode()}")
+
+
 def cgroup_mode() -> str:
     """``v2`` (unified), ``hybrid`` (v1 with a v2 hierarchy beside it) or ``v1``."""
     types = mount_types()

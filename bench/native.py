@@ -199,11 +199,7 @@ def print_report(rows: list[Target], work: list[str], summary: dict[str, Any], n
     for g in summary["targets"]:
         print(f"target: {g['target']}: {'met' if g['met'] else 'NOT met'} ({g['value']:.3f}x)")
     print()
-    for name, version in versions.items():
-        print(f"{name}: {version}")
-    for key, value in harness.machine_info().items():
-        print(f"{key}: {value}")
-    print(f"cgroups: {harness.cgroup_mode()}")
+    harness.print_versions_and_machine(versions)
 
 
 def main() -> int:

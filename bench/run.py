@@ -332,11 +332,7 @@ def print_report(title: str, results: list[Result], goals: list[dict[str, Any]],
         figure = "" if value is None else (f" ({value * 1e3:.1f} ms)" if goal["unit"] == "s" else f" ({value:.2f}x)")
         print(f"target: {goal['target']}: {verdict}{figure}")
     print()
-    for name, version in versions.items():
-        print(f"{name}: {version}")
-    for key, value in harness.machine_info().items():
-        print(f"{key}: {value}")
-    print(f"cgroups: {harness.cgroup_mode()}")
+    harness.print_versions_and_machine(versions)
 
 
 @contextlib.contextmanager
