@@ -29,6 +29,19 @@ class InvalidArgument(PortsideError):
     """The request is malformed or names something invalid (HTTP 400)."""
 
 
+def json_kind(value: object) -> str:
+    """The JSON type Go's encoding/json names in "json: cannot unmarshal KIND into ..." errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, (list, tuple)) else "object"
+
+
 class Conflict(PortsideError):
     """The request conflicts with the current state (HTTP 409)."""
 

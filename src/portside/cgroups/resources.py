@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, json_kind
 
 MIN_MEMORY = 6 * 1024 * 1024      # dockerd's linuxMinMemory: startup overhead, not a kernel limit
 DEFAULT_CFS_PERIOD = 100_000      # µs; what --cpus converts against, and the kernel's default period
@@ -187,7 +187,7 @@ def _optional_int(hc: Mapping[str, object], key: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+        raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                               f"HostConfig.{key} of type int64")
     return value
 
@@ -197,7 +197,7 @@ def _str(hc: Mapping[str, object], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+        raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                               f"HostConfig.{key} of type string")
     return value
 
@@ -207,21 +207,9 @@ def _bool(hc: Mapping[str, object], key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+        raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                               f"HostConfig.{key} of type bool")
     return value
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return "object"
 
 
 def _check_available(requested: str, available: str, what: str, refusal: str) -> None:

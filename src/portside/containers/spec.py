@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from portside.containers.user import additional_groups, resolve_user
-from portside.errors import InvalidArgument, NotImplementedYet
+from portside.errors import InvalidArgument, NotImplementedYet, json_kind
 from portside.oci import runtime_spec as rs
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -25,7 +25,7 @@ from typing import Any
 
 from portside.cgroups import HostLimits, Manager, from_host_config
 from portside.containers.spec import _validate_restart_policy as validate_restart_policy
-from portside.errors import Conflict, Internal, InvalidArgument, PortsideError
+from portside.errors import Conflict, Internal, InvalidArgument, PortsideError, json_kind
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def check(untrusted: Any, *, host: HostLimits | None = None) -> UpdateRequest:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidArgument(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                                   f"UpdateConfig.{key} of type int64")
         if value:
             resources[key] = value
@@ -72,14 +72,6 @@ def check(untrusted: Any, *, host: HostLimits | None = None) -> UpdateRequest:
         # dockerd stores "unlimited" (0 or any negative) as 0
         resources["PidsLimit"] = max(int(untrusted["PidsLimit"]), 0)
     return UpdateRequest(resources, _restart_policy(untrusted.get("RestartPolicy")))
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, (bool, str)):
-        return type(value).__name__.replace("str", "string")
-    if isinstance(value, (int, float)):
-        return "number"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _restart_policy(untrusted: Any) -> dict[str, Any] | None:

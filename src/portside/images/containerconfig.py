@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, json_kind
 
 # (field, Go type, omitempty), in the struct's order
 _FIELDS: tuple[tuple[str, str, bool], ...] = (
@@ -56,7 +56,7 @@ def decode(untrusted: Any, struct: str = "ContainerConfigWrapper") -> dict[str, 
     if untrusted is None:
         return None
     if not isinstance(untrusted, dict):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_kind(untrusted)} into Go value of type "
+        raise InvalidArgument(f"json: cannot unmarshal {json_kind(untrusted)} into Go value of type "
                               f"container.{struct}")
     found: dict[str, tuple[str, Any]] = {}
     for key, value in untrusted.items():
@@ -91,7 +91,7 @@ def _checked(name: str, kind: str, value: Any, struct: str) -> Any:
     if isinstance(value, float) and value.is_integer() and kind == "int":
         value = int(value)
     if not _valid(kind, value):
-        raise InvalidArgument(f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+        raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                               f"{struct}.{name} of type {kind}")
     if kind == "strslice.StrSlice" and isinstance(value, str):
         return [value]  # a lone string is a list of one
@@ -114,15 +114,3 @@ def _valid(kind: str, value: Any) -> bool:
     if kind == "map[string]string":
         return isinstance(value, dict) and all(isinstance(x, str) for x in value.values())
     return isinstance(value, dict)  # the port set, the volume set, the health config
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

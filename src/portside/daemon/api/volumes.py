@@ -11,7 +11,7 @@ from portside.daemon.engine import Engine
 from portside.daemon.filters import Filters, bool_filter, parse_filters
 from portside.daemon.http import Request, Response
 from portside.daemon.router import Router, compare_versions
-from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.errors import Conflict, InvalidArgument, NotFound, json_kind
 from portside.volumes import Volume, VolumeStore
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -73,18 +73,6 @@ def _name_matches(patterns: list[str], name: str) -> bool:
     return False
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string" if isinstance(value, str) else "null"
-
-
 class _VolumesAPI:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -102,7 +90,7 @@ class _VolumesAPI:
         for what, mapping in (("Labels", labels), ("DriverOpts", options)):
             for value in (mapping.values() if isinstance(mapping, dict) else [mapping]):
                 if not isinstance(value, str):
-                    raise InvalidArgument(f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                    raise InvalidArgument(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                                           f"CreateOptions.{what} of type "
                                           f"{'string' if isinstance(mapping, dict) else 'map[string]string'}")
         if not name:  # moby: a random name, and the label that makes it anonymous
@@ -177,4 +165,3 @@ class _VolumesAPI:
         finally:
             self._pruning.release()
         return Response.json({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
-
