@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import signal
+import socket
 import stat
 import threading
 import time
@@ -39,6 +40,7 @@ from portside.containers.record import ContainerRecord, ContainerStore, State, S
 from portside.containers.user import resolve_user
 from portside.errors import Conflict, Internal, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
+from portside.network import etchosts, resolvconf
 from portside.runtime import caps
 from portside.runtime.client import MonitorClient, MonitorError
 from portside.volumes import VolumeStore
@@ -60,6 +62,9 @@ class ContainerService:
                  remap: userns.IdentityMapping | None = None) -> None:
         self.store = ContainerStore(os.path.join(root, "containers"))
         self.remap = remap  # --userns-remap: new containers get user namespaces (containers/userns.py)
+        # what --add-host NAME:host-gateway maps to: dockerd's --host-gateway-ip, by default the
+        # default bridge's gateway (networking sets it when the bridge is up); "" → dockerd's error
+        self.host_gateway_ip = ""
         self.volumes = VolumeStore(os.path.join(root, "volumes"), data_owner=remap.root if remap else None)
         self.run_dir = run_dir
         self.images = images
@@ -229,11 +234,13 @@ class ContainerService:
         chain = [layer.chain_id for layer in image.row.layers]
         self.images.snapshots.prepare(cid, chain)
         config = specs.merged_config(request, image.config.config)
-        hostname = request.config.hostname or cid[:12]
-        etc = write_etc_files(directory, hostname)
+        # dockerd: a container on the host's network is named as the host
+        hostname_default = socket.gethostname() if request.host_config.network_mode == "host" else cid[:12]
+        hostname = request.config.hostname or hostname_default
+        etc = write_etc_files(directory, hostname, request, self.host_gateway_ip)
         spec = specs.build_spec(
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
-            hostname_default=cid[:12], etc_files=etc, volume_path=self._volume_for(cid),
+            hostname_default=hostname_default, etc_files=etc, volume_path=self._volume_for(cid),
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
             host=self.remap.host_facts(_host_facts()) if self.remap else _host_facts())
         doc = spec.to_json()
@@ -840,22 +847,28 @@ def _host_facts() -> specs.HostFacts:
                            capabilities=held)
 
 
-def write_etc_files(directory: str, hostname: str) -> specs.EtcFiles:
+def write_etc_files(directory: str, hostname: str, request: specs.CreateRequest,
+                    host_gateway: str = "") -> specs.EtcFiles:
     """The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted by the spec.
 
-    resolv.conf is the host's, as Docker copies it (networking will rewrite it).
+    As dockerd writes them for a container without a network address yet
+    (network/etchosts.py, network/resolvconf.py); networking rewrites hosts and
+    resolv.conf at start for the container's addresses and embedded DNS server.
     """
-    files = {
-        "hostname": hostname + "\n",
-        "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                 f"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                 f"ff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n",
-    }
-    try:
-        with open("/etc/resolv.conf") as f:
-            files["resolv.conf"] = f.read()
-    except OSError:
-        files["resolv.conf"] = ""
+    h, c = request.host_config, request.config
+    host_network = h.network_mode == "host"
+    if host_network and not h.extra_hosts:
+        try:
+            with open("/etc/hosts") as f:
+                hosts = f.read()
+        except OSError:
+            hosts = etchosts.build(hostname=hostname)
+    else:
+        hosts = etchosts.build(hostname=hostname, domainname=c.domainname, extra_hosts=h.extra_hosts,
+                               host_gateway=host_gateway)
+    resolv = resolvconf.build(resolvconf.read_host(), dns=h.dns, dns_search=h.dns_search,
+                              dns_options=h.dns_options, host_network=host_network)
+    files = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv.text}
     for name, text in files.items():
         with open(os.path.join(directory, name), "w") as f:
             f.write(text)
