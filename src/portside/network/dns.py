@@ -108,7 +108,9 @@ class DnsServer:
         self.port = port
         self.lookup = lookup
         self.reverse = reverse
-        # names the network answers both bare and under these (e.g. the network's name, the search domains)
+        # suffixes under which the network's names are answered too: the network's name (Docker answers
+        # web.mynet), and the search domains its containers get, since some resolvers (busybox nslookup)
+        # ask for web.<search domain> and never for web alone
         self.domains = tuple(d.strip(".").lower() for d in domains if d.strip("."))
         self.timeout = timeout
         self.max_pending = max_pending
