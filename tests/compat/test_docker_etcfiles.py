@@ -1,0 +1,31 @@
+"""The real docker CLI's --dns, --dns-search, --dns-option, --add-host, --hostname, --domainname against portside."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.root, pytest.mark.peers]
+
+
+@pytest.fixture
+def docker(daemon, docker_client):
+    return docker_client(daemon.host)
+
+
+@pytest.fixture
+def busybox(docker, busybox_tar: str) -> str:
+    return docker("import", "-c", 'CMD ["sh"]', busybox_tar, "busybox:latest").out.strip()
+
+
+def test_dns_and_hosts_flags(docker, busybox):
+    r = docker("run", "--rm", "--dns", "192.0.2.53", "--dns-search", "corp.example", "--dns-option", "ndots:3",
+               "--add-host", "db:10.0.0.9", "--add-host", "db6:fd00::9", "--hostname", "web",
+               "--domainname", "corp.example", "busybox", "sh", "-c",
+               "cat /etc/resolv.conf; tail -n 2 /etc/hosts; cat /etc/hostname; hostname")
+    assert r.out == ("search corp.example\nnameserver 192.0.2.53\noptions ndots:3\n"
+                     "10.0.0.9\tdb\nfd00::9\tdb6\nweb\nweb\n")
+
+
+def test_add_host_without_a_host_gateway_address(docker, busybox):
+    r = docker("run", "--rm", "--add-host", "gw:host-gateway", "busybox", "true", check=False)
+    assert r.rc == 125 and "unable to derive the IP value for host-gateway" in r.err
