@@ -53,3 +53,13 @@ def test_host_network_gets_the_hosts_files(engine: Engine) -> None:
         hosts = f.read()
     text = _files(engine, "--network", "host", paths="/etc/hosts /etc/hostname")
     assert text == f"== /etc/hosts\n{hosts}== /etc/hostname\n{socket.gethostname()}\n"
+
+
+def test_inspect_shows_the_chosen_hostname(engine: Engine) -> None:
+    for flags, expected in (((), None), (("--network", "host"), socket.gethostname()), (("-h", "web.lan"), "web.lan")):
+        cid = out(engine.cli("create", *flags, "busybox")).strip()
+        try:
+            shown = out(engine.cli("inspect", "-f", "{{.Config.Hostname}}", cid)).strip()
+            assert shown == (expected or cid[:12])
+        finally:
+            engine.cli("rm", cid)

@@ -237,6 +237,7 @@ class ContainerService:
         # dockerd: a container on the host's network is named as the host
         hostname_default = socket.gethostname() if request.host_config.network_mode == "host" else cid[:12]
         hostname = request.config.hostname or hostname_default
+        config["Hostname"] = hostname  # dockerd keeps the one it chose in the container's Config
         etc = write_etc_files(directory, hostname, request, self.host_gateway_ip)
         spec = specs.build_spec(
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
