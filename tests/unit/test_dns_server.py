@@ -327,3 +327,38 @@ def test_does_not_forward_to_itself() -> None:
     s = DnsServer("127.0.0.1", 5399, upstreams=["127.0.0.1:5399", "127.0.0.2"])
     assert s._upstreams == [("127.0.0.2", 53)]
     s.close()
+
+
+def test_tcp_clients_are_bounded(server_factory: Callable[..., DnsServer]) -> None:
+    s = server_factory(max_clients=2, tcp_idle=0.5)
+    first = socket.create_connection((s.address, s.port), timeout=3)
+    time.sleep(0.05)
+    second = socket.create_connection((s.address, s.port), timeout=3)
+    time.sleep(0.05)
+    third = socket.create_connection((s.address, s.port), timeout=3)
+    try:
+        assert first.recv(10) == b""            # the one idle longest made room
+        q = dnsmsg.query(1, "db")
+        third.sendall(struct.pack("!H", len(q)) + q)
+        assert addresses(third.recv(65535)[2:]) == ["10.0.0.4"]
+        started = time.monotonic()
+        assert second.recv(10) == b""           # silent: dropped after tcp_idle
+        assert time.monotonic() - started < 2
+    finally:
+        for c in (first, second, third):
+            c.close()
+
+
+def test_queries_in_flight_are_bounded(server_factory: Callable[..., DnsServer]) -> None:
+    fake = FakeUpstream(lambda q: [])
+    try:
+        s = server_factory(upstreams=[fake.spec], max_pending=3, timeout=5)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(3)
+            for i in range(4):
+                c.sendto(dnsmsg.query(i, f"q{i}.example"), (s.address, s.port))
+            answer = c.recv(65535)              # the fourth, at once: no room upstream
+            assert dnsmsg.header(answer)[0] == 3 and rcode(answer) == dnsmsg.SERVFAIL
+            assert addresses(udp(s, dnsmsg.query(9, "db"))) == ["10.0.0.4"]   # local names still answered
+    finally:
+        fake.close()

@@ -35,7 +35,8 @@ def test_no_usable_nameserver_falls_back_to_dockers_defaults(host: str) -> None:
     text = build(host).text
     assert resolvconf.parse(text).nameservers == ("8.8.8.8", "8.8.4.4")
     assert text.endswith("nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
-    assert resolvconf.parse(build(host, ipv6=True).text).nameservers == resolvconf.DEFAULT_IPV4 + resolvconf.DEFAULT_IPV6
+    with_ipv6 = resolvconf.parse(build(host, ipv6=True).text).nameservers
+    assert with_ipv6 == resolvconf.DEFAULT_IPV4 + resolvconf.DEFAULT_IPV6
 
 
 def test_dns_options_replace_the_hosts() -> None:

@@ -37,7 +37,6 @@ from portside.network.dnsmsg import FormatError, Message, Record
 log = logging.getLogger(__name__)
 
 _IP_FREEBIND = 15           # linux/in.h: bind before the bridge has its address
-_TCP_IDLE = 10.0            # seconds a TCP client may stay silent (RFC 7766 suggests seconds)
 _TCP_BUFFER = 2 + dnsmsg.TCP_MAX
 _TCP_OUT_MAX = 256 * 1024   # a client that does not read its answers is dropped
 _UDP_BATCH = 64             # datagrams read per wakeup before the loop looks at anything else
@@ -103,7 +102,7 @@ class DnsServer:
     def __init__(self, address: str, port: int = 53, lookup: Callable[[str], list[str]] = _nobody,
                  reverse: Callable[[str], str | None] = _no_name, upstreams: Iterable[str] = (), *,
                  domains: Sequence[str] = (), timeout: float = 2.0, max_pending: int = 256,
-                 max_clients: int = 64) -> None:
+                 max_clients: int = 64, tcp_idle: float = 10.0) -> None:
         self.address = address
         self.port = port
         self.lookup = lookup
@@ -114,7 +113,8 @@ class DnsServer:
         self.domains = tuple(d.strip(".").lower() for d in domains if d.strip("."))
         self.timeout = timeout
         self.max_pending = max_pending
-        self.max_clients = max_clients
+        self.max_clients = max(1, max_clients)
+        self.tcp_idle = tcp_idle    # seconds a TCP client may stay silent (RFC 7766: seconds, not minutes)
         self._upstreams: list[tuple[str, int]] = []
         self.set_upstreams(upstreams)
         self._selector = selectors.DefaultSelector()
@@ -212,15 +212,16 @@ class DnsServer:
         for p in self._pending.values():
             soonest = min(soonest, p.deadline)
         for c in self._clients.values():
-            soonest = min(soonest, c.idle_since + _TCP_IDLE)
+            soonest = min(soonest, c.idle_since + self.tcp_idle)
         return max(0.0, soonest - now)
 
     def _expire(self, now: float) -> None:
         for p in [p for p in self._pending.values() if p.deadline <= now]:
             log.debug("dns %s: upstream timed out", self.address)
             self._next_upstream(p)
-        for c in [c for c in self._clients.values() if c.idle_since + _TCP_IDLE <= now and not c.outbox and not c.waiting]:
-            self._close_client(c)
+        for c in list(self._clients.values()):
+            if c.idle_since + self.tcp_idle <= now and not c.outbox and not c.waiting:
+                self._close_client(c)
 
     # --- UDP -------------------------------------------------------------------------------------------------
 
