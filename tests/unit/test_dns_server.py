@@ -323,8 +323,8 @@ def test_parse_upstream() -> None:
             parse_upstream(bad)
 
 
-def test_does_not_forward_to_itself() -> None:
-    s = DnsServer("127.0.0.1", 5399, upstreams=["127.0.0.1:5399", "127.0.0.2"])
+def test_does_not_forward_to_itself_nor_to_non_addresses() -> None:
+    s = DnsServer("127.0.0.1", 5399, upstreams=["127.0.0.1:5399", "127.0.0.2", "resolver", "10.0.0.1:x"])
     assert s._upstreams == [("127.0.0.2", 53)]
     s.close()
 

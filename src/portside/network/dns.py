@@ -129,8 +129,17 @@ class DnsServer:
     # --- lifecycle -------------------------------------------------------------------------------------------
 
     def set_upstreams(self, upstreams: Iterable[str]) -> None:
-        """Where to forward from now on; our own address is left out (it would forward to itself)."""
-        parsed = [parse_upstream(u) for u in upstreams]
+        """Where to forward from now on; our own address is left out (it would forward to itself).
+
+        An entry that is no address (a host name, a bad port) is
+        left out too: one odd line must not cost the network its names.
+        """
+        parsed = []
+        for text in upstreams:
+            try:
+                parsed.append(parse_upstream(text))
+            except ValueError:
+                log.warning("dns %s: upstream %r is not an address[:port], left out", self.address, text)
         self._upstreams = [u for u in parsed if u != (self.address, self.port)]
 
     def start(self) -> None:
