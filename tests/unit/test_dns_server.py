@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from portside.network import dnsmsg
-from portside.network.dns import DnsServer, parse_upstream
+from portside.network.dns import DnsServer, network_server, parse_upstream
 
 NAMES = {"web": ["10.0.0.2", "10.0.0.3"], "db": ["10.0.0.4"], "many": [f"10.1.{i // 250}.{i % 250 + 1}"
                                                                        for i in range(100)]}
@@ -362,3 +362,33 @@ def test_queries_in_flight_are_bounded(server_factory: Callable[..., DnsServer])
             assert addresses(udp(s, dnsmsg.query(9, "db"))) == ["10.0.0.4"]   # local names still answered
     finally:
         fake.close()
+
+
+def test_a_containers_own_dns_servers(server_factory: Callable[..., DnsServer]) -> None:
+    network_upstream = server_factory(lookup=lambda n: ["192.0.2.1"])
+    own_upstream = server_factory(lookup=lambda n: ["192.0.2.2"])
+    me = _loopback()
+    s = server_factory(lookup=lambda n: [], upstreams=[f"{network_upstream.address}:{network_upstream.port}"],
+                       client_upstreams=lambda client: [f"{own_upstream.address}:{own_upstream.port}"]
+                       if client == me else [])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:   # a client at the address with --dns
+        c.bind((me, 0))
+        c.settimeout(3)
+        c.sendto(dnsmsg.query(1, "x.example"), (s.address, s.port))
+        assert addresses(c.recv(65535)) == ["192.0.2.2"]
+    assert addresses(udp(s, dnsmsg.query(2, "x.example"))) == ["192.0.2.1"]   # any other client
+
+
+def test_network_server_is_set_up_from_the_hosts_resolv_conf() -> None:
+    s = network_server("172.30.0.1", lambda n: [], lambda a: None, network="mynet",
+                       host_resolv_conf="search corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.53\n")
+    try:
+        assert (s.address, s.port) == ("172.30.0.1", 53)
+        assert s._upstreams == [("127.0.0.53", 53), ("10.0.0.53", 53)]
+        assert s.domains == ("mynet", "corp.example")
+    finally:
+        s.close()
+    internal = network_server("172.30.0.1", lambda n: [], lambda a: None, internal=True,
+                              host_resolv_conf="nameserver 10.0.0.53\n")
+    assert internal._upstreams == []
+    internal.close()

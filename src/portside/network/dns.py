@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from portside.network import dnsmsg
+from portside.network import dnsmsg, resolvconf
 from portside.network.dnsmsg import FormatError, Message, Record
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,9 @@ def parse_upstream(text: str) -> tuple[str, int]:
 class _Client:
     """A TCP client: its socket, what it sent that is not a whole message yet, what waits to be sent."""
 
-    def __init__(self, sock: socket.socket, now: float) -> None:
+    def __init__(self, sock: socket.socket, address: str, now: float) -> None:
         self.sock = sock
+        self.address = address
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.idle_since = now
@@ -102,7 +103,8 @@ class DnsServer:
     def __init__(self, address: str, port: int = 53, lookup: Callable[[str], list[str]] = _nobody,
                  reverse: Callable[[str], str | None] = _no_name, upstreams: Iterable[str] = (), *,
                  domains: Sequence[str] = (), timeout: float = 2.0, max_pending: int = 256,
-                 max_clients: int = 64, tcp_idle: float = 10.0) -> None:
+                 max_clients: int = 64, tcp_idle: float = 10.0,
+                 client_upstreams: Callable[[str], Sequence[str]] | None = None) -> None:
         self.address = address
         self.port = port
         self.lookup = lookup
@@ -111,6 +113,8 @@ class DnsServer:
         # web.mynet), and the search domains its containers get, since some resolvers (busybox nslookup)
         # ask for web.<search domain> and never for web alone
         self.domains = tuple(d.strip(".").lower() for d in domains if d.strip("."))
+        # a client address → that container's --dns servers (Docker forwards per container); empty: the network's
+        self.client_upstreams = client_upstreams
         self.timeout = timeout
         self.max_pending = max_pending
         self.max_clients = max(1, max_clients)
@@ -250,13 +254,13 @@ class DnsServer:
                 except OSError as e:
                     log.debug("dns %s: udp send to %s: %s", self.address, peer, e)
 
-            self._handle(data, reply, udp=True, tcp_client=None)
+            self._handle(data, reply, client=peer[0], tcp_client=None)
 
     # --- TCP clients -----------------------------------------------------------------------------------------
 
     def _on_accept(self, sock: socket.socket, mask: int) -> None:
         try:
-            conn, _ = sock.accept()
+            conn, peer = sock.accept()
         except OSError:
             return
         if len(self._clients) >= self.max_clients:
@@ -264,7 +268,7 @@ class DnsServer:
             oldest = min(self._clients.values(), key=lambda c: c.idle_since)
             self._close_client(oldest)
         conn.setblocking(False)
-        client = _Client(conn, time.monotonic())
+        client = _Client(conn, peer[0], time.monotonic())
         self._clients[conn.fileno()] = client
         self._selector.register(conn, selectors.EVENT_READ, lambda s, m: self._on_client(client, m))
 
@@ -294,7 +298,7 @@ class DnsServer:
             def reply(answer: bytes, client: _Client = client) -> None:
                 self._send_tcp(client, answer)
 
-            self._handle(data, reply, udp=False, tcp_client=client)
+            self._handle(data, reply, client=client.address, tcp_client=client)
 
     def _send_tcp(self, client: _Client, answer: bytes) -> None:
         if client.closed:
@@ -330,7 +334,7 @@ class DnsServer:
 
     # --- answering -------------------------------------------------------------------------------------------
 
-    def _handle(self, untrusted: bytes, reply: Callable[[bytes], None], *, udp: bool,
+    def _handle(self, untrusted: bytes, reply: Callable[[bytes], None], *, client: str,
                 tcp_client: _Client | None) -> None:
         try:
             id, flags = dnsmsg.header(untrusted)[:2]
@@ -344,7 +348,7 @@ class DnsServer:
             log.debug("dns %s: malformed query: %s", self.address, e)
             reply(dnsmsg.error(id, flags, dnsmsg.FORMERR))
             return
-        limit = query.udp_limit() if udp else dnsmsg.TCP_MAX
+        limit = query.udp_limit() if tcp_client is None else dnsmsg.TCP_MAX
         if query.opcode != 0:
             reply(dnsmsg.response(query, dnsmsg.NOTIMP, limit=limit))
             return
@@ -357,7 +361,7 @@ class DnsServer:
         if local is not None:
             reply(dnsmsg.response(query, dnsmsg.NOERROR, local, limit=limit))
             return
-        self._forward(query, untrusted, reply, limit, tcp_client)
+        self._forward(query, untrusted, reply, limit, client, tcp_client)
 
     def _answer(self, query: Message) -> list[Record] | None:
         """The answers for a name this network knows, None to forward."""
@@ -395,15 +399,33 @@ class DnsServer:
 
     # --- forwarding ------------------------------------------------------------------------------------------
 
-    def _forward(self, query: Message, raw: bytes, reply: Callable[[bytes], None], limit: int,
+    def _forward(self, query: Message, raw: bytes, reply: Callable[[bytes], None], limit: int, client: str,
                  tcp_client: _Client | None) -> None:
-        if not self._upstreams or len(self._pending) >= self.max_pending:
+        upstreams = self._upstreams_of(client)
+        if not upstreams or len(self._pending) >= self.max_pending:
             reply(dnsmsg.response(query, dnsmsg.SERVFAIL, limit=limit))
             return
-        pending = _Pending(query, raw, reply, limit, tcp_client, list(self._upstreams))
+        pending = _Pending(query, raw, reply, limit, tcp_client, upstreams)
         if tcp_client is not None:
             tcp_client.waiting += 1
         self._next_upstream(pending)
+
+    def _upstreams_of(self, client: str) -> list[tuple[str, int]]:
+        """The client container's own ``--dns`` servers if it has any, else the network's."""
+        try:
+            own = self.client_upstreams(client) if self.client_upstreams is not None else None
+        except Exception:
+            log.exception("dns %s: upstreams of %s", self.address, client)
+            own = None
+        if not own:
+            return list(self._upstreams)
+        parsed = []
+        for text in own:
+            try:
+                parsed.append(parse_upstream(text))
+            except ValueError:
+                continue
+        return [u for u in parsed if u != (self.address, self.port)]
 
     def _next_upstream(self, p: _Pending) -> None:
         """Ask the next upstream (UDP), or answer SERVFAIL when none is left."""
@@ -520,4 +542,22 @@ class DnsServer:
         p.reply(answer)
 
 
-__all__ = ["DnsServer", "parse_upstream"]
+def network_server(gateway: str, lookup: Callable[[str], list[str]], reverse: Callable[[str], str | None], *,
+                   network: str = "", internal: bool = False, host_resolv_conf: str | None = None,
+                   port: int = 53, client_upstreams: Callable[[str], Sequence[str]] | None = None) -> DnsServer:
+    """A user-defined network's server (not started), set up as Docker's.
+
+    It forwards to the host's resolvers (loopback ones included: it runs in
+    the host's namespace), answers the network's names bare and under the
+    network's name and the host's search domains (what a container's
+    resolv.conf searches). An ``internal`` network forwards nothing.
+    ``host_resolv_conf``: the host file's text, :func:`resolvconf.read_host` when None.
+    """
+    text = resolvconf.read_host() if host_resolv_conf is None else host_resolv_conf
+    built = resolvconf.build(text, embedded=gateway)
+    domains = ((network,) if network else ()) + resolvconf.parse(built.text).search
+    return DnsServer(gateway, port, lookup, reverse, () if internal else built.upstreams, domains=domains,
+                     client_upstreams=client_upstreams)
+
+
+__all__ = ["DnsServer", "network_server", "parse_upstream"]
