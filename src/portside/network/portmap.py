@@ -1,0 +1,116 @@
+"""Published-port records: what a container asked for, what it was given, and the JSON forms of both.
+
+A request comes in HostConfig.PortBindings form (``{"80/tcp": [{"HostIp": "",
+"HostPort": "8080"}]}``); each binding becomes one ``PortRequest`` whose host
+port is a range (``8080-8080`` explicit, ``8000-8010`` any free one in it, or
+0-0 for an ephemeral port). Allocation turns each into a ``PortMapping`` with
+one concrete host port; those are what the rules, the state file and
+``NetworkSettings.Ports`` are made of.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from portside.errors import InvalidArgument, NotImplementedYet
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+ANY_IP = "0.0.0.0"
+
+_PORT_KEY = re.compile(r"([0-9]+)(?:/([a-z]+))?")
+_HOST_PORT = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    """One binding of one container port: host port ``host_low``-``host_high``, 0-0 for ephemeral."""
+
+    proto: str
+    container_port: int
+    host_ip: str
+    host_low: int
+    host_high: int
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.host_low == 0
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One published port: ``host_ip:host_port`` on the host goes to ``container_port`` of the container."""
+
+    proto: str
+    container_port: int
+    host_ip: str
+    host_port: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Proto": self.proto, "ContainerPort": self.container_port,
+                "HostIp": self.host_ip, "HostPort": self.host_port}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PortMapping:
+        return cls(proto=str(d["Proto"]), container_port=int(d["ContainerPort"]),
+                   host_ip=str(d["HostIp"]), host_port=int(d["HostPort"]))
+
+    def overlaps(self, proto: str, host_ip: str, host_port: int) -> bool:
+        """Whether a binding of ``host_ip:host_port`` would collide with this one (0.0.0.0 covers every address)."""
+        return (self.proto == proto and self.host_port == host_port
+                and (self.host_ip == host_ip or ANY_IP in (self.host_ip, host_ip)))
+
+
+def parse_requests(bindings: Mapping[str, Any]) -> list[PortRequest]:
+    """HostConfig.PortBindings -> requests, in the order given; Docker's messages for what it refuses."""
+    requests: list[PortRequest] = []
+    for key, host_bindings in bindings.items():
+        m = _PORT_KEY.fullmatch(key)
+        if not m or not 0 < int(m.group(1)) <= 0xFFFF:
+            raise InvalidArgument(f'invalid port specification: "{key}"')
+        proto = m.group(2) or "tcp"
+        if proto not in PROTOCOLS:
+            raise InvalidArgument(f'invalid port specification: "{key}"')
+        for b in host_bindings or []:
+            host_ip = _host_ip(str(b.get("HostIp") or ""))
+            low, high = _host_range(str(b.get("HostPort") or ""))
+            requests.append(PortRequest(proto, int(m.group(1)), host_ip, low, high))
+    return requests
+
+
+def _host_ip(untrusted_ip: str) -> str:
+    if not untrusted_ip:
+        return ANY_IP
+    try:
+        ip = ipaddress.ip_address(untrusted_ip)
+    except ValueError:
+        raise InvalidArgument(f"invalid host IP address: {untrusted_ip}") from None
+    if ip.version == 6:
+        raise NotImplementedYet(f"publishing on an IPv6 address ({untrusted_ip}) is not supported by portside yet")
+    return str(ip)
+
+
+def _host_range(untrusted_port: str) -> tuple[int, int]:
+    if not untrusted_port:
+        return 0, 0
+    m = _HOST_PORT.fullmatch(untrusted_port)
+    if not m:
+        raise InvalidArgument(f'invalid port specification: "{untrusted_port}"')
+    low = int(m.group(1))
+    high = int(m.group(2)) if m.group(2) else low
+    if low > 0xFFFF or high > 0xFFFF or high < low:
+        raise InvalidArgument(f'invalid port specification: "{untrusted_port}"')
+    if low == 0:
+        return 0, 0  # "0" asks for an ephemeral port, as Docker reads it
+    return low, high
+
+
+def network_settings_ports(mappings: list[PortMapping]) -> dict[str, list[dict[str, str]]]:
+    """The ``NetworkSettings.Ports`` form of what was published: ``{"80/tcp": [{"HostIp": ..., "HostPort": ...}]}``."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for m in mappings:
+        out.setdefault(f"{m.container_port}/{m.proto}", []).append(
+            {"HostIp": m.host_ip, "HostPort": str(m.host_port)})
+    return out
