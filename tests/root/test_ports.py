@@ -35,7 +35,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 while True:
     data, peer = s.recvfrom(2048)
-    s.sendto(b"echo:" + data, peer)
+    s.sendto(sys.argv[2].encode() + data, peer)
 """
 
 
@@ -120,7 +120,9 @@ def lan() -> Iterator[Lan]:
         lan.procs.append(subprocess.Popen(["ip", "netns", "exec", lan.server_ns, "busybox", "httpd", "-f",
                                            "-p", "80", "-h", www]))
         lan.procs.append(subprocess.Popen(["ip", "netns", "exec", lan.server_ns, sys.executable, "-c",
-                                           UDP_ECHO, "5353"]))
+                                           UDP_ECHO, "5353", "echo:"]))
+        lan.procs.append(subprocess.Popen(["ip", "netns", "exec", lan.neighbour_ns, sys.executable, "-c",
+                                           UDP_ECHO, "5353", "neighbour:"]))
         _wait_listening(lan)
         yield lan
     finally:
@@ -266,6 +268,19 @@ def test_udp_port(lan: Lan) -> None:
     ports = publisher.publish(cid, lan.server_ip, lan.bridge, {"5353/udp": [{"HostIp": "", "HostPort": str(port)}]})
     assert ports == {"5353/udp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
     assert _udp_echo("127.0.0.1", port) == b"echo:ping"
+    # a client that keeps sending from one socket follows the port to the neighbour when it moves there:
+    # its flow's conntrack entry (which holds the old NAT) is forgotten
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(3)
+        client.sendto(b"one", ("127.0.0.1", port))
+        assert client.recv(100) == b"echo:one"
+        publisher.unpublish(cid)
+        moved = _cid()
+        publisher.publish(moved, lan.neighbour_ip, lan.bridge, {"5353/udp": [{"HostIp": "", "HostPort": str(port)}]})
+        client.sendto(b"two", ("127.0.0.1", port))
+        assert client.recv(100) == b"neighbour:two"
+        publisher.unpublish(moved)
+    publisher.publish(cid, lan.server_ip, lan.bridge, {"5353/udp": [{"HostIp": "", "HostPort": str(port)}]})
     assert _udp_echo(lan.gateway, port) == b"echo:ping"
     got = lan.in_ns(lan.neighbour_ns, sys.executable, "-c", _udp_probe(lan.gateway, port))
     assert got.returncode == 0, got.stderr

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from portside.errors import Internal, PortsideError
-from portside.network import hostports, portbridge, portrules
+from portside.network import conntrack, hostports, portbridge, portrules
 from portside.network.portmap import PortMapping, PortRequest, network_settings_ports, parse_requests
 from portside.network.portrules import Publication
 
@@ -98,6 +98,7 @@ class PortPublisher:
         """At daemon start: forget every container not in ``live`` and rewrite the table from the rest."""
         with self._lock:
             gone = [cid for cid in self._publications if cid not in live]
+            gone_udp = [m.host_port for cid in gone for m in self._publications[cid].mappings if m.proto == "udp"]
             for cid in gone:
                 del self._publications[cid]
                 self._release_sockets(cid)
@@ -109,6 +110,7 @@ class PortPublisher:
                 except Internal as e:
                     log.warning("ports of %s: %s", cid, e)
             portrules.apply(portrules.render(self.table, list(self._publications.values())), self.nft)
+            conntrack.forget_udp(gone_udp)
             for cid in gone:
                 self._remove_state(cid)
 
@@ -208,6 +210,8 @@ class PortPublisher:
         if publication is None:
             self._remove_state(container_id)
         self._publications = after
+        touched = [*(before.mappings if before else ()), *(publication.mappings if publication else ())]
+        conntrack.forget_udp(m.host_port for m in touched if m.proto == "udp")
 
     def _path(self, container_id: str) -> str:
         return os.path.join(self.state_dir, f"{container_id}.json")
