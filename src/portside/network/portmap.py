@@ -114,3 +114,31 @@ def network_settings_ports(mappings: list[PortMapping]) -> dict[str, list[dict[s
         out.setdefault(f"{m.container_port}/{m.proto}", []).append(
             {"HostIp": m.host_ip, "HostPort": str(m.host_port)})
     return out
+
+
+def with_exposed(published: Mapping[str, list[dict[str, str]]],
+                 exposed: Mapping[str, Any]) -> dict[str, list[dict[str, str]] | None]:
+    """A running container's ``NetworkSettings.Ports``: its published ports, and every other
+    exposed port with ``null`` (what ``docker port`` skips and ``ps`` shows as ``80/tcp``)."""
+    out: dict[str, list[dict[str, str]] | None] = {}
+    for key in exposed:
+        out[key if "/" in key else f"{key}/tcp"] = None
+    out.update({key: list(bindings) for key, bindings in published.items()})
+    return out
+
+
+def api_port_list(settings_ports: Mapping[str, list[dict[str, str]] | None]) -> list[dict[str, Any]]:
+    """``/containers/json``'s ``Ports`` from ``NetworkSettings.Ports``: one entry per binding,
+    ``{"PrivatePort", "Type"}`` alone for a port with none (moby's container view)."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in settings_ports.items():
+        port, _, proto = key.partition("/")
+        private = int(port) if port.isdigit() else 0
+        if not bindings:
+            out.append({"PrivatePort": private, "Type": proto or "tcp"})
+            continue
+        for b in bindings:
+            public = b.get("HostPort") or ""
+            out.append({"IP": b.get("HostIp") or "", "PrivatePort": private,
+                        "PublicPort": int(public) if public.isdigit() else 0, "Type": proto or "tcp"})
+    return out
