@@ -386,5 +386,10 @@ def test_restart_keeps_allocations_and_sweep_drops_the_dead(lan: Lan) -> None:
     assert not os.path.exists(os.path.join(lan.state_dir, f"{dead}.json"))
     restarted.sweep({alive})  # again: nothing changes, nothing doubles
     assert len(_rules_of(lan, alive)) == 2
+    # the table flushed behind our back (a firewall reload): the next sweep puts it back from the state
+    subprocess.run(["nft", "delete", "table", "ip", f"{lan.tag}_ports"], check=True)
+    restarted.sweep({alive})
+    assert len(_rules_of(lan, alive)) == 2
+    assert _http_get("127.0.0.1", port_alive) == f"hello from {lan.server_ns}\n"
     restarted.sweep(set())
     assert _rules(lan) == [] and os.listdir(lan.state_dir) == ["www"]

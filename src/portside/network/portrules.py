@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from portside.errors import Internal
+from portside.network import nftlib
 from portside.network.portmap import ANY_IP, PortMapping
 
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
@@ -100,7 +101,18 @@ def render(table: str, publications: list[Publication]) -> str:
 
 
 def apply(script: str, nft: str = "nft") -> None:
-    """Run ``script`` as one nft transaction: all of it takes effect, or none."""
+    """Run ``script`` as one nft transaction: all of it takes effect, or none.
+
+    In-process through libnftables when it loads (network/nftlib.py says why), else ``nft -f -``.
+    """
+    if nft == "nft":
+        try:
+            nftlib.run(script)
+            return
+        except nftlib.NftError as e:
+            raise Internal(f"programming port rules: {e}") from None
+        except nftlib.Unavailable:
+            pass
     try:
         result = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
     except OSError as e:

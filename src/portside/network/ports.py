@@ -24,6 +24,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterable, Mapping
@@ -109,7 +110,9 @@ class PortPublisher:
                     portbridge.prepare(publication.bridge)
                 except Internal as e:
                     log.warning("ports of %s: %s", cid, e)
-            portrules.apply(portrules.render(self.table, list(self._publications.values())), self.nft)
+            if self._publications or gone or shutil.which(self.nft):
+                # a host without nft that never published anything can still start the daemon
+                portrules.apply(portrules.render(self.table, list(self._publications.values())), self.nft)
             conntrack.forget_udp(gone_udp)
             for cid in gone:
                 self._remove_state(cid)
