@@ -18,7 +18,7 @@ from portside.network.portmap import (
     parse_requests,
     with_exposed,
 )
-from portside.network.portrules import Publication, render
+from portside.network.portrules import Publication, check_container_id, render
 
 
 def test_parse_requests_reads_port_bindings_in_order() -> None:
@@ -98,6 +98,10 @@ def test_publication_refuses_names_that_could_break_out_of_a_comment() -> None:
         Publication('c1" drop', "10.9.0.2", "ptb0", ())
     with pytest.raises(Internal):
         Publication("c1", "10.9.0.2", 'br"0', ())
+    for bad in ("../../etc/x", ".hidden", "", "a/b"):
+        with pytest.raises(Internal):
+            check_container_id(bad)
+    check_container_id("0123abc")
     assert Publication.from_json(_publication().to_json()) == _publication()
 
 

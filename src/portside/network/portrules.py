@@ -31,7 +31,7 @@ from portside.network import nftlib
 from portside.network.portmap import ANY_IP, PortMapping
 
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_CONTAINER_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class Publication:
 
     def __post_init__(self) -> None:
         # Both end up inside quoted nft strings: refuse anything that could close the quote.
-        if not _CONTAINER_ID.fullmatch(self.container_id):
-            raise Internal(f"invalid container id for port rules: {self.container_id!r}")
+        check_container_id(self.container_id)
         if not _IFNAME.fullmatch(self.bridge):
             raise Internal(f"invalid bridge name for port rules: {self.bridge!r}")
 
@@ -60,6 +59,12 @@ class Publication:
         return cls(container_id=str(d["ContainerID"]), container_ip=str(d["ContainerIP"]), bridge=str(d["Bridge"]),
                    bridge_subnets=tuple(str(s) for s in d.get("BridgeSubnets") or ()),
                    mappings=tuple(PortMapping.from_json(m) for m in d.get("Mappings") or ()))
+
+
+def check_container_id(container_id: str) -> None:
+    """Internal unless ``container_id`` is safe in an nft string and as a file name (no quote, no slash, no dot first)."""
+    if not _CONTAINER_ID.fullmatch(container_id):
+        raise Internal(f"invalid container id for port rules: {container_id!r}")
 
 
 def comment(container_id: str) -> str:

@@ -64,6 +64,7 @@ class PortPublisher:
         already published is republished: its old ports count as free for it.
         ``endpoint`` names it in Docker's error (the container's name; default its id).
         """
+        portrules.check_container_id(container_id)
         requests = parse_requests(bindings)
         with self._lock:
             if not requests and container_id not in self._publications:
@@ -88,6 +89,7 @@ class PortPublisher:
 
     def unpublish(self, container_id: str) -> None:
         """Remove the container's rules and free its host ports; nothing to do is no error."""
+        portrules.check_container_id(container_id)
         with self._lock:
             if container_id in self._publications:
                 self._commit(container_id, None)
