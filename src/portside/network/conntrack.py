@@ -22,8 +22,8 @@ def forget_udp(host_ports: Iterable[int]) -> None:
     ports = sorted(set(host_ports))
     if not ports:
         return
-    from pyroute2 import Conntrack  # type: ignore[import-untyped]
-    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple  # type: ignore[import-untyped]
+    from pyroute2 import Conntrack  # type: ignore[import-untyped, unused-ignore]
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple  # type: ignore[import-untyped, unused-ignore]
 
     try:
         with Conntrack() as ct:

@@ -42,7 +42,7 @@ def prepare(bridge: str) -> tuple[str, ...]:
 
 
 def subnets(bridge: str) -> tuple[str, ...]:
-    from pyroute2 import IPRoute  # type: ignore[import-untyped]
+    from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
 
     with IPRoute() as ipr:
         indexes: list[int] = ipr.link_lookup(ifname=bridge)
