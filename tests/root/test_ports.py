@@ -50,6 +50,9 @@ class Lan:
     server_ip: str
     neighbour_ns: str
     neighbour_ip: str
+    outside_ns: str       # "another host": a namespace routed to through its own veth, not on the bridge
+    outside_host_ip: str  # the host's address on that veth
+    outside_ip: str
     state_dir: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     publishers: list[PortPublisher] = field(default_factory=list)
@@ -64,7 +67,7 @@ class Lan:
                               timeout=20, **kw)  # type: ignore[call-overload]
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
+def _free_subnet(avoid: ipaddress.IPv4Network | None = None) -> ipaddress.IPv4Network:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
@@ -74,7 +77,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
                  for a in ipr.get_addr(family=socket.AF_INET)]
     for _ in range(100):
         net = ipaddress.ip_network(f"198.18.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(u) for u in used):
+        if not any(net.overlaps(u) for u in used) and net != avoid:
             return net
     raise RuntimeError("no free 198.18.x.0/24")
 
@@ -94,6 +97,23 @@ def _add_namespace(ipr: object, name: str, bridge_index: int, host_end: str, add
         ns.route("add", dst="0.0.0.0/0", gateway=gateway)
 
 
+def _add_outside(ipr: object, name: str, host_end: str, host_ip: str, address: str) -> None:
+    """A namespace behind a point-to-point veth: /32 addresses and a host route each way, no bridge."""
+    from pyroute2 import NetNS, netns
+
+    netns.create(name)
+    ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": "eth0", "net_ns_fd": name})  # type: ignore[attr-defined]
+    index = ipr.link_lookup(ifname=host_end)[0]  # type: ignore[attr-defined]
+    ipr.addr("add", index=index, address=host_ip, prefixlen=32)  # type: ignore[attr-defined]
+    ipr.link("set", index=index, state="up")  # type: ignore[attr-defined]
+    ipr.route("add", dst=f"{address}/32", oif=index)  # type: ignore[attr-defined]
+    with NetNS(name) as ns:
+        eth = ns.link_lookup(ifname="eth0")[0]
+        ns.addr("add", index=eth, address=address, prefixlen=32)
+        ns.link("set", index=eth, state="up")
+        ns.route("add", dst=f"{host_ip}/32", oif=eth)
+
+
 @pytest.fixture
 def lan() -> Iterator[Lan]:
     from pyroute2 import IPRoute, netns
@@ -101,9 +121,11 @@ def lan() -> Iterator[Lan]:
     suffix = secrets.token_hex(3)
     net = _free_subnet()
     hosts = list(net.hosts())
+    outside = list(_free_subnet(avoid=net).hosts())
     lan = Lan(tag=f"pt{secrets.token_hex(2)}", bridge=f"pb{suffix}", gateway=str(hosts[0]),
               server_ns=f"pns{suffix}", server_ip=str(hosts[1]),
               neighbour_ns=f"pnn{suffix}", neighbour_ip=str(hosts[2]),
+              outside_ns=f"pno{suffix}", outside_host_ip=str(outside[0]), outside_ip=str(outside[1]),
               state_dir=tempfile.mkdtemp(prefix="portside-ports-"))
     www = os.path.join(lan.state_dir, "www")
     try:
@@ -114,6 +136,7 @@ def lan() -> Iterator[Lan]:
             ipr.link("set", index=bridge_index, state="up")
             _add_namespace(ipr, lan.server_ns, bridge_index, f"pvs{suffix}", lan.server_ip, lan.gateway)
             _add_namespace(ipr, lan.neighbour_ns, bridge_index, f"pvn{suffix}", lan.neighbour_ip, lan.gateway)
+            _add_outside(ipr, lan.outside_ns, f"pvo{suffix}", lan.outside_host_ip, lan.outside_ip)
         os.makedirs(www)
         with open(os.path.join(www, "index.html"), "w") as f:
             f.write(f"hello from {lan.server_ns}\n")
@@ -135,7 +158,7 @@ def lan() -> Iterator[Lan]:
         leftover = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0
         if leftover:
             subprocess.run(["nft", "delete", "table", "ip", table], check=False)
-        for ns in (lan.server_ns, lan.neighbour_ns):
+        for ns in (lan.server_ns, lan.neighbour_ns, lan.outside_ns):
             if ns in netns.listnetns():
                 netns.remove(ns)
         with IPRoute() as ipr:
@@ -243,6 +266,30 @@ def test_published_tcp_port_is_reachable_from_loopback_the_bridge_address_and_th
     with pytest.raises(OSError):
         _http_get("127.0.0.1", port)
     publisher.unpublish(cid)  # idempotent
+
+
+def test_published_port_is_reachable_from_another_host(lan: Lan) -> None:
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        if f.read().strip() != "1":
+            # host-global: the core turns it on with its first network; a test must not flip it under others
+            pytest.skip("net.ipv4.ip_forward is off on this host")
+    publisher = lan.publisher()
+    port = _free_port()
+    cid = _cid()
+    publisher.publish(cid, lan.server_ip, lan.bridge, _tcp(port))
+    # prerouting DNAT, then forwarded into the bridge (not masqueraded: the source is not the bridge's)
+    got = lan.in_ns(lan.outside_ns, "busybox", "wget", "-q", "-O", "-", f"http://{lan.outside_host_ip}:{port}/")
+    assert got.stdout == f"hello from {lan.server_ns}\n", got.stderr
+    from pyroute2 import Conntrack
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+    with Conntrack() as ct:
+        flows = list(ct.dump_entries(tuple_orig=NFCTAttrTuple(proto=socket.IPPROTO_TCP, dport=port)))
+    replies = {(e.tuple_reply.saddr, e.tuple_reply.daddr) for e in flows if e.tuple_orig.saddr == lan.outside_ip}
+    assert replies == {(lan.server_ip, lan.outside_ip)}
+    publisher.unpublish(cid)
+    got = lan.in_ns(lan.outside_ns, "busybox", "wget", "-q", "-T", "2", "-O", "-", f"http://{lan.outside_host_ip}:{port}/")
+    assert got.returncode != 0
 
 
 def test_ephemeral_ports_come_from_the_kernel_range(lan: Lan) -> None:
