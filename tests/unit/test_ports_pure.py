@@ -18,7 +18,8 @@ from portside.network.portmap import (
     parse_requests,
     with_exposed,
 )
-from portside.network.portrules import Publication, check_container_id, render
+from portside.network.portmap import Publication, check_container_id
+from portside.network.portrules import render
 
 
 def test_parse_requests_reads_port_bindings_in_order() -> None:
@@ -160,3 +161,19 @@ def test_port_command_lines() -> None:
         port_lines(ports, "web", "53")  # tcp unless a protocol is given
     with pytest.raises(ValueError, match=r'^Error: invalid port \(x\): strconv.ParseUint: parsing "x": invalid syntax$'):
         port_lines(ports, "web", "x")
+
+
+@pytest.mark.parametrize("fields", [
+    {"container_ip": "10.9.0.2; flush ruleset"},
+    {"container_ip": "fd00::2"},
+    {"bridge_subnets": ("10.9.0.0/24 }",)},
+    {"mappings": (PortMapping("tcp", 80, "0.0.0.0 accept", 8080),)},
+    {"mappings": (PortMapping("icmp", 80, "0.0.0.0", 8080),)},
+    {"mappings": (PortMapping("tcp", 0, "0.0.0.0", 8080),)},
+])
+def test_publication_refuses_what_would_not_be_an_address_or_port_in_the_script(fields: dict) -> None:  # type: ignore[type-arg]
+    good = {"container_id": "c1", "container_ip": "10.9.0.2", "bridge": "ptb0", "bridge_subnets": ("10.9.0.0/24",),
+            "mappings": (PortMapping("tcp", 80, "0.0.0.0", 8080),)}
+    Publication(**good)  # type: ignore[arg-type]
+    with pytest.raises(Internal):
+        Publication(**{**good, **fields})  # type: ignore[arg-type]

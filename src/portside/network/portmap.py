@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from portside.errors import InvalidArgument, NotImplementedYet
+from portside.errors import Internal, InvalidArgument, NotImplementedYet
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 ANY_IP = "0.0.0.0"
@@ -61,6 +61,53 @@ class PortMapping:
         """Whether a binding of ``host_ip:host_port`` would collide with this one (0.0.0.0 covers every address)."""
         return (self.proto == proto and self.host_port == host_port
                 and (self.host_ip == host_ip or ANY_IP in (self.host_ip, host_ip)))
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The ports one container has published, and where they lead."""
+
+    container_id: str
+    container_ip: str
+    bridge: str
+    bridge_subnets: tuple[str, ...]   # the bridge's IPv4 networks when published: the hairpin sources
+    mappings: tuple[PortMapping, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Every field ends up in an nft script (some in quoted strings): refuse what is not what it claims.
+        check_container_id(self.container_id)
+        if not _IFNAME.fullmatch(self.bridge):
+            raise Internal(f"invalid bridge name for port rules: {self.bridge!r}")
+        try:
+            for address in (self.container_ip, *(m.host_ip for m in self.mappings)):
+                ipaddress.IPv4Address(address)
+            for subnet in self.bridge_subnets:
+                ipaddress.IPv4Network(subnet)
+        except ValueError as e:
+            raise Internal(f"invalid address for port rules: {e}") from None
+        for m in self.mappings:
+            if m.proto not in PROTOCOLS or not (0 < m.container_port <= 0xFFFF and 0 < m.host_port <= 0xFFFF):
+                raise Internal(f"invalid port mapping for port rules: {m}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ContainerID": self.container_id, "ContainerIP": self.container_ip, "Bridge": self.bridge,
+                "BridgeSubnets": list(self.bridge_subnets), "Mappings": [m.to_json() for m in self.mappings]}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Publication:
+        return cls(container_id=str(d["ContainerID"]), container_ip=str(d["ContainerIP"]), bridge=str(d["Bridge"]),
+                   bridge_subnets=tuple(str(s) for s in d.get("BridgeSubnets") or ()),
+                   mappings=tuple(PortMapping.from_json(m) for m in d.get("Mappings") or ()))
+
+
+def check_container_id(container_id: str) -> None:
+    """Internal unless ``container_id`` is safe in an nft string and as a file name (no quote, no slash, no dot first)."""
+    if not _CONTAINER_ID.fullmatch(container_id):
+        raise Internal(f"invalid container id for port rules: {container_id!r}")
 
 
 def parse_requests(bindings: Mapping[str, Any]) -> list[PortRequest]:

@@ -21,50 +21,11 @@ Why each chain::
 
 from __future__ import annotations
 
-import re
 import subprocess
-from dataclasses import dataclass, field
-from typing import Any, Mapping
 
 from portside.errors import Internal
 from portside.network import nftlib
-from portside.network.portmap import ANY_IP, PortMapping
-
-_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-@dataclass(frozen=True)
-class Publication:
-    """The ports one container has published, and where they lead."""
-
-    container_id: str
-    container_ip: str
-    bridge: str
-    bridge_subnets: tuple[str, ...]   # the bridge's IPv4 networks when published: the hairpin sources
-    mappings: tuple[PortMapping, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        # Both end up inside quoted nft strings: refuse anything that could close the quote.
-        check_container_id(self.container_id)
-        if not _IFNAME.fullmatch(self.bridge):
-            raise Internal(f"invalid bridge name for port rules: {self.bridge!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ContainerID": self.container_id, "ContainerIP": self.container_ip, "Bridge": self.bridge,
-                "BridgeSubnets": list(self.bridge_subnets), "Mappings": [m.to_json() for m in self.mappings]}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Publication:
-        return cls(container_id=str(d["ContainerID"]), container_ip=str(d["ContainerIP"]), bridge=str(d["Bridge"]),
-                   bridge_subnets=tuple(str(s) for s in d.get("BridgeSubnets") or ()),
-                   mappings=tuple(PortMapping.from_json(m) for m in d.get("Mappings") or ()))
-
-
-def check_container_id(container_id: str) -> None:
-    """Internal unless ``container_id`` is safe in an nft string and as a file name (no quote, no slash, no dot first)."""
-    if not _CONTAINER_ID.fullmatch(container_id):
-        raise Internal(f"invalid container id for port rules: {container_id!r}")
+from portside.network.portmap import ANY_IP, Publication
 
 
 def comment(container_id: str) -> str:

@@ -31,8 +31,14 @@ from collections.abc import Iterable, Mapping
 
 from portside.errors import Internal, PortsideError
 from portside.network import conntrack, hostports, portbridge, portrules
-from portside.network.portmap import PortMapping, PortRequest, network_settings_ports, parse_requests
-from portside.network.portrules import Publication
+from portside.network.portmap import (
+    PortMapping,
+    PortRequest,
+    Publication,
+    check_container_id,
+    network_settings_ports,
+    parse_requests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class PortPublisher:
         already published is republished: its old ports count as free for it.
         ``endpoint`` names it in Docker's error (the container's name; default its id).
         """
-        portrules.check_container_id(container_id)
+        check_container_id(container_id)
         requests = parse_requests(bindings)
         with self._lock:
             if not requests and container_id not in self._publications:
@@ -89,7 +95,7 @@ class PortPublisher:
 
     def unpublish(self, container_id: str) -> None:
         """Remove the container's rules and free its host ports; nothing to do is no error."""
-        portrules.check_container_id(container_id)
+        check_container_id(container_id)
         with self._lock:
             if container_id in self._publications:
                 self._commit(container_id, None)
