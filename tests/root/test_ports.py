@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -440,3 +441,16 @@ def test_restart_keeps_allocations_and_sweep_drops_the_dead(lan: Lan) -> None:
     assert _http_get("127.0.0.1", port_alive) == f"hello from {lan.server_ns}\n"
     restarted.sweep(set())
     assert _rules(lan) == [] and os.listdir(lan.state_dir) == ["www"]
+
+
+def test_the_nft_command_serves_where_libnftables_is_not_used(lan: Lan) -> None:
+    nft = shutil.which("nft")
+    assert nft is not None
+    publisher = PortPublisher(lan.tag, state_dir=lan.state_dir, nft=nft)  # a path: the command, not the library
+    lan.publishers.append(publisher)
+    cid = _cid()
+    port = int(publisher.publish(cid, lan.server_ip, lan.bridge, _tcp(""))["80/tcp"][0]["HostPort"])
+    assert len(_rules_of(lan, cid)) == 2
+    assert _http_get("127.0.0.1", port) == f"hello from {lan.server_ns}\n"
+    publisher.unpublish(cid)
+    assert _rules(lan) == []
