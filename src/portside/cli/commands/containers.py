@@ -31,6 +31,7 @@ from portside.cli.commands.formatting import (
     truncate_id,
 )
 from portside.cli.commands.images import FORMAT_HELP, INSPECT_FORMAT_HELP, filters_json
+from portside.cli.portfmt import NoPublicPort, displayable_ports, port_lines
 
 
 CONTAINER_HEADERS = {
@@ -72,50 +73,6 @@ def go_quote(s: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
-
-
-def displayable_ports(ports: Sequence[Mapping[str, Any]]) -> str:
-    """formatter.DisplayablePorts: group consecutive ports, list host mappings."""
-
-    def sort_key(p: Mapping[str, Any]) -> tuple[int, str, int, str]:
-        return (int(p.get("PrivatePort") or 0), p.get("IP") or "", int(p.get("PublicPort") or 0), p.get("Type") or "")
-
-    groups: dict[str, list[int]] = {}
-    result: list[str] = []
-    host_mappings: list[str] = []
-    for p in sorted(ports, key=sort_key):
-        current = int(p.get("PrivatePort") or 0)
-        key = p.get("Type") or ""
-        ip = p.get("IP") or ""
-        if ip:
-            public = int(p.get("PublicPort") or 0)
-            if public != current:
-                host_mappings.append(f"{ip}:{public}->{current}/{key}")
-                continue
-            key = f"{ip}/{key}"
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [current, current]
-            continue
-        if current == group[1] + 1:
-            group[1] = current
-            continue
-        result.append(_form_group(key, group[0], group[1]))
-        groups[key] = [current, current]
-    for key, (first, last) in groups.items():
-        result.append(_form_group(key, first, last))
-    return ", ".join(result + host_mappings)
-
-
-def _form_group(key: str, first: int, last: int) -> str:
-    parts = key.split("/")
-    kind, ip = parts[0], ""
-    if len(parts) > 1:
-        ip, kind = parts[0], parts[1]
-    group = str(first) if first == last else f"{first}-{last}"
-    if ip:
-        group = f"{ip}:{group}->{group}"
-    return f"{group}/{kind}"
 
 
 def _image(c: Mapping[str, Any], trunc: bool) -> str:
@@ -477,34 +434,15 @@ def run_top(ctx: Context, opts: Options, args: list[str]) -> int:
     return 0
 
 
-def _natural_key(s: str) -> list[tuple[int, int | str]]:
-    """sortorder.NaturalLess: runs of digits compare as numbers."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", s) if part]
-
-
-def _join_host_port(host: str, port: str) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def run_port(ctx: Context, opts: Options, args: list[str]) -> int:
     info = ctx.client.get_json(f"/containers/{args[0]}/json") or {}
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
-    out: list[str] = []
-    if len(args) > 1:
-        port, _, proto = args[1].partition("/")
-        if not re.fullmatch(r"[0-9]+", port) or int(port) > 0xFFFF:
-            reason = "value out of range" if port.isdigit() else "invalid syntax"
-            raise CLIError(f'Error: invalid port ({port}): strconv.ParseUint: parsing "{port}": {reason}')
-        frontends = ports.get(f"{port}/{proto or 'tcp'}") or []
-        if not frontends:
-            raise CLIError(f"Error: No public port '{args[1]}' published for {args[0]}")
-        out = [_join_host_port(f.get("HostIp") or "", f.get("HostPort") or "") for f in frontends]
-    else:
-        for private, frontends in ports.items():
-            for f in frontends or []:
-                out.append(f"{private} -> {_join_host_port(f.get('HostIp') or '', f.get('HostPort') or '')}")
-    if out:
-        ctx.out("\n".join(sorted(out, key=_natural_key)) + "\n")
+    try:
+        lines = port_lines(ports, args[0], args[1] if len(args) > 1 else None)
+    except (ValueError, NoPublicPort) as e:
+        raise CLIError(str(e)) from None
+    if lines:
+        ctx.out("\n".join(lines) + "\n")
     return 0
 
 
