@@ -34,4 +34,5 @@ def import_image(service: ImageService, untrusted_tar: Reader, *, ref: Reference
                                       tags=[ref] if ref else [], pin=pin)
         finally:
             release(service.snapshots, layer)
+    service.event(added.image_id, "import")
     return added.image_id
