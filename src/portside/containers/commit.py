@@ -81,10 +81,10 @@ def commit_container(service: ContainerService, request: CommitRequest) -> str:
         owners = ids.to_container if ids is not None else None
         image_id = commit_image(service.images, image,
                                 lambda write: write_layer_diff(upper, write, skip=skip, owners=owners), commit)
-    for tag in tags:
-        service.images.event(image_id, "tag", tag.familiar())
-    container_event(service.events, record, "commit", {"comment": request.comment, "imageID": image_id,
-                                                       "imageRef": tags[0].familiar() if tags else ""})
+        for tag in tags:
+            service.images.event(image_id, "tag", tag.familiar())
+        container_event(service.events, record, "commit", {"comment": request.comment, "imageID": image_id,
+                                                           "imageRef": tags[0].familiar() if tags else ""})
     return image_id
 
 

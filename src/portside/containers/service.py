@@ -777,7 +777,6 @@ class ContainerService:
             self.monitor.release(record.id)  # never started: the spare reserved at create goes now
         with self.rootfs_locks.hold(record.id):
             self._discard(record.id)
-        container_event(self.events, record, "destroy")
         if volumes:
             for name in used:
                 try:
@@ -786,6 +785,7 @@ class ContainerService:
                 except (NotFound, Conflict):
                     pass
         shutil.rmtree(os.path.join(self.run_dir, "containers", record.id), ignore_errors=True)
+        container_event(self.events, record, "destroy")
         with self._lock:
             self._changed.notify_all()
 

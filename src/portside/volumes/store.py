@@ -64,7 +64,9 @@ class VolumeStore:
             raise InvalidArgument(f"create {name}: {e}") from None
         with self._lock:
             try:
-                return self.get(name)
+                found = self.get(name)
+                self.events.emit(VOLUME, "create", name, {"driver": "local"})  # dockerd logs it each time
+                return found
             except NotFound:
                 pass
             directory = os.path.join(self.root, name)
