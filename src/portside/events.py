@@ -137,17 +137,17 @@ class Subscription:
         self._recorder = recorder
         self._accept = accept
         self._queue: queue.Queue[Event] = queue.Queue(maxsize=limit)
-        self.too_slow = False     # set by the emitting thread, read by the subscriber's
+        self.too_slow = False     # set once by an emitting thread (under the recorder's lock), read by the reader
 
-    def offer(self, ev: Event) -> None:
-        """Called by the recorder under its lock: must never block."""
-        if self.too_slow or not self._accept(ev):
-            return
+    def offer(self, ev: Event) -> bool:
+        """Called by the recorder under its lock: never blocks. False once the subscriber is cut off."""
+        if not self._accept(ev):
+            return True
         try:
             self._queue.put_nowait(ev)
         except queue.Full:
             self.too_slow = True
-            self._recorder.unsubscribe(self)
+        return not self.too_slow
 
     def next(self, timeout: float) -> Event | None:
         """The next event, or None after ``timeout`` seconds without one; SubscriberTooSlow once cut off."""
@@ -185,8 +185,8 @@ class Recorder:
         with self._lock:
             ev = Event(type, action, actor_id, attrs, time.time_ns())
             self._ring.append(ev)
-            for sub in list(self._subscribers):
-                sub.offer(ev)
+            behind = [sub for sub in self._subscribers if not sub.offer(ev)]
+            self._subscribers.difference_update(behind)
         return ev
 
     def subscribe(self, accept: EventFilter | None = None, *, since_ns: int | None = None,
@@ -208,8 +208,8 @@ class Recorder:
         return replay, sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        # re-entrant use from offer() happens under _lock already; discard on a set is atomic in CPython
-        self._subscribers.discard(sub)
+        with self._lock:
+            self._subscribers.discard(sub)
 
     def kept(self) -> list[Event]:
         with self._lock:
