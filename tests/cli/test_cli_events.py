@@ -45,7 +45,8 @@ def test_a_container_lifecycle_replays_as_dockerd_reports_it(engine: Engine) -> 
 def test_default_lines_and_json_are_docker_s(engine: Engine) -> None:
     e = engine
     t0 = time.time()
-    cid = out(e.cli("run", "--name", "ev3", "--label", "team=b", "busybox", "sh", "-c", "exit 3", check=False)).strip()
+    r = e.cli("run", "--name", "ev3", "--label", "team=b", "busybox", "sh", "-c", "exit 3", check=False)
+    assert r.returncode == 3
     cid = json.loads(out(e.cli("inspect", "ev3")))[0]["Id"]
     e.cli("rm", "ev3")
     lines = _window(e, t0, "--filter", "container=ev3", "--filter", "event=die")

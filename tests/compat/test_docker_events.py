@@ -23,7 +23,6 @@ from conftest import DockerCLI
 
 pytestmark = [pytest.mark.root, pytest.mark.peers]
 
-HEX64 = r"[0-9a-f]{64}"
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def _clis(docker: DockerCLI) -> list[DockerCLI]:
 
 def test_events_since_until_with_filters_and_formats(docker: DockerCLI, busybox: str) -> None:
     t0 = time.time()
-    cid = docker("run", "--name", "ev-cli", "--label", "team=a", "busybox", "sh", "-c", "exit 4", check=False).out
+    assert docker("run", "--name", "ev-cli", "--label", "team=a", "busybox", "sh", "-c", "exit 4", check=False).rc == 4
     cid = docker("inspect", "-f", "{{.Id}}", "ev-cli").out.strip()
     docker("rm", "ev-cli")
     t1 = time.time()
@@ -63,8 +62,9 @@ def test_events_since_until_with_filters_and_formats(docker: DockerCLI, busybox:
         r = cli("events", *window, "-f", "container=ev-cli", "-f", "event=die", "-f", "event=destroy")
         lines = r.out.splitlines()
         assert len(lines) == 2, lines
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container die " + cid +
-                            r" \((execDuration=\d+, )?exitCode=4, image=busybox, name=ev-cli, team=a\)", lines[0]), lines
+        die = (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container die " + cid +
+               r" \((execDuration=\d+, )?exitCode=4, image=busybox, name=ev-cli, team=a\)")
+        assert re.fullmatch(die, lines[0]), lines
         assert lines[1].endswith(f" container destroy {cid} (image=busybox, name=ev-cli, team=a)"), lines
         # "--format json" came with docker 23; "{{json .}}" is what 20.10 knows
         docs = [json.loads(line) for line in cli("events", *window, "-f", "label=team=a", "-f", "event=start",
