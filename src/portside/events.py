@@ -107,6 +107,8 @@ class EventFilter:
         return self._fuzzy(kind, ev.actor_id) or self._fuzzy(kind, ev.attributes.get("name", ""))
 
     def _image(self, ev: Event) -> bool:
+        if not self.filters.get("image"):
+            return True  # without parsing references under the recorder's lock
         # image events name the image in "name", container events in "image"
         name = ev.attributes.get("name" if ev.type == IMAGE else "image", "")
         return any(self._exact("image", v) for v in (ev.actor_id, name, _strip_tag(ev.actor_id), _strip_tag(name)))
