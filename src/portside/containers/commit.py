@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portside.archive.layerdiff import mount_placeholders, write_layer_diff
+from portside.containers.eventlog import container_event
 from portside.containers.record import State
 from portside.containers import userns
 from portside.containers.service import ContainerService
@@ -78,8 +79,13 @@ def commit_container(service: ContainerService, request: CommitRequest) -> str:
         skip = mount_placeholders(upper, lowers, RUNTIME_MOUNT_POINTS)
         ids = userns.bundle_ids_of(service.store.dir(record.id))
         owners = ids.to_container if ids is not None else None
-        return commit_image(service.images, image,
-                            lambda write: write_layer_diff(upper, write, skip=skip, owners=owners), commit)
+        image_id = commit_image(service.images, image,
+                                lambda write: write_layer_diff(upper, write, skip=skip, owners=owners), commit)
+        for tag in tags:
+            service.images.event(image_id, "tag", tag.familiar())
+        container_event(service.events, record, "commit", {"comment": request.comment, "imageID": image_id,
+                                                           "imageRef": tags[0].familiar() if tags else ""})
+    return image_id
 
 
 def _target(repo: str, tag: str) -> Reference:

@@ -34,10 +34,12 @@ from portside.cgroups import from_host_config
 from portside.containers import runtimes, spec as specs
 from portside.containers import update as updates
 from portside.containers import userns
+from portside.containers.eventlog import container_event, exec_action, volume_mounts
 from portside.containers.names import random_name
 from portside.containers.fsview import RootfsLocks
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
+from portside.events import Recorder
 from portside.errors import Conflict, Internal, InvalidArgument, NotFound, NotImplementedYet, NotModified, PortsideError
 from portside.images.service import ImageService
 from portside.network import etchosts, resolvconf
@@ -59,13 +61,15 @@ class StartFailed(PortsideError):
 
 class ContainerService:
     def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient,
-                 remap: userns.IdentityMapping | None = None) -> None:
+                 remap: userns.IdentityMapping | None = None, events: Recorder | None = None) -> None:
         self.store = ContainerStore(os.path.join(root, "containers"))
         self.remap = remap  # --userns-remap: new containers get user namespaces (containers/userns.py)
         # what --add-host NAME:host-gateway maps to: dockerd's --host-gateway-ip, by default the
         # default bridge's gateway (networking sets it when the bridge is up); "" → dockerd's error
         self.host_gateway_ip = ""
-        self.volumes = VolumeStore(os.path.join(root, "volumes"), data_owner=remap.root if remap else None)
+        self.events = events or Recorder()
+        self.volumes = VolumeStore(os.path.join(root, "volumes"), data_owner=remap.root if remap else None,
+                                   events=self.events)
         self.run_dir = run_dir
         self.images = images
         self.monitor = monitor
@@ -122,6 +126,7 @@ class ContainerService:
                     record.running = False
                     record.exit_code = int(event["status"])
                     self._changed.notify_all()
+                    self._exec_died(record)
             return
         if event.get("event") == "exit":
             try:
@@ -145,6 +150,7 @@ class ContainerService:
                 record.restart_count += 1
             self.store.save(record, sync=Sync.NEVER)
             self._changed.notify_all()
+            self._emit_exit(record)
             self._unmount_volumes(cid)
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
@@ -152,6 +158,21 @@ class ContainerService:
             threading.Timer(delay, self._restart, args=(cid,)).start()
         elif auto_remove:
             threading.Thread(target=self._auto_remove, args=(cid,), daemon=True).start()
+
+    def _emit_exit(self, record: ContainerRecord) -> None:
+        """oom (when the kernel killed it), die, then the unmount of its volumes, as dockerd reports an exit."""
+        if record.oom_killed:
+            container_event(self.events, record, "oom")
+        ran = max(0, record.finished_ns - record.started_ns) // 1_000_000_000 if record.started_ns else 0
+        container_event(self.events, record, "die", {"exitCode": record.exit_code, "execDuration": ran})
+        volume_mounts(self.events, record, "unmount")
+
+    def _exec_died(self, ex: "ExecRecord") -> None:
+        try:
+            record = self.store.load(ex.container_id)
+        except NotFound:
+            return
+        container_event(self.events, record, "exec_die", {"execID": ex.id, "exitCode": ex.exit_code})
 
     def _restart(self, cid: str) -> None:
         try:
@@ -225,6 +246,7 @@ class ContainerService:
             self._discard(cid)
             self.monitor.release(cid)
             raise
+        container_event(self.events, record, "create")
         return record
 
     def _prepare(self, cid: str, name: str, request: specs.CreateRequest, image: Any,
@@ -404,6 +426,8 @@ class ContainerService:
             record.error = ""
             self.store.save(record, sync=Sync.NEVER)
             self._changed.notify_all()
+            volume_mounts(self.events, record, "mount")
+            container_event(self.events, record, "start")
 
     def reserve_attach(self, cid: str, opts: dict[str, bool]) -> "AttachSlot":
         """Called before the 101 goes out: a start that comes right after it waits for this attachment."""
@@ -448,6 +472,7 @@ class ContainerService:
                     record.host_config = old
                     self.store.save(record)
                     raise
+            container_event(self.events, record, "update")
         return []
 
     # -- pause, rename, top, changes -------------------------------------------------------
@@ -465,6 +490,7 @@ class ContainerService:
             self._freeze(record, True)
             record.move_to(State.PAUSED)
             self.store.save(record)
+            container_event(self.events, record, "pause")
 
     def unpause(self, name_or_id: str) -> None:
         with self._lock:
@@ -474,6 +500,7 @@ class ContainerService:
             self._freeze(record, False)
             record.move_to(State.RUNNING)
             self.store.save(record)
+            container_event(self.events, record, "unpause")
 
     def _freeze(self, record: ContainerRecord, frozen: bool) -> None:
         """Pause or resume: through the container's external runtime, else its cgroup's freezer."""
@@ -497,9 +524,10 @@ class ContainerService:
                                f'"{self._names[full]}". You have to remove (or rename) that container to be '
                                "able to reuse that name.")
             self._names.pop(record.name, None)
-            record.name = full
+            old, record.name = record.name, full
             self._names[full] = record.id
             self.store.save(record)
+            container_event(self.events, record, "rename", {"oldName": old})
 
     def top(self, name_or_id: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
         """Docker's top: the host's ps, keeping the rows of the container's processes."""
@@ -521,6 +549,7 @@ class ContainerService:
             fields = line.split(None, len(titles) - 1)
             if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
                 rows.append(fields)
+        container_event(self.events, record, "top")
         return titles, rows
 
     def changes(self, name_or_id: str) -> list[dict[str, Any]]:
@@ -556,6 +585,8 @@ class ContainerService:
         exec_record = ExecRecord(id=secrets.token_hex(32), container_id=record.id, config=dict(untrusted))
         with self._lock:
             self.execs[exec_record.id] = exec_record
+        container_event(self.events, record, exec_action("exec_create", exec_record.config["Cmd"]),
+                        {"execID": exec_record.id})
         return exec_record
 
     def exec_get(self, exec_id: str) -> "ExecRecord":
@@ -576,6 +607,7 @@ class ContainerService:
         with open(os.path.join(self.store.dir(record.id), "config.json")) as f:
             spec = json.load(f)
         process = self._exec_process(spec["process"], record, ex.config)
+        container_event(self.events, record, exec_action("exec_start", ex.config["Cmd"]), {"execID": ex.id})
         ex.started = True
         ex.running = True
         fds = [os.dup(sock.fileno())] if sock is not None else []
@@ -653,6 +685,7 @@ class ContainerService:
             self.monitor.request({"op": "kill", "id": record.id, "signal": int(sig)})
         except MonitorError:
             pass  # it exited meanwhile
+        container_event(self.events, record, "kill", {"signal": int(sig)})
         if record.state is State.PAUSED and sig == signal.SIGKILL:
             # a frozen process keeps a pending SIGKILL until it thaws: let it die
             self._cgroups().thaw(f"portside/{record.id}")
@@ -667,6 +700,7 @@ class ContainerService:
         if not self._wait_state(record.id, lambda r: r.state is State.EXITED, grace):
             self.kill(record.id, signal.SIGKILL)
             self._wait_state(record.id, lambda r: r.state is State.EXITED, None)
+        container_event(self.events, record, "stop")
 
     def wait(self, name_or_id: str, condition: str = "not-running",
              gone: Callable[[], bool] = lambda: False) -> int:
@@ -759,6 +793,7 @@ class ContainerService:
                 except (NotFound, Conflict):
                     pass
         shutil.rmtree(os.path.join(self.run_dir, "containers", record.id), ignore_errors=True)
+        container_event(self.events, record, "destroy")
         with self._lock:
             self._changed.notify_all()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from portside.containers.service import ContainerService
 from portside.containers.userns import IdentityMapping
+from portside.events import Recorder
 from portside.images.service import ImageService
 from portside.runtime.client import MonitorClient
 
@@ -24,6 +25,7 @@ class Engine:
     name: str = field(default_factory=socket.gethostname)
     debug: bool = False
     remap: IdentityMapping | None = None  # --userns-remap
+    events: Recorder = field(default_factory=Recorder)  # the one event log every service emits into
     _containers: ContainerService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
 
@@ -38,7 +40,7 @@ class Engine:
                 monitor = MonitorClient(os.path.join(self.exec_root, "monitor"))
                 monitor.ensure_running()
                 service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor,
-                                           remap=self.remap)
+                                           remap=self.remap, events=self.events)
                 service.reconcile()
                 self._containers = service
             return self._containers

@@ -25,6 +25,7 @@ from portside.containers.userns import IdentityMapping
 from portside.daemon.api import archive as archive_api
 from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
+from portside.daemon.api import events as events_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
@@ -33,6 +34,7 @@ from portside.daemon.engine import Engine
 from portside.daemon.http import Server
 from portside.daemon.router import API_VERSION, Router
 from portside.errors import PortsideError
+from portside.events import Recorder
 from portside.images.service import ImageService
 from portside.runtime import nofile
 
@@ -109,9 +111,10 @@ def refuse_live_socket(path: str) -> None:
 
 def build(root: str, exec_root: str, *, debug: bool = False,
           remap: IdentityMapping | None = None) -> tuple[Engine, Router]:
-    images = ImageService(root)
+    recorder = Recorder()
+    images = ImageService(root, events=recorder)
     images.sweep()
-    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap)
+    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap, events=recorder)
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
@@ -120,6 +123,7 @@ def build(root: str, exec_root: str, *, debug: bool = False,
     archive_api.register(router, engine)
     commit_api.register(router, engine)
     volumes_api.register(router, engine)
+    events_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router

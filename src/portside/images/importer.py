@@ -34,4 +34,7 @@ def import_image(service: ImageService, untrusted_tar: Reader, *, ref: Reference
                                       tags=[ref] if ref else [], pin=pin)
         finally:
             release(service.snapshots, layer)
+    if ref is not None:
+        service.event(added.image_id, "tag", ref.familiar())  # dockerd tags, then logs the import
+    service.event(added.image_id, "import")
     return added.image_id

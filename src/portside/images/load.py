@@ -100,6 +100,7 @@ def load(service: ImageService, untrusted_stream: Reader, *, progress: Callable[
                                           pin=pin)
                 for tag, old_id in added.moved:
                     progress(_renamed_message(tag, old_id))
+                service.event(added.image_id, "load")
                 loaded.extend(_report(added, image, progress))
         finally:
             for unpacked in archive.unpacked.values():

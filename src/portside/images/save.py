@@ -115,6 +115,7 @@ def save(service: ImageService, selections: list[_Selection], write: Write) -> N
 
     for sel in selections:
         image = sel.image
+        service.event(image.id, "save")
         config_path = blob(image.id)
         layer_paths = [layer(row) for row in image.row.layers]
         manifest = Manifest(

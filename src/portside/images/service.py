@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 from portside.archive.tarsplit import reassemble
 from portside.content.store import FileContentStore, Info
 from portside.errors import Conflict, DataCorruption, InvalidArgument, NotFound
+from portside.events import IMAGE, Recorder
 from portside.fsync import syncfs
 from portside.images.metadata import ImageRow, LayerRow, MetadataDB
 from portside.oci import digest as digestlib
@@ -99,8 +100,10 @@ class Added:
 
 
 class ImageService:
-    def __init__(self, root: str, *, containers_using: ContainerUsage | None = None) -> None:
+    def __init__(self, root: str, *, containers_using: ContainerUsage | None = None,
+                 events: Recorder | None = None) -> None:
         self.root = root
+        self.events = events or Recorder()
         os.makedirs(root, mode=0o710, exist_ok=True)
         self.content = FileContentStore(os.path.join(root, "content"))
         self.snapshots = OverlaySnapshotter(os.path.join(root, "snapshots"))
@@ -282,7 +285,18 @@ class ImageService:
             raise InvalidArgument("refusing to create a tag with a digest reference")
         image_id = self.resolve(source)
         self.db.set_name(str(target), image_id, "tag")
+        self.event(image_id, "tag", target.familiar())
         return image_id
+
+    def event(self, image_id: str, action: str, name: str | None = None,
+              labels: dict[str, str] | None = None) -> None:
+        """An image event as dockerd logs it: the image's labels, and ``name`` (the ID when not given)."""
+        if labels is None:
+            try:
+                labels = self.load_image(image_id).labels
+            except (NotFound, DataCorruption):
+                labels = {}  # gone already (delete) or damaged
+        self.events.emit(IMAGE, action, image_id, {**labels, "name": name or image_id})
 
     # -- removal ----------------------------------------------------------------
 
@@ -292,6 +306,23 @@ class ImageService:
         Returns the ``[{"Untagged": ...}, {"Deleted": ...}]`` records of the API.
         """
         image_id = self.resolve(name)
+        try:
+            labels = self.load_image(image_id).labels
+        except DataCorruption:
+            labels = {}
+        records = self._remove(image_id, name, force=force, prune=prune)
+        self._removal_events(image_id, records, labels)
+        return records
+
+    def _removal_events(self, image_id: str, records: list[dict[str, str]], labels: dict[str, str]) -> None:
+        """One untag per name taken, one delete for the image itself (not for its layers), as dockerd."""
+        for record in records:
+            if "Untagged" in record:
+                self.event(image_id, "untag", labels=labels)
+            elif record.get("Deleted") == image_id:
+                self.event(image_id, "delete", labels=labels)
+
+    def _remove(self, image_id: str, name: str, *, force: bool, prune: bool) -> list[dict[str, str]]:
         try:
             image = self.load_image(image_id)
         except DataCorruption:
@@ -370,10 +401,10 @@ class ImageService:
                 continue
             if not labels_match(image.labels, label_filters):
                 continue
-            for ref in (*image.tags, *image.digests):
-                deleted.append({"Untagged": ref.familiar()})
+            gone = [{"Untagged": ref.familiar()} for ref in (*image.tags, *image.digests)] + [{"Deleted": image.id}]
             self.db.remove_image(image.id)
-            deleted.append({"Deleted": image.id})
+            self._removal_events(image.id, gone, image.labels)
+            deleted.extend(gone)
         if deleted:
             deleted.extend({"Deleted": chain} for chain in self.collect()[1])
         return deleted, max(0, before - self.disk_usage())

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from portside.errors import Conflict, Internal, InvalidArgument, NotFound
+from portside.events import VOLUME, Recorder
 from portside.timefmt import format_rfc3339
 from portside.volumes import options as driver_options
 
@@ -38,8 +39,10 @@ class Volume:
 
 
 class VolumeStore:
-    def __init__(self, root: str, *, data_owner: tuple[int, int] | None = None) -> None:
+    def __init__(self, root: str, *, data_owner: tuple[int, int] | None = None,
+                 events: Recorder | None = None) -> None:
         self.root = root
+        self.events = events or Recorder()
         self.data_owner = data_owner  # uid, gid of new _data dirs: a remapped container root's (--userns-remap)
         os.makedirs(root, mode=0o701, exist_ok=True)
         self._lock = threading.Lock()  # guards creation and removal
@@ -61,7 +64,9 @@ class VolumeStore:
             raise InvalidArgument(f"create {name}: {e}") from None
         with self._lock:
             try:
-                return self.get(name)
+                found = self.get(name)
+                self.events.emit(VOLUME, "create", name, {"driver": "local"})  # dockerd logs it each time
+                return found
             except NotFound:
                 pass
             directory = os.path.join(self.root, name)
@@ -77,7 +82,8 @@ class VolumeStore:
             if copyup:
                 open(os.path.join(tmp, COPYUP_MARKER), "w").close()
             os.rename(tmp, directory)
-            return volume
+        self.events.emit(VOLUME, "create", name, {"driver": "local"})
+        return volume
 
     def get(self, name: str) -> Volume:
         try:
@@ -112,6 +118,7 @@ class VolumeStore:
             doomed = os.path.join(self.root, ".rm-" + secrets.token_hex(8))
             os.rename(directory, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+        self.events.emit(VOLUME, "destroy", name, {"driver": "local"})
 
     # -- mounts of volumes with driver options -------------------------------------
 

@@ -55,6 +55,7 @@ TOP: dict[str, Entry] = {
     "stats": Entry("stats", "STATS", "Display a live stream of container(s) resource usage statistics"),
     "update": Entry("stats", "UPDATE", "Update configuration of one or more containers"),
     "cp": Entry("cp", "CP", "Copy files/folders between a container and the local filesystem"),
+    "events": Entry("events", "EVENTS", "Get real time events from the server"),
 }
 
 _CONTAINER_COMMANDS = ("attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port",
@@ -128,9 +129,10 @@ GROUPS: dict[str, GroupEntry] = {
         "Manage portside",
         {
             "df": Entry("system", "SYSTEM_DF", "Show portside disk usage"),
+            "events": TOP["events"],
             "info": Entry("system", "SYSTEM_INFO", TOP["info"].short),
         },
-        ("df", "info"),
+        ("df", "events", "info"),
     ),
 }
 

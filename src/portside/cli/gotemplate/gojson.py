@@ -89,6 +89,8 @@ def _json_encode(v: Any, out: list[str], escape_html: bool, sort_keys: bool) -> 
             out.append(":")
             _json_encode(e, out, escape_html, sort_keys)
         out.append("}")
+    elif hasattr(v, "__go_json__"):  # a value that knows its Go struct's JSON (tags, field order)
+        _json_encode(v.__go_json__(), out, escape_html, sort_keys)
     elif dataclasses.is_dataclass(v) and not isinstance(v, type):
         fields = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
         _json_encode(fields, out, escape_html, sort_keys)

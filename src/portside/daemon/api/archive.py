@@ -6,6 +6,7 @@ import base64
 import json
 
 from portside.containers import archive
+from portside.containers.eventlog import emit_for
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
@@ -46,6 +47,7 @@ class _ArchiveAPI:
     def get(self, req: Request) -> StreamResponse:
         stream = archive.archive_path(self.engine.containers(), req.params["id"], _path(req))
         assert stream.stat is not None
+        emit_for(self.engine.containers(), req.params["id"], "archive-path")
         return StreamResponse(stream.write, headers=[_stat_header(stream.stat), ("Content-Type", "application/x-tar")],
                               on_close=stream.close)
 
@@ -53,8 +55,10 @@ class _ArchiveAPI:
         archive.extract_to_dir(self.engine.containers(), req.params["id"], _path(req), req.body,
                                no_overwrite_dir_nondir=req.flag("noOverwriteDirNonDir"),
                                copy_uid_gid=req.flag("copyUIDGID"))
+        emit_for(self.engine.containers(), req.params["id"], "extract-to-dir")
         return Response(status=200)
 
     def export(self, req: Request) -> StreamResponse:
         stream = archive.export(self.engine.containers(), req.params["id"])
+        emit_for(self.engine.containers(), req.params["id"], "export")
         return StreamResponse(stream.write, headers=[("Content-Type", "application/x-tar")], on_close=stream.close)

@@ -9,6 +9,7 @@ import socket
 import time
 from typing import Any, Callable
 
+from portside.containers.eventlog import container_event, emit_for
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
 from portside.daemon.api.mounts import mounts_json
@@ -206,6 +207,7 @@ class _ContainersAPI:
         except NotModified:  # not running: restart just starts it
             pass
         self.containers.start(cid)
+        emit_for(self.containers, cid, "restart")
         return Response(status=204)
 
     def delete(self, req: Request) -> Response:
@@ -238,6 +240,7 @@ class _ContainersAPI:
         h, w = req.int_arg("h") or 0, req.int_arg("w") or 0
         if r.state is State.RUNNING and r.config.get("Tty"):
             self.containers.monitor.request({"op": "resize", "id": r.id, "h": h, "w": w})
+        container_event(self.containers.events, r, "resize", {"height": h, "width": w})
         return Response(status=200)
 
     def pause(self, req: Request) -> Response:
@@ -314,6 +317,7 @@ class _ContainersAPI:
         opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
         tty = bool(r.config.get("Tty"))
         slot = self.containers.reserve_attach(r.id, opts)
+        container_event(self.containers.events, r, "attach")
 
         def run(sock: socket.socket, already: bytes) -> None:
             self.containers.attach(r.id, slot, sock, already)
