@@ -1,0 +1,251 @@
+"""Pull and login against real registries on loopback: Distribution (open, and TLS + htpasswd),
+a Bearer token front, images pushed by skopeo. Nothing leaves the machine: docker.io is
+mirrored to the open registry, and every other name is 127.0.0.1:<port>."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import stat
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from helpers import Daemon, remove_containers, start_daemon, stop_daemon, stop_monitor
+from registries import Registry, TokenProxy, make_tls, skopeo_push, start_registry
+
+pytestmark = [pytest.mark.root, pytest.mark.peers]
+
+
+@dataclass
+class World:
+    base: str
+    daemon: Daemon
+    registry: Registry          # open, plain http, mirrors docker.io
+    certs_dir: str
+    image_id: str               # the busybox image as imported before the push
+    digest: str                 # the manifest digest skopeo pushed
+    archive: str                # docker-archive of the image
+
+
+@pytest.fixture(scope="module")
+def world(busybox_tar: str) -> Iterator[World]:
+    base = tempfile.mkdtemp(prefix="portside-dist-")
+    registry = start_registry(base)
+    certs_dir = os.path.join(base, "certs.d")
+    os.makedirs(certs_dir)
+    daemon = start_daemon(os.path.join(base, "root"), os.path.join(base, "run", "p.sock"),
+                          os.path.join(base, "daemon.log"),
+                          ("--registry-mirror", f"http://{registry.host}", "--registry-certs-dir", certs_dir))
+    daemon.env = {"DOCKER_CONFIG": os.path.join(base, "docker-config")}
+    try:
+        image_id = daemon.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest").stdout.decode().strip()
+        archive = os.path.join(base, "busybox.tar")
+        daemon.cli("save", "-o", archive, "busybox:latest")
+        daemon.cli("rmi", "busybox:latest")
+        digest = skopeo_push(f"docker-archive:{archive}", registry, "library/busybox:latest")
+        skopeo_push(f"docker-archive:{archive}", registry, "test/bb:1")
+        yield World(base, daemon, registry, certs_dir, image_id, digest, archive)
+    finally:
+        remove_containers(daemon)
+        stop_daemon(daemon)
+        stop_monitor(daemon)
+        registry.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def w(world: World) -> Iterator[World]:
+    yield world
+    remove_containers(world.daemon)
+    for image in world.daemon.api.json("GET", "/images/json"):
+        world.daemon.api.request("DELETE", f"/images/{image['Id']}?force=1")
+
+
+def pull(daemon: Daemon, image: str, tag: str, auth: dict[str, str] | None = None) -> tuple[int, list[dict]]:
+    headers = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()} if auth else {}
+    status, _, body = daemon.api.request("POST", f"/images/create?fromImage={image}&tag={tag}", headers=headers)
+    if status != 200:
+        return status, [json.loads(body)]
+    return status, [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def statuses(messages: list[dict]) -> list[str]:
+    return [m.get("status", "") for m in messages]
+
+
+def manifest_layers(reg: Registry, name: str, ref: str) -> list[str]:
+    req = urllib.request.Request(f"http://{reg.host}/v2/{name}/manifests/{ref}",
+                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return [layer["digest"] for layer in json.load(r)["layers"]]
+
+
+def test_pull_through_mirror_gives_the_pushed_image_and_runs(w: World) -> None:
+    status, msgs = pull(w.daemon, "busybox", "latest")
+    assert status == 200, msgs
+    assert not any("error" in m for m in msgs), msgs
+    layer_id = manifest_layers(w.registry, "library/busybox", "latest")[0].split(":")[1][:12]
+    assert msgs[0] == {"status": "Pulling from library/busybox", "id": "latest"}
+    assert {"status": "Pulling fs layer", "progressDetail": {}, "id": layer_id} in msgs
+    downloading = [m for m in msgs if m.get("status") == "Downloading"]
+    assert downloading and downloading[-1]["progressDetail"]["current"] == downloading[-1]["progressDetail"]["total"]
+    assert downloading[-1]["progress"].startswith("[" + "=" * 50 + ">]")
+    for state in ("Verifying Checksum", "Download complete", "Pull complete"):
+        assert {"status": state, "progressDetail": {}, "id": layer_id} in msgs
+    assert statuses(msgs)[-2:] == [f"Digest: {w.digest}", "Status: Downloaded newer image for busybox:latest"]
+
+    image = w.daemon.api.json("GET", "/images/busybox/json")
+    assert image["Id"] == w.image_id  # the same config, so the same image, whatever skopeo compressed
+    assert image["RepoTags"] == ["busybox:latest"]
+    assert image["RepoDigests"] == [f"busybox@{w.digest}"]
+    assert w.daemon.cli("run", "--rm", "busybox", "echo", "pulled").stdout == b"pulled\n"
+
+    status, again = pull(w.daemon, "busybox", "latest")
+    assert {"status": "Already exists", "progressDetail": {}, "id": layer_id} in again
+    assert statuses(again)[-1] == "Status: Image is up to date for busybox:latest"
+    assert not any(m.get("status") == "Downloading" for m in again)
+
+
+def test_pull_by_digest_and_unknown_names(w: World) -> None:
+    name = f"{w.registry.host}/test/bb"
+    status, msgs = pull(w.daemon, name, w.digest)
+    assert status == 200 and statuses(msgs)[-1] == f"Status: Downloaded newer image for {name}@{w.digest}", msgs
+    assert w.daemon.api.json("GET", f"/images/{name}@{w.digest}/json")["Id"] == w.image_id
+
+    status, msgs = pull(w.daemon, "busybox", "nope")
+    assert (status, msgs) == (404, [{"message": "manifest for busybox:nope not found: manifest unknown: "
+                                                "manifest unknown"}])
+    status, msgs = pull(w.daemon, f"{w.registry.host}/no/such", "latest")
+    assert status == 404 and f"{w.registry.host}/no/such" in msgs[0]["message"], msgs
+    status, msgs = pull(w.daemon, name, "sha256:" + "0" * 64)
+    assert status == 404, msgs
+
+
+def test_distribution_inspect(w: World) -> None:
+    doc = w.daemon.api.json("GET", f"/distribution/{w.registry.host}/test/bb:1/json")
+    assert doc["Descriptor"]["digest"] == w.digest
+    assert doc["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+    assert w.daemon.api.json("GET", "/images/json") == []  # inspecting pulls nothing
+
+
+def test_tampered_blob_fails_and_stores_nothing(w: World) -> None:
+    reg = start_registry(w.base)
+    try:
+        skopeo_push(f"docker-archive:{w.archive}", reg, "t/bb:1")
+        layer = manifest_layers(reg, "t/bb", "1")[0]
+        path = reg.blob_path(layer)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        status, msgs = pull(w.daemon, f"{reg.host}/t/bb", "1")
+    finally:
+        reg.stop()
+    assert status == 200
+    assert msgs[-1] == {"errorDetail": {"message": f"filesystem layer verification failed for digest {layer}"},
+                        "error": f"filesystem layer verification failed for digest {layer}"}
+    assert w.daemon.api.json("GET", "/images/json") == []
+    root = w.daemon.root
+    assert os.listdir(os.path.join(root, "content", "blobs", "sha256")) == []
+    assert os.listdir(os.path.join(root, "content", "ingest")) == []
+    assert os.listdir(os.path.join(root, "snapshots", "layers")) == []
+
+
+def test_tls_registry_with_basic_auth(w: World) -> None:
+    tls_dir = os.path.join(w.base, "tls")
+    os.makedirs(tls_dir, exist_ok=True)
+    tls = make_tls(tls_dir)
+    reg = start_registry(w.base, tls=tls, user="bob", password="s3cret")
+    ca_dir = os.path.join(w.certs_dir, reg.host)
+    try:
+        skopeo_push(f"docker-archive:{w.archive}", reg, "private/bb:1")
+        # a CA in certs.d that did not sign the server's certificate: refused, even on loopback
+        os.makedirs(ca_dir)
+        other = os.path.join(w.base, "other-ca")
+        os.makedirs(other)
+        shutil.copy(make_tls(other).ca, os.path.join(ca_dir, "ca.crt"))
+        status, msgs = pull(w.daemon, f"{reg.host}/private/bb", "1", {"username": "bob", "password": "s3cret"})
+        assert status == 503 and "certificate" in msgs[0]["message"], msgs
+        shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
+
+        status, _, body = w.daemon.api.request(
+            "POST", "/auth", {"username": "bob", "password": "wrong", "serveraddress": reg.host})
+        assert status == 401, body
+        assert json.loads(body)["message"] == (f"login attempt to https://{reg.host}/v2/ failed with status: "
+                                               "401 Unauthorized")
+        assert w.daemon.api.json("POST", "/auth", {"username": "bob", "password": "s3cret",
+                                                   "serveraddress": reg.host}) == {
+            "Status": "Login Succeeded", "IdentityToken": ""}
+
+        status, msgs = pull(w.daemon, f"{reg.host}/private/bb", "1")
+        assert status == 401, msgs
+        assert msgs[0]["message"].startswith(f"pull access denied for {reg.host}/private/bb"), msgs
+
+        # the CLI: login files the credentials as docker does, pull sends them, logout forgets them
+        config_dir = w.daemon.env["DOCKER_CONFIG"]
+        os.makedirs(config_dir, exist_ok=True)
+        with open(os.path.join(config_dir, "config.json"), "w") as f:
+            json.dump({"psFormat": "{{.ID}}", "auths": {"other.example:5000": {"auth": "eDp5"}}}, f)
+        out = w.daemon.cli("login", "-u", "bob", "--password-stdin", reg.host, input=b"s3cret\n")
+        assert out.stdout == b"Login Succeeded\n"
+        path = os.path.join(config_dir, "config.json")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with open(path) as f:
+            saved = json.load(f)
+        assert saved["psFormat"] == "{{.ID}}"
+        assert saved["auths"] == {"other.example:5000": {"auth": "eDp5"},
+                                  reg.host: {"auth": base64.b64encode(b"bob:s3cret").decode()}}
+        out = w.daemon.cli("pull", f"{reg.host}/private/bb:1")
+        assert out.stdout.decode().splitlines()[-1] == f"{reg.host}/private/bb:1"
+        assert w.daemon.api.json("GET", f"/images/{reg.host}/private/bb:1/json")["Id"] == w.image_id
+        assert w.daemon.cli("logout", reg.host).stdout.decode() == f"Removing login credentials for {reg.host}\n"
+        with open(path) as f:
+            assert reg.host not in json.load(f)["auths"]
+        bad = w.daemon.cli("login", "-u", "bob", "-p", "nope", reg.host, check=False)
+        assert bad.returncode == 1 and b"401 Unauthorized" in bad.stderr, bad
+    finally:
+        reg.stop()
+        shutil.rmtree(ca_dir, ignore_errors=True)
+
+
+def test_bearer_tokens_refresh_rate_limit_and_resume(w: World) -> None:
+    # each token is good for two requests: the pull needs another one mid-way;
+    # the manifest first answers 429; the layer's connection drops half-way
+    proxy = TokenProxy(w.registry.host, uses=2, fail_429_once=True, drop_blob_once=True).start()
+    try:
+        status, msgs = pull(w.daemon, f"{proxy.host}/library/busybox", "latest")
+        assert status == 200 and not any("error" in m for m in msgs), msgs
+        assert statuses(msgs)[-2] == f"Digest: {w.digest}"
+        assert proxy.tokens_issued >= 2 and proxy.refused >= 2
+        assert proxy.fail_429_once is False and proxy.drop_blob_once is False
+        assert w.daemon.api.json("GET", f"/images/{proxy.host}/library/busybox/json")["Id"] == w.image_id
+
+        ok = w.daemon.api.json("POST", "/auth", {"username": "alice", "password": "wonderland",
+                                                 "serveraddress": proxy.host})
+        assert ok["Status"] == "Login Succeeded"
+        status, _, body = w.daemon.api.request("POST", "/auth", {"username": "alice", "password": "x",
+                                                                 "serveraddress": proxy.host})
+        assert status == 401 and json.loads(body)["message"] == "unauthorized: incorrect username or password"
+    finally:
+        proxy.stop()
+
+
+def test_run_pulls_a_missing_image(w: World) -> None:
+    name = f"{w.registry.host}/test/bb:1"
+    never = w.daemon.cli("run", "--rm", "--pull", "never", name, "true", check=False)
+    assert never.returncode == 125 and b"No such image" in never.stderr, never
+    out = w.daemon.cli("run", "--rm", name, "echo", "hi")
+    assert out.stdout == b"hi\n"
+    err = out.stderr.decode()
+    assert err.startswith(f"Unable to find image '{name}' locally\n1: Pulling from {w.registry.host}/test/bb\n"), err
+    assert f"Status: Downloaded newer image for {name}" in err
+    again = w.daemon.cli("run", "--rm", "--pull", "always", name, "true")
+    assert "Unable to find" not in again.stderr.decode()
+    assert f"Status: Image is up to date for {name}" in again.stderr.decode()
