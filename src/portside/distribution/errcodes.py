@@ -70,9 +70,9 @@ def pull_error(entries: list[RegistryErrorEntry], familiar_name: str, familiar_r
     """moby's translatePullError for the manifest request of ``docker pull``."""
     code = entries[0].code
     if code in ("DENIED", "UNAUTHORIZED"):
-        return error_for([RegistryErrorEntry("DENIED", entries[0].message)] if code == "DENIED" else entries,
-                         what=f"pull access denied for {familiar_name}, repository does not exist or may "
-                              f"require 'docker login'")
+        # A 404 like dockerd's, never a 401: on a 401 the docker CLI asks for credentials and retries.
+        return NotFound(f"pull access denied for {familiar_name}, repository does not exist or may "
+                        f"require 'docker login': {entries[0]}")
     if code == "MANIFEST_UNKNOWN":
         return error_for(entries, what=f"manifest for {familiar_ref} not found")
     if code == "NAME_UNKNOWN":

@@ -28,7 +28,7 @@ from typing import Iterable
 from portside.distribution.auth import Challenge, Credentials, TokenCache, parse_challenges
 from portside.distribution.errcodes import RegistryErrorEntry, error_for, parse_errors
 from portside.distribution.hosts import Endpoint, RegistryOptions, endpoints, is_insecure
-from portside.errors import InvalidArgument, PortsideError, Unauthorized, Unavailable
+from portside.errors import Internal, InvalidArgument, PortsideError, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class RegistryClient:
         ok = tuple(ok)
         refreshed = False
         for attempt in range(RATE_LIMIT_ATTEMPTS):
-            hdrs = {**(headers or {}), **self._auth_headers(scope)}
+            hdrs = {**(headers or {}), **self._auth_headers(scope, f"{self.endpoint.base}{path}")}
             reply = self._follow(method, path, hdrs)
             if reply.status == 401 and not refreshed and self._challenge_from(reply):
                 # a token that expired (or was revoked) mid-pull: drop it, get another, once
@@ -252,14 +252,15 @@ class RegistryClient:
 
     # -- auth -------------------------------------------------------------------
 
-    def _auth_headers(self, scope: str) -> dict[str, str]:
+    def _auth_headers(self, scope: str, url: str = "") -> dict[str, str]:
         c = self._challenge
         if c is None:
             return {}
         if c.scheme == "basic":
             if self.credentials.username or self.credentials.password:
                 return {"Authorization": self.credentials.basic()}
-            return {}
+            # distribution's client refuses before sending, in these words (dockerd answers 500)
+            raise Internal(f'Get "{url}": no basic auth credentials' if url else "no basic auth credentials")
         if c.scheme == "bearer":
             if self.credentials.registry_token:
                 return {"Authorization": "Bearer " + self.credentials.registry_token}
