@@ -5,10 +5,12 @@ mirrored to the open registry, and every other name is 127.0.0.1:<port>."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -249,3 +251,85 @@ def test_run_pulls_a_missing_image(w: World) -> None:
     again = w.daemon.cli("run", "--rm", "--pull", "always", name, "true")
     assert "Unable to find" not in again.stderr.decode()
     assert f"Status: Image is up to date for {name}" in again.stderr.decode()
+
+
+def push(daemon: Daemon, name: str, tag: str, auth: dict[str, str] | None = None) -> list[dict]:
+    headers = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()} if auth else {}
+    status, _, body = daemon.api.request("POST", f"/images/{name}/push?tag={tag}", headers=headers)
+    assert status == 200, body
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_push_then_skopeo_and_pull_agree(w: World, busybox_tar: str) -> None:
+    name = f"{w.registry.host}/pushed/bb"
+    image_id = w.daemon.cli("import", "--change", 'CMD ["sh"]', "--change", "ENV PUSHED=1", busybox_tar,
+                            f"{name}:1").stdout.decode().strip()
+    diff_id = w.daemon.api.json("GET", f"/images/{name}:1/json")["RootFS"]["Layers"][0]
+    msgs = push(w.daemon, name, "1")
+    assert not any("error" in m for m in msgs), msgs
+    short = diff_id.split(":")[1][:12]
+    assert msgs[0] == {"status": f"The push refers to repository [{name}]"}
+    assert {"status": "Preparing", "progressDetail": {}, "id": short} in msgs
+    assert {"status": "Pushed", "progressDetail": {}, "id": short} in msgs
+    assert any(m.get("status") == "Pushing" and m["progressDetail"]["current"] > 0 for m in msgs)
+    digest = msgs[-1]["aux"]["Digest"]
+    assert msgs[-2]["status"] == f"1: digest: {digest} size: {msgs[-1]['aux']['Size']}"
+    assert w.daemon.api.json("GET", f"/images/{name}:1/json")["RepoDigests"] == [f"{name}@{digest}"]
+
+    # skopeo copies it back: the manifest and every blob are the bytes their digests name
+    out = os.path.join(w.base, "skopeo-dir")
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{name}:1", f"dir:{out}"],
+                   check=True, capture_output=True, timeout=120)
+    with open(os.path.join(out, "manifest.json"), "rb") as f:
+        manifest = f.read()
+    assert "sha256:" + hashlib.sha256(manifest).hexdigest() == digest
+    doc = json.loads(manifest)
+    assert doc["config"]["digest"] == image_id
+    for desc in [doc["config"], *doc["layers"]]:
+        with open(os.path.join(out, desc["digest"].split(":")[1]), "rb") as f:
+            assert "sha256:" + hashlib.sha256(f.read()).hexdigest() == desc["digest"]
+
+    # pushing again sends nothing; a second repository mounts the layer instead of uploading it
+    again = push(w.daemon, name, "1")
+    assert {"status": "Layer already exists", "progressDetail": {}, "id": short} in again
+    w.daemon.cli("tag", f"{name}:1", f"{w.registry.host}/elsewhere/bb:2")
+    mounted = push(w.daemon, f"{w.registry.host}/elsewhere/bb", "2")
+    assert {"status": "Mounted from pushed/bb", "progressDetail": {}, "id": short} in mounted, mounted
+    assert mounted[-1]["aux"]["Digest"] == digest
+
+    # pulled back after removal: the same image ID and RepoDigest
+    w.daemon.cli("rmi", f"{name}:1", f"{w.registry.host}/elsewhere/bb:2")
+    assert w.daemon.api.json("GET", "/images/json") == []
+    status, msgs = pull(w.daemon, name, digest)
+    assert status == 200 and not any("error" in m for m in msgs), msgs
+    image = w.daemon.api.json("GET", f"/images/{name}@{digest}/json")
+    assert image["Id"] == image_id and image["RepoDigests"] == [f"{name}@{digest}"]
+
+
+def test_push_to_tls_registry_needs_login(w: World, busybox_tar: str) -> None:
+    tls_dir = os.path.join(w.base, "tls-push")
+    os.makedirs(tls_dir, exist_ok=True)
+    tls = make_tls(tls_dir)
+    reg = start_registry(w.base, tls=tls, user="dan", password="pw")
+    ca_dir = os.path.join(w.certs_dir, reg.host)
+    os.makedirs(ca_dir)
+    shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
+    try:
+        name = f"{reg.host}/team/app"
+        w.daemon.cli("import", busybox_tar, f"{name}:v1")
+        refused = push(w.daemon, name, "v1")
+        assert "error" in refused[-1] and "no basic auth credentials" in refused[-1]["error"], refused
+        w.daemon.cli("login", "-u", "dan", "-p", "pw", reg.host)
+        out = w.daemon.cli("push", f"{name}:v1").stdout.decode().splitlines()
+        assert out[0] == f"The push refers to repository [{name}]"
+        assert out[-1].startswith("v1: digest: sha256:")
+        w.daemon.cli("rmi", f"{name}:v1")
+        assert w.daemon.cli("pull", "-q", f"{name}:v1").stdout.decode() == f"{name}:v1\n"
+        missing = w.daemon.cli("push", f"{name}:nope", check=False)
+        assert missing.returncode == 1
+        assert missing.stderr.decode().strip() == (
+            f"Error response from daemon: An image does not exist locally with the tag: {name}")
+        w.daemon.cli("logout", reg.host)
+    finally:
+        reg.stop()
+        shutil.rmtree(ca_dir, ignore_errors=True)

@@ -86,3 +86,18 @@ def test_portside_login_is_read_by_docker(setup: tuple[Daemon, Registry, DockerC
     name = f"{reg.host}/team/bb:1"
     docker("pull", "-q", name)
     assert docker.image_id(name) == image_id
+
+
+def test_docker_push_through_portside(setup: tuple[Daemon, Registry, DockerCLI, str]) -> None:
+    daemon, reg, docker, image_id = setup
+    docker("login", "-u", "carol", "--password-stdin", reg.host, input=b"pa55\n")
+    docker("pull", "-q", f"{reg.host}/team/bb:1")
+    docker("tag", f"{reg.host}/team/bb:1", f"{reg.host}/team/copy:2")
+    out = docker("push", f"{reg.host}/team/copy:2").out.splitlines()
+    assert out[0] == f"The push refers to repository [{reg.host}/team/copy]"
+    assert out[1].endswith(": Preparing") and out[2].endswith(": Mounted from team/bb"), out
+    assert out[-1].startswith("2: digest: sha256:")
+    digest = out[-1].split()[2]
+    docker("rmi", f"{reg.host}/team/bb:1", f"{reg.host}/team/copy:2")
+    docker("pull", "-q", f"{reg.host}/team/copy@{digest}")
+    assert docker.image_id(f"{reg.host}/team/copy@{digest}") == image_id

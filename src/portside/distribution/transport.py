@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Iterable
+from typing import Callable, Iterable
 
 from portside.distribution.auth import Challenge, Credentials, TokenCache, parse_challenges
 from portside.distribution.errcodes import RegistryErrorEntry, error_for, parse_errors
@@ -31,6 +31,8 @@ from portside.distribution.hosts import Endpoint, RegistryOptions, endpoints, is
 from portside.errors import Internal, InvalidArgument, PortsideError, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
+
+Body = bytes | Callable[[], Iterable[bytes]] | None
 
 TIMEOUT = 60.0
 MAX_REDIRECTS = 5
@@ -183,15 +185,18 @@ class RegistryClient:
     # -- requests -----------------------------------------------------------------
 
     def request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None,
-                ok: Iterable[int] = (200,)) -> Reply:
-        """Send with auth, retries and redirects; a reply with a status in ``ok``, or the registry's error."""
+                ok: Iterable[int] = (200,), body: Body = None) -> Reply:
+        """Send with auth, retries and redirects; a reply with a status in ``ok``, or the registry's error.
+
+        ``body`` is bytes, or a function giving the body's chunks afresh (a retry sends it again).
+        """
         self.ping()
         assert self.endpoint is not None
         ok = tuple(ok)
         refreshed = False
         for attempt in range(RATE_LIMIT_ATTEMPTS):
             hdrs = {**(headers or {}), **self._auth_headers(scope, f"{self.endpoint.base}{path}")}
-            reply = self._follow(method, path, hdrs)
+            reply = self._follow(method, path, hdrs, body)
             if reply.status == 401 and not refreshed and self._challenge_from(reply):
                 # a token that expired (or was revoked) mid-pull: drop it, get another, once
                 reply.read_all(1 << 20)
@@ -215,11 +220,11 @@ class RegistryClient:
             self._challenge = found[0]
         return self._challenge is not None
 
-    def _follow(self, method: str, path: str, headers: dict[str, str]) -> Reply:
+    def _follow(self, method: str, path: str, headers: dict[str, str], body: Body = None) -> Reply:
         assert self.endpoint is not None
         ep, target = self.endpoint, path
         for _ in range(MAX_REDIRECTS):
-            reply = self._send(ep, method, target, headers)
+            reply = self._send(ep, method, target, headers, body)
             if reply.status not in (301, 302, 303, 307, 308):
                 return reply
             location = reply.header("Location")
@@ -234,13 +239,12 @@ class RegistryClient:
             target = parts.path + (f"?{parts.query}" if parts.query else "")
         raise InvalidArgument(f"{method} {path}: too many redirects")
 
-    def _send(self, ep: Endpoint, method: str, target: str, headers: dict[str, str],
-              body: bytes | None = None) -> Reply:
+    def _send(self, ep: Endpoint, method: str, target: str, headers: dict[str, str], body: Body = None) -> Reply:
         hdrs = {"User-Agent": USER_AGENT, **headers}
         for retry in (True, False):
             key, conn, reused = self.pool.get(ep)
             try:
-                conn.request(method, target, body=body, headers=hdrs)
+                conn.request(method, target, body=body() if callable(body) else body, headers=hdrs)
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException):
                 conn.close()
@@ -279,7 +283,7 @@ class RegistryClient:
             raise InvalidArgument(f"token realm {realm} is plain http to a host that is not an insecure registry")
         ep = self._realm_endpoint(parts)
         query = [("service", c.params["service"])] if c.params.get("service") else []
-        scopes = [s for s in {scope, c.params.get("scope", "")} if s] if scope else []
+        scopes = sorted({*scope.split(" "), c.params.get("scope", "")} - {""}) if scope else []
         query += [("scope", s) for s in scopes]
         creds = self.credentials
         if creds.identity_token:

@@ -1,4 +1,4 @@
-"""Registry commands: pull, login, logout.
+"""Registry commands: pull, push, login, logout.
 
 ``pull`` posts ``/images/create?fromImage=&tag=`` with ``X-Registry-Auth``
 from config.json and renders the JSON progress stream: bars redrawn in place
@@ -120,6 +120,53 @@ PULL = Command(
     aliases="portside image pull, portside pull",
 )
 IMAGE_PULL = PULL
+
+
+def run_push(ctx: Context, opts: Options, args: list[str]) -> int:
+    from portside.cli import dockerconfig
+    from portside.cli.commands.formatting import StreamError, display_json_messages
+
+    domain, name, tag = domain_of(args[0])
+    if tag.startswith("sha256:"):
+        raise CLIError("cannot push a digest reference")
+    if opts.all_tags and tag:
+        raise CLIError("tag can't be used with --all-tags/-a")
+    if not tag and not opts.all_tags:
+        tag = "latest"
+        if not opts.quiet:
+            ctx.out("Using default tag: latest\n")
+    try:
+        auth = dockerconfig.registry_auth_header(domain)
+    except dockerconfig.ConfigError as e:
+        raise CLIError(str(e)) from None
+    resp = ctx.client.request("POST", f"/images/{name}/push", [("tag", tag)], headers={"X-Registry-Auth": auth})
+    try:
+        if opts.quiet:
+            display_json_messages(resp.iter_json(), lambda text: None)
+        elif ctx.stdout_is_tty():
+            display_terminal(resp.iter_json(), ctx.out)
+        else:
+            display_json_messages(resp.iter_json(), ctx.out)
+    except StreamError as e:
+        raise CLIError(str(e)) from None
+    if opts.quiet:
+        ctx.out(f"{name}:{tag}\n" if tag else f"{name}\n")
+    return 0
+
+
+PUSH = Command(
+    use="push [OPTIONS] NAME[:TAG]",
+    short="Upload an image to a registry",
+    run=run_push,
+    args=Args(1, 1),
+    flags=(
+        Flag("all-tags", "a", BOOL, "Push all tags of an image to the repository"),
+        Flag("disable-content-trust", None, BOOL, "Skip image signing", default=True),
+        Flag("quiet", "q", BOOL, "Suppress verbose output"),
+    ),
+    aliases="portside image push, portside push",
+)
+IMAGE_PUSH = PUSH
 
 
 def _server_key(server: str) -> str:

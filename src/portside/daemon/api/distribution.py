@@ -19,8 +19,9 @@ from portside.distribution.errcodes import parse_errors, pull_error
 from portside.distribution.hosts import DOCKER_HUB, DOCKER_HUB_AUTH_KEY
 from portside.distribution.platforms import parse_platform
 from portside.distribution.pull import ACCEPT, Pull, resolve
+from portside.distribution.push import push as push_image
 from portside.distribution.transport import RegistryClient
-from portside.errors import InvalidArgument, PortsideError
+from portside.errors import InvalidArgument, NotFound, PortsideError
 from portside.oci import digest as digestlib
 from portside.oci.image import load_json
 from portside.oci.reference import Reference, parse_normalized
@@ -29,6 +30,7 @@ from portside.oci.reference import Reference, parse_normalized
 def register(router: Router, engine: Engine) -> None:
     router.add("POST", "/auth", lambda req: auth(engine, req))
     router.add("GET", "/distribution/{name}/json", lambda req: distribution_inspect(engine, req))
+    router.add("POST", "/images/{name}/push", lambda req: push(engine, req))
 
 
 def pull_reference(from_image: str, tag: str | None) -> Reference:
@@ -62,6 +64,35 @@ def pull(engine: Engine, req: Request) -> StreamResponse:
 
     return StreamResponse(write_body, headers=[("Content-Type", "application/json")],
                           on_close=resolved.client.close)
+
+
+def push(engine: Engine, req: Request) -> StreamResponse:
+    """``docker push``: one tag, or every tag of the repository when ``tag`` is empty."""
+    ref = parse_normalized(req.params["name"])
+    tag = req.arg("tag") or ref.tag
+    if ref.digest is not None:
+        raise InvalidArgument("cannot push a digest reference")
+    if tag:
+        refs = [ref.with_tag(tag)]
+    else:
+        refs = sorted({r for image in engine.images.images() for r in image.tags if r.name == ref.name}, key=str)
+        if not refs:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}")
+    if engine.images.db.lookup_name(str(refs[0])) is None:  # a 404 before the stream, as dockerd
+        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}")
+    creds = credentials(req)
+
+    def write_body(write: Callable[[bytes], None]) -> None:
+        def emit(msg: progress.Message) -> None:
+            write(json.dumps(msg).encode() + b"\r\n")
+
+        try:
+            for r in refs:
+                push_image(engine.images, engine.registry, r, creds, emit)
+        except PortsideError as e:
+            emit(progress.error(e.message))
+
+    return StreamResponse(write_body, headers=[("Content-Type", "application/json")])
 
 
 def auth(engine: Engine, req: Request) -> Response:
