@@ -163,6 +163,7 @@ class TokenProxy:
     refused: int = 0
     fail_429_once: bool = False
     drop_blob_once: bool = False
+    overrides: dict[str, tuple[str, bytes]] = field(default_factory=dict)   # path -> (media type, body)
     _tokens: dict[str, list[object]] = field(default_factory=dict)   # token -> [uses left, scope]
     _lock: threading.Lock = field(default_factory=threading.Lock)
     host: str = ""
@@ -221,6 +222,9 @@ class TokenProxy:
                 challenge += f',scope="{scope}"'
             body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
             return self._reply(h, 401, body, {"WWW-Authenticate": challenge, "Content-Type": "application/json"})
+        if url.path in self.overrides:
+            media_type, body = self.overrides[url.path]
+            return self._reply(h, 200, body, {"Content-Type": media_type})
         if self.fail_429_once and "/manifests/" in url.path:
             self.fail_429_once = False
             body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}).encode()

@@ -333,3 +333,71 @@ def test_push_to_tls_registry_needs_login(w: World, busybox_tar: str) -> None:
     finally:
         reg.stop()
         shutil.rmtree(ca_dir, ignore_errors=True)
+
+
+def _manifest(reg: Registry, name: str, ref: str) -> bytes:
+    req = urllib.request.Request(f"http://{reg.host}/v2/{name}/manifests/{ref}",
+                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+
+def test_manifest_list_gives_the_platform_asked(w: World, busybox_tar: str) -> None:
+    other_id = w.daemon.cli("import", "--change", 'CMD ["echo", "arm"]', busybox_tar,
+                            "arm:1").stdout.decode().strip()
+    archive = os.path.join(w.base, "arm.tar")
+    w.daemon.cli("save", "-o", archive, "arm:1")
+    w.daemon.cli("rmi", "arm:1")
+    skopeo_push(f"docker-archive:{archive}", w.registry, "multi/bb:arm")
+    skopeo_push(f"docker-archive:{w.archive}", w.registry, "multi/bb:amd")
+    entries = []
+    for tag, arch, variant in (("amd", "amd64", ""), ("arm", "arm64", "v8")):
+        data = _manifest(w.registry, "multi/bb", tag)
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        entries.append({"mediaType": json.loads(data)["mediaType"], "size": len(data),
+                        "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "platform": platform})
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+                        "manifests": entries}).encode()
+    put = urllib.request.Request(f"http://{w.registry.host}/v2/multi/bb/manifests/latest", data=index, method="PUT",
+                                 headers={"Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
+    urllib.request.urlopen(put, timeout=10).close()
+    index_digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    name = f"{w.registry.host}/multi/bb"
+
+    status, msgs = pull(w.daemon, name, "latest")
+    assert status == 200 and statuses(msgs)[-2] == f"Digest: {index_digest}", msgs
+    image = w.daemon.api.json("GET", f"/images/{name}:latest/json")
+    assert image["Id"] == w.image_id and image["RepoDigests"] == [f"{name}@{index_digest}"]
+
+    status, _, body = w.daemon.api.request("POST", f"/images/create?fromImage={name}&tag=latest&platform=linux/arm64")
+    assert status == 200 and b'"error"' not in body, body
+    assert w.daemon.api.json("GET", f"/images/{name}:latest/json")["Id"] == other_id
+
+    status, _, body = w.daemon.api.request("POST", f"/images/create?fromImage={name}&tag=latest&platform=linux/s390x")
+    assert (status, json.loads(body)) == (404, {"message": "no matching manifest for linux/s390x in the manifest "
+                                                           "list entries"})
+    doc = w.daemon.api.json("GET", f"/distribution/{name}:latest/json")
+    assert doc["Descriptor"]["digest"] == index_digest
+    assert doc["Platforms"] == [{"architecture": "amd64", "os": "linux"},
+                                {"architecture": "arm64", "os": "linux", "variant": "v8"}]
+
+
+def test_schema1_and_bad_manifests_are_refused(w: World) -> None:
+    schema1 = json.dumps({"schemaVersion": 1, "name": "old/img", "tag": "1", "fsLayers": [], "history": []}).encode()
+    good = _manifest(w.registry, "library/busybox", "latest")
+    proxy = TokenProxy(w.registry.host, overrides={
+        "/v2/old/img/manifests/1": ("application/vnd.docker.distribution.manifest.v1+prettyjws", schema1),
+        # a manifest asked for by digest whose bytes are not that digest
+        "/v2/library/busybox/manifests/sha256:" + "1" * 64: ("application/vnd.docker.distribution.manifest.v2+json",
+                                                              good),
+    }).start()
+    try:
+        status, msgs = pull(w.daemon, f"{proxy.host}/old/img", "1")
+        assert status == 400 and msgs[0]["message"].startswith(
+            "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 support "
+            "has been removed."), msgs
+        status, msgs = pull(w.daemon, f"{proxy.host}/library/busybox", "sha256:" + "1" * 64)
+        assert (status, msgs) == (500, [{"message": "manifest verification failed for digest sha256:" + "1" * 64}])
+    finally:
+        proxy.stop()
+    assert w.daemon.api.json("GET", "/images/json") == []
