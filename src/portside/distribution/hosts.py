@@ -11,6 +11,7 @@ are tried over https first, without verification, as dockerd does.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import ssl
@@ -54,18 +55,37 @@ class Endpoint:
         return f"{self.scheme}://{self.host}"
 
     def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()  # the system CA store
-        if not self.verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        for ca in self.ca_files:
-            ctx.load_verify_locations(cafile=ca)
-        if self.client_cert:
-            ctx.load_cert_chain(*self.client_cert)
-        return ctx
+        return _context(self.verify, self.ca_files, self.client_cert, _mtimes(self.ca_files, self.client_cert))
 
     def as_http(self) -> "Endpoint":
         return Endpoint("http", self.host, mirror=self.mirror)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(verify: bool, ca_files: tuple[str, ...], client_cert: tuple[str, str] | None,
+             mtimes: tuple[float, ...]) -> ssl.SSLContext:
+    """Contexts are cached (loading the system CA store costs ~0.1 s); a changed file makes a new one."""
+    if not verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA store to load: nothing is verified
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context()  # the system CA store
+        for ca in ca_files:
+            ctx.load_verify_locations(cafile=ca)
+    if client_cert:
+        ctx.load_cert_chain(*client_cert)
+    return ctx
+
+
+def _mtimes(ca_files: tuple[str, ...], client_cert: tuple[str, str] | None) -> tuple[float, ...]:
+    out = []
+    for path in (*ca_files, *(client_cert or ())):
+        try:
+            out.append(os.stat(path).st_mtime)
+        except OSError:
+            out.append(-1.0)
+    return tuple(out)
 
 
 def registry_host(domain: str) -> str:

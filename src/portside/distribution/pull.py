@@ -21,6 +21,7 @@ wrote is collected before the error is reported.
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -272,12 +273,17 @@ class Pull:
         r = self.resolved
         content = self.service.content
         with content.writer() as writer:
-            stream = _BlobStream(r.client, f"/v2/{r.ref.path}/blobs/{desc.digest}", r.scope, desc, writer, self._abort,
+            sink = _BackgroundSink(writer)
+            stream = _BlobStream(r.client, f"/v2/{r.ref.path}/blobs/{desc.digest}", r.scope, desc, sink.write,
+                                 self._abort,
                                  lambda cur: self.emit(progress.bytes_progress("Downloading", sid, cur, desc.size)))
             unpacked: Unpacked | None = None
             try:
-                unpacked = unpack_stream(content, self.service.snapshots, stream, pin, compressed=True)
-                stream.drain()
+                try:
+                    unpacked = unpack_stream(content, self.service.snapshots, stream, pin, compressed=True)
+                    stream.drain()
+                finally:
+                    sink.finish()
             except PullAborted:
                 raise
             except (PortsideError, OSError, EOFError, ValueError) as e:
@@ -318,6 +324,44 @@ def _repo_path(ref: Reference) -> str:
     return ref.familiar_name() if ref.domain != "docker.io" else ref.path
 
 
+class _BackgroundSink:
+    """Writes (and hashes) the compressed blob on a thread of its own, so that storing it
+    overlaps decompressing and unpacking it (hashlib and os.write release the GIL)."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)  # bounded: at most 32 MiB behind
+        self._failure: BaseException | None = None
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._writer.write(data)
+                except BaseException as e:  # reported by finish
+                    self._failure = e
+
+    def write(self, data: bytes) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._finished:
+            self._writer.write(data)  # after finish (reading a failed blob to its end): in this thread
+            return
+        self._queue.put(data)
+
+    def finish(self) -> None:
+        """Wait for every byte to be written (idempotent); raises what the writing raised."""
+        if not self._finished:
+            self._finished = True
+            self._queue.put(None)
+            self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+
 class _BlobStream:
     """A blob read from the registry, written into the content store as it is read.
 
@@ -326,9 +370,9 @@ class _BlobStream:
     that ignores the range has the bytes already held skipped.
     """
 
-    def __init__(self, client: RegistryClient, path: str, scope: str, desc: Descriptor, writer: Writer,
-                 abort: threading.Event, on_progress: Callable[[int], None]) -> None:
-        self._client, self._path, self._scope, self._desc, self._writer = client, path, scope, desc, writer
+    def __init__(self, client: RegistryClient, path: str, scope: str, desc: Descriptor,
+                 write: Callable[[bytes], None], abort: threading.Event, on_progress: Callable[[int], None]) -> None:
+        self._client, self._path, self._scope, self._desc, self._write = client, path, scope, desc, write
         self._abort = abort
         self._on_progress = on_progress
         self._reply: Reply | None = None
@@ -364,7 +408,7 @@ class _BlobStream:
             if not data:
                 self._dropped()
                 continue
-            self._writer.write(data)
+            self._write(data)
             self.offset += len(data)
             now = time.monotonic()
             if now - self._last_progress >= PROGRESS_INTERVAL or self.offset == self._desc.size:
