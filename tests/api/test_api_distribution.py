@@ -107,6 +107,10 @@ def test_pull_through_mirror_gives_the_pushed_image_and_runs(w: World) -> None:
     assert image["RepoTags"] == ["busybox:latest"]
     assert image["RepoDigests"] == [f"busybox@{w.digest}"]
     assert w.daemon.cli("run", "--rm", "busybox", "echo", "pulled").stdout == b"pulled\n"
+    # kept as a loaded layer is: save writes it back, and its diff ID checks out
+    saved = os.path.join(w.base, "pulled.tar")
+    w.daemon.cli("save", "-o", saved, "busybox")
+    assert os.path.getsize(saved) > 1 << 20
 
     status, again = pull(w.daemon, "busybox", "latest")
     assert {"status": "Already exists", "progressDetail": {}, "id": layer_id} in again

@@ -9,7 +9,9 @@ before anything is downloaded (as dockerd does) and a 200 progress stream after:
    chain ID is already unpacked is not fetched ("Already exists"); the others
    download three at a time, each streamed at once through decompression,
    hashing and unpacking (``unpack.unpack_stream``) while its compressed bytes
-   go into the content store, hashed as they arrive. A dropped connection
+   are hashed on another thread. The layer is kept unpacked with its tar-split,
+   as ``load`` keeps one; the compressed blob is not stored (as dockerd: push
+   mounts it or sends the layer again). A dropped connection
    resumes with ``Range``. The blob digest is compared before anything is
    recorded; one failed layer stops the others, and the image is added
    (``ImageService.add_image``, one transaction) only when every layer is in.
@@ -21,13 +23,13 @@ wrote is collected before the error is reported.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import queue
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from portside.content.store import Writer
 from portside.distribution import progress
 from portside.distribution.auth import Credentials, repository_scope
 from portside.distribution.errcodes import parse_errors, pull_error
@@ -272,47 +274,44 @@ class Pull:
         sid = progress.short_id(desc.digest)
         r = self.resolved
         content = self.service.content
-        with content.writer() as writer:
-            sink = _BackgroundSink(writer)
-            stream = _BlobStream(r.client, f"/v2/{r.ref.path}/blobs/{desc.digest}", r.scope, desc, sink.write,
-                                 self._abort,
-                                 lambda cur: self.emit(progress.bytes_progress("Downloading", sid, cur, desc.size)))
-            unpacked: Unpacked | None = None
+        digest = _BackgroundDigest()
+        stream = _BlobStream(r.client, f"/v2/{r.ref.path}/blobs/{desc.digest}", r.scope, desc, digest.update,
+                             self._abort,
+                             lambda cur: self.emit(progress.bytes_progress("Downloading", sid, cur, desc.size)))
+        unpacked: Unpacked | None = None
+        try:
             try:
-                try:
-                    unpacked = unpack_stream(content, self.service.snapshots, stream, pin, compressed=True)
-                    stream.drain()
-                finally:
-                    sink.finish()
-            except PullAborted:
-                raise
-            except (PortsideError, OSError, EOFError, ValueError) as e:
-                # A tampered or truncated blob often fails to decompress before its digest is known:
-                # read it to its end (bounded by its size) so the error names the real cause.
-                if isinstance(e, OSError) and self._abort.is_set():
-                    raise
-                try:
-                    stream.drain()
-                except PortsideError:
-                    pass
-                if stream.complete and writer.digest != desc.digest:
-                    raise _verification_failed(desc) from None
+                unpacked = unpack_stream(content, self.service.snapshots, stream, pin, compressed=True)
+                stream.drain()
+            finally:
+                digest.finish()
+        except PullAborted:
+            raise
+        except (PortsideError, OSError, EOFError, ValueError) as e:
+            # A tampered or truncated blob often fails to decompress before its digest is known:
+            # read it to its end (bounded by its size) so the error names the real cause.
+            if isinstance(e, OSError) and self._abort.is_set():
                 raise
             try:
-                self.emit(progress.layer("Verifying Checksum", sid))
-                pin(desc.digest)
-                try:
-                    info = writer.commit(expected=desc.digest, expected_size=desc.size)
-                except DataCorruption:
-                    raise _verification_failed(desc) from None
-                self.emit(progress.layer("Download complete", sid))
-                self.emit(progress.bytes_progress("Extracting", sid, desc.size, desc.size))
-                self.emit(progress.layer("Pull complete", sid))
-            except BaseException:
-                release(self.service.snapshots, unpacked)
-                raise
-        media_type = desc.media_type
-        return NewLayer(media_type, info.digest, info.size, unpacked)
+                stream.drain()
+            except PortsideError:
+                pass
+            if stream.complete and digest.value != desc.digest:
+                raise _verification_failed(desc) from None
+            raise
+        try:
+            self.emit(progress.layer("Verifying Checksum", sid))
+            if digest.value != desc.digest or digest.size != desc.size:
+                raise _verification_failed(desc)
+            self.emit(progress.layer("Download complete", sid))
+            self.emit(progress.bytes_progress("Extracting", sid, desc.size, desc.size))
+            self.emit(progress.layer("Pull complete", sid))
+        except BaseException:
+            release(self.service.snapshots, unpacked)
+            raise
+        # Kept as the store keeps a loaded layer: unpacked, with its tar-split; the compressed blob
+        # is not stored (as dockerd) — its descriptor stays in the stored manifest, for push.
+        return NewLayer.from_unpacked(unpacked)
 
 
 def _verification_failed(desc: Descriptor) -> DataCorruption:
@@ -324,42 +323,40 @@ def _repo_path(ref: Reference) -> str:
     return ref.familiar_name() if ref.domain != "docker.io" else ref.path
 
 
-class _BackgroundSink:
-    """Writes (and hashes) the compressed blob on a thread of its own, so that storing it
-    overlaps decompressing and unpacking it (hashlib and os.write release the GIL)."""
+class _BackgroundDigest:
+    """sha256 of the compressed blob on a thread of its own, so that hashing it overlaps
+    decompressing and unpacking it (hashlib releases the GIL)."""
 
-    def __init__(self, writer: Writer) -> None:
-        self._writer = writer
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)  # bounded: at most 32 MiB behind
-        self._failure: BaseException | None = None
         self._finished = False
-        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="blob-digest", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
-            if self._failure is None:
-                try:
-                    self._writer.write(data)
-                except BaseException as e:  # reported by finish
-                    self._failure = e
+            self._hash.update(data)
 
-    def write(self, data: bytes) -> None:
-        if self._failure is not None:
-            raise self._failure
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
         if self._finished:
-            self._writer.write(data)  # after finish (reading a failed blob to its end): in this thread
+            self._hash.update(data)  # after finish (reading a failed blob to its end): in this thread
             return
         self._queue.put(data)
 
     def finish(self) -> None:
-        """Wait for every byte to be written (idempotent); raises what the writing raised."""
+        """Wait for every byte to be hashed (idempotent)."""
         if not self._finished:
             self._finished = True
             self._queue.put(None)
             self._thread.join()
-        if self._failure is not None:
-            raise self._failure
+
+    @property
+    def value(self) -> str:
+        self.finish()
+        return "sha256:" + self._hash.hexdigest()
 
 
 class _BlobStream:

@@ -1,11 +1,12 @@
 """``docker push``: blobs first (skipped when the registry has them, mounted from another
 repository of the same registry when the image came from there), the config, the manifest last.
 
-The manifest pushed is the one the image was pulled with when its blobs are
-all still stored (so the digest, and RepoDigest, stay the same); otherwise a
-Docker schema2 manifest is built from the image's layers as stored, an
-uncompressed layer sent as it is (``...rootfs.diff.tar``: loopback and LAN
-registries gain nothing from compressing). Uploads: ``POST`` a session, then
+A pulled layer is offered first as it was pulled: already in the target
+repository, or mounted from the repository it came from; when every layer can
+be, the pulled manifest is pushed byte for byte (same digest, same RepoDigest).
+Otherwise a Docker schema2 manifest names the layers as stored: a tar-split
+layer is put back together and sent uncompressed (``...rootfs.diff.tar``, its
+digest its diff ID: loopback and LAN registries gain nothing from compressing). Uploads: ``POST`` a session, then
 one ``PUT ?digest=`` for small blobs, or a streamed ``PATCH`` and the ``PUT``
 for layers. The pushed digest becomes one of the image's RepoDigests.
 """
@@ -42,9 +43,10 @@ Emit = Callable[[progress.Message], None]
 
 @dataclass(frozen=True)
 class _Blob:
-    desc: Descriptor
+    desc: Descriptor            # what is stored here: the layer as the image row holds it, or the config
     short: str                  # the id in progress lines (the layer's diff ID, as dockerd)
     layer: LayerRow | None      # None for the config
+    pulled: Descriptor | None = None  # the layer as the manifest it was pulled with names it
 
 
 def push(service: ImageService, options: RegistryOptions, ref: Reference, credentials: Credentials,
@@ -79,17 +81,30 @@ class _Push:
     def run(self) -> str:
         with self.service.pinned() as pin:
             self.service.pin_image(pin, self.image)
-            manifest_bytes, media_type, manifest = self._manifest()
-            layers = [_Blob(d, progress.short_id(row.diff_id), row)
-                      for d, row in zip(manifest.layers, self.image.row.layers)]
-            for b in layers:
+            stored = self._stored_manifest()
+            rows = self.image.row.layers
+            blobs = [_Blob(Descriptor(_docker_layer_type(r.blob_media_type), r.blob_digest, r.blob_size),
+                           progress.short_id(r.diff_id), r, stored[2].layers[i] if stored else None)
+                     for i, r in enumerate(rows)]
+            for b in blobs:
                 self.emit(progress.layer("Preparing", b.short))
-            for b in layers[MAX_CONCURRENT_UPLOADS:]:
+            for b in blobs[MAX_CONCURRENT_UPLOADS:]:
                 self.emit(progress.layer("Waiting", b.short))
+            used: dict[str, Descriptor] = {}
             with concurrent.futures.ThreadPoolExecutor(MAX_CONCURRENT_UPLOADS, thread_name_prefix="push") as pool:
-                for fut in [pool.submit(self._upload, b) for b in _unique(layers)]:
-                    fut.result()
-            self._upload(_Blob(manifest.config, "", None))
+                futures = {b.desc.digest: pool.submit(self._upload, b) for b in _unique(blobs)}
+                for key, fut in futures.items():
+                    used[key] = fut.result()
+            config = Descriptor(mt.DOCKER_CONFIG if not stored else stored[2].config.media_type, self.image.id,
+                                len(self.image.config.raw))
+            self._upload(_Blob(config, "", None))
+            layers = tuple(used[b.desc.digest] for b in blobs)
+            if stored is not None and layers == stored[2].layers:
+                manifest_bytes, media_type = stored[0], stored[1]  # the pulled manifest, byte for byte
+            else:
+                media_type = mt.DOCKER_MANIFEST
+                manifest_bytes = _manifest_json(Manifest(media_type, Descriptor(mt.DOCKER_CONFIG, config.digest,
+                                                                                config.size), layers))
             reply = self.client.request("PUT", f"/v2/{self.ref.path}/manifests/{self.ref.tag or 'latest'}",
                                         scope=self.scope, headers={"Content-Type": media_type,
                                                                    "Content-Length": str(len(manifest_bytes))},
@@ -106,8 +121,8 @@ class _Push:
         self.emit({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(manifest_bytes)}})
         return digest
 
-    def _manifest(self) -> tuple[bytes, str, Manifest]:
-        """The stored manifest of this image if its blobs are all here, else a schema2 one built now."""
+    def _stored_manifest(self) -> tuple[bytes, str, Manifest] | None:
+        """The manifest this image was pulled (or last pushed) with, if it describes these layers."""
         content = self.service.content
         for digest, media_type in self.service.db.manifests_of(self.image.id):
             if media_type not in mt.MANIFESTS or not content.exists(digest):
@@ -117,29 +132,38 @@ class _Push:
                 m = parse_manifest(data)
             except PortsideError:
                 continue
-            rows = self.image.row.layers
-            if m.config.digest == self.image.id and len(m.layers) == len(rows) and all(
-                    d.digest == r.blob_digest and (content.exists(d.digest) or (r.tarsplit is not None
-                                                                               and d.digest == r.diff_id))
-                    for d, r in zip(m.layers, rows)):
+            if m.config.digest == self.image.id and len(m.layers) == len(self.image.row.layers):
                 return data, media_type, m
-        config = Descriptor(mt.DOCKER_CONFIG, self.image.id, len(self.image.config.raw))
-        layers = tuple(Descriptor(_docker_layer_type(r.blob_media_type), r.blob_digest, r.blob_size)
-                       for r in self.image.row.layers)
-        m = Manifest(mt.DOCKER_MANIFEST, config, layers)
-        return _manifest_json(m), mt.DOCKER_MANIFEST, m
+        return None
 
     # -- blobs ------------------------------------------------------------------
 
-    def _upload(self, blob: _Blob) -> None:
-        digest = blob.desc.digest
-        path = f"/v2/{self.ref.path}/blobs/{digest}"
-        head = self.client.request("HEAD", path, scope=self.scope, ok=(200, 404))
+    def _upload(self, blob: _Blob) -> Descriptor:
+        """Make the blob present in the repository; returns the descriptor the manifest must name.
+
+        A pulled layer is offered as it was pulled (already there, or mounted from the
+        repository it came from), so that the pulled manifest can be pushed unchanged;
+        otherwise the layer goes as it is stored.
+        """
+        if blob.pulled is not None and blob.pulled.digest != blob.desc.digest:
+            if self._present(blob.pulled, blob):
+                return blob.pulled
+            if self.service.content.exists(blob.pulled.digest):
+                self._send(_Blob(blob.pulled, blob.short, blob.layer))
+                return blob.pulled
+        if not self._present(blob.desc, blob):
+            self._send(blob)
+        return blob.desc
+
+    def _present(self, desc: Descriptor, blob: _Blob) -> bool:
+        """Already in the repository, or mounted from another one of the same registry."""
+        digest = desc.digest
+        head = self.client.request("HEAD", f"/v2/{self.ref.path}/blobs/{digest}", scope=self.scope, ok=(200, 404))
         head.read_all(0)
         if head.status == 200:
             if blob.layer is not None:
                 self.emit(progress.layer("Layer already exists", blob.short))
-            return
+            return True
         for source in self.sources:
             query = urllib.parse.urlencode({"mount": digest, "from": source})
             reply = self.client.request("POST", f"/v2/{self.ref.path}/blobs/uploads/?{query}",
@@ -149,8 +173,12 @@ class _Push:
             if reply.status == 201:
                 if blob.layer is not None:
                     self.emit(progress.layer(f"Mounted from {source}", blob.short))
-                return
+                return True
             self._cancel(reply.header("Location"))
+        return False
+
+    def _send(self, blob: _Blob) -> None:
+        digest = blob.desc.digest
         reply = self.client.request("POST", f"/v2/{self.ref.path}/blobs/uploads/", scope=self.scope, ok=(202,),
                                     headers={"Content-Length": "0"}, body=b"")
         reply.read_all(1 << 20)
@@ -212,7 +240,7 @@ class _Push:
         if blob.layer is None:
             yield self.image.config.raw
             return
-        if blob.layer.tarsplit is None or content.exists(blob.desc.digest):
+        if content.exists(blob.desc.digest):
             with content.open(blob.desc.digest) as f:
                 while chunk := f.read(1 << 20):
                     yield chunk
