@@ -14,6 +14,7 @@ for layers. The pushed digest becomes one of the image's RepoDigests.
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import json
 import os
 import threading
@@ -252,6 +253,10 @@ class _Push:
 def _produced(produce: Callable[[Callable[[bytes], None]], None]) -> Iterator[bytes]:
     """The bytes ``produce(write)`` writes on a thread of its own, as an iterator."""
     read_fd, write_fd = os.pipe()
+    try:
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # 1 MiB reads: fewer, larger sends
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size: the default size works, only slower
     failure: list[BaseException] = []
 
     def run() -> None:
