@@ -58,6 +58,7 @@ def test_endpoints_mirror_docker_hub_only(tmp_path) -> None:  # type: ignore[no-
     hub = endpoints(opts, "docker.io")
     assert [(e.scheme, e.host, e.mirror) for e in hub] == [("http", "127.0.0.1:5000", True),
                                                            ("https", "registry-1.docker.io", False)]
+    assert [e.host for e in endpoints(opts, "docker.io", mirrors=False)] == ["registry-1.docker.io"]  # login, push
     [other] = endpoints(opts, "reg.example:5000")
     assert other.ca_files == (str(tmp_path / "reg.example:5000" / "ca.crt"),) and other.verify
     with pytest.raises(InvalidArgument):

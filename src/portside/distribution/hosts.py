@@ -122,10 +122,10 @@ def _hostname(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def endpoints(options: RegistryOptions, domain: str) -> list[Endpoint]:
-    """Where to reach ``domain``, in the order to try: mirrors (docker.io only), then the registry."""
+def endpoints(options: RegistryOptions, domain: str, *, mirrors: bool = True) -> list[Endpoint]:
+    """Where to reach ``domain``, in the order to try: mirrors (docker.io only, pulls only), then the registry."""
     found: list[Endpoint] = []
-    if domain == DOCKER_HUB:
+    if domain == DOCKER_HUB and mirrors:
         for m in options.mirrors:
             parts = urlsplit(m)
             found.append(_endpoint(options, parts.netloc, mirror=True, scheme=parts.scheme))

@@ -58,7 +58,7 @@ def push(service: ImageService, options: RegistryOptions, ref: Reference, creden
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}") from None
     emit(progress.status(f"The push refers to repository [{ref.name}]"))
-    client = RegistryClient(options, ref.domain, credentials)
+    client = RegistryClient(options, ref.domain, credentials, mirrors=False)  # mirrors are read-only
     try:
         return _Push(service, client, ref, image, emit).run()
     finally:

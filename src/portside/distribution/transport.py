@@ -130,13 +130,13 @@ class ConnectionPool:
 
 class RegistryClient:
     def __init__(self, options: RegistryOptions, domain: str, credentials: Credentials, *,
-                 pool: ConnectionPool | None = None) -> None:
+                 pool: ConnectionPool | None = None, mirrors: bool = True) -> None:
         self.options = options
         self.domain = domain
         self.credentials = credentials
         self.pool = pool or ConnectionPool()
         self.tokens = TokenCache()
-        self._candidates = endpoints(options, domain)
+        self._candidates = endpoints(options, domain, mirrors=mirrors)
         self.endpoint: Endpoint | None = None
         self._challenge: Challenge | None = None
         self._ping_lock = threading.Lock()

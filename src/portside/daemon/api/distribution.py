@@ -101,7 +101,7 @@ def auth(engine: Engine, req: Request) -> Response:
         raise InvalidArgument("invalid auth configuration: not a JSON object")
     creds = credentials_from_json(doc)
     server = str(doc.get("serveraddress") or DOCKER_HUB_AUTH_KEY)
-    client = RegistryClient(engine.registry, _domain_of(server), creds)
+    client = RegistryClient(engine.registry, _domain_of(server), creds, mirrors=False)  # the registry, not a mirror
     try:
         client.check_login()
     finally:
