@@ -375,7 +375,7 @@ class _BlobStream:
         self._reply: Reply | None = None
         self.offset = 0
         self._failures = 0
-        self._last_progress = 0.0
+        self._last_progress = time.monotonic()  # not at once: the first read is the 4-byte compression sniff
 
     @property
     def complete(self) -> bool:
