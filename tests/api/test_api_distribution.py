@@ -138,6 +138,10 @@ def test_distribution_inspect(w: World) -> None:
     assert doc["Descriptor"]["digest"] == w.digest
     assert doc["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
     assert w.daemon.api.json("GET", "/images/json") == []  # inspecting pulls nothing
+    config = w.daemon.api.json("GET", "/info")["RegistryConfig"]
+    assert config["Mirrors"] == [f"http://{w.registry.host}/"]
+    assert config["IndexConfigs"]["docker.io"]["Mirrors"] == [f"http://{w.registry.host}/"]
+    assert config["InsecureRegistryCIDRs"] == ["127.0.0.0/8"]
 
 
 def test_tampered_blob_fails_and_stores_nothing(w: World) -> None:

@@ -88,6 +88,18 @@ def _mtimes(ca_files: tuple[str, ...], client_cert: tuple[str, str] | None) -> t
     return tuple(out)
 
 
+def registry_config(options: RegistryOptions) -> dict[str, object]:
+    """``RegistryConfig`` of ``GET /info``, as dockerd fills it (``docker info`` prints mirrors and insecure registries)."""
+    cidrs = ["127.0.0.0/8"] + [e for e in options.insecure if "/" in e]
+    mirrors = [m.rstrip("/") + "/" for m in options.mirrors]
+    index: dict[str, object] = {DOCKER_HUB: {"Name": DOCKER_HUB, "Mirrors": mirrors, "Secure": True, "Official": True}}
+    for e in options.insecure:
+        if "/" not in e:
+            index[e] = {"Name": e, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": mirrors or None}
+
+
 def registry_host(domain: str) -> str:
     """The host that serves a reference's domain: Docker Hub's names are served by registry-1."""
     return DOCKER_HUB_HOST if domain == DOCKER_HUB else domain
