@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import queue
 import threading
 import time
@@ -119,37 +120,27 @@ def _fetch_manifest(client: RegistryClient, ref: Reference, reference: str, scop
     if claimed.startswith("sha256:") and claimed != digest and not digestlib.is_digest(reference):
         raise DataCorruption(f"manifest verification failed for digest {claimed}")
     media_type = reply.header("Content-Type").split(";")[0].strip()
-    doc_type = _declared_media_type(data)
-    if media_type in SCHEMA1 or doc_type in SCHEMA1 or _schema_version(data) == 1:
+    doc = _json_object(data)
+    declared, version = doc.get("mediaType"), doc.get("schemaVersion")
+    if media_type in SCHEMA1 or declared in SCHEMA1 or version == 1:
         raise InvalidArgument(
             "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 support "
             f"has been removed. Suggest the author of {ref.name} to upgrade the image to the OCI Format or "
             "Docker Image manifest v2, schema 2. More information at https://docs.docker.com/go/deprecated-image-specs/")
-    if doc_type in mt.INDEXES | mt.MANIFESTS:
-        media_type = doc_type
+    # the document's own mediaType wins over the header; an OCI document may carry none
+    if isinstance(declared, str) and declared in mt.INDEXES | mt.MANIFESTS:
+        media_type = declared
     if media_type not in mt.INDEXES | mt.MANIFESTS:
-        media_type = mt.OCI_INDEX if b'"manifests"' in data else mt.OCI_MANIFEST
+        media_type = mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
     return media_type, data, digest
 
 
-def _declared_media_type(data: bytes) -> str:
-    import json
+def _json_object(untrusted: bytes) -> dict[str, object]:
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    value = doc.get("mediaType") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _schema_version(data: bytes) -> int | None:
-    import json
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    v = doc.get("schemaVersion") if isinstance(doc, dict) else None
-    return v if isinstance(v, int) else None
+        doc = json.loads(untrusted)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}  # parse_manifest / parse_index report it with their words
+    return doc if isinstance(doc, dict) else {}
 
 
 class Pull:
