@@ -143,11 +143,11 @@ class RegistryClient:
 
     # -- endpoint and challenge -------------------------------------------------
 
-    def ping(self) -> Reply | None:
-        """Pick the endpoint (``GET /v2/``) and learn its challenge; the 401 reply of the last one tried."""
+    def ping(self) -> None:
+        """Pick the endpoint (the first whose ``GET /v2/`` answers 200 or 401) and learn its challenge."""
         with self._ping_lock:
             if self.endpoint is not None:
-                return None
+                return
             failures: list[str] = []
             for candidate in self._candidates:
                 for ep in ([candidate, candidate.as_http()] if candidate.fallback_http else [candidate]):
@@ -164,7 +164,7 @@ class RegistryClient:
                         failures.append(f"{ep.base}/v2/: HTTP {reply.status}")
                         continue
                     self.endpoint = ep
-                    return reply
+                    return
             raise RegistryUnreachable(f'Get "{self._candidates[-1].base}/v2/": ' + "; ".join(failures))
 
     def check_login(self) -> None:
