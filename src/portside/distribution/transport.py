@@ -154,18 +154,19 @@ class RegistryClient:
                     try:
                         reply = self._send(ep, "GET", "/v2/", {})
                     except (OSError, http.client.HTTPException) as e:
-                        failures.append(f"{ep.base}/v2/: {_describe(e)}")
+                        failures.append(f'Get "{ep.base}/v2/": {_describe(e, ep.host)}')
                         continue
                     reply.read_all(1 << 20)
                     if reply.status == 401:
                         found = parse_challenges(reply.header("WWW-Authenticate"))
                         self._challenge = found[0] if found else None
                     elif reply.status != 200:
-                        failures.append(f"{ep.base}/v2/: HTTP {reply.status}")
+                        failures.append(f'Get "{ep.base}/v2/": unexpected status {reply.status}')
                         continue
                     self.endpoint = ep
                     return
-            raise RegistryUnreachable(f'Get "{self._candidates[-1].base}/v2/": ' + "; ".join(failures))
+            # Go's error for the last endpoint tried first, as dockerd reports it
+            raise RegistryUnreachable("; ".join(reversed(failures)))
 
     def check_login(self) -> None:
         """``POST /auth``: the credentials are good for this registry, or Unauthorized."""
@@ -333,13 +334,16 @@ def _retry_after(value: str, attempt: int) -> float:
         return min(30.0, 0.5 * 2.0 ** attempt)
 
 
-def _describe(e: BaseException) -> str:
+def _describe(e: BaseException, host: str = "") -> str:
+    """An OSError in the words of Go's net/http, which docker users know."""
+    if isinstance(e, socket.gaierror):
+        return f"dial tcp: lookup {host.rsplit(':', 1)[0] if host.count(':') == 1 else host}: no such host"
     if isinstance(e, ssl.SSLCertVerificationError):
         return f"tls: failed to verify certificate: {e.verify_message}"
     if isinstance(e, ssl.SSLError):
         return f"tls: {e.reason or e}"
     if isinstance(e, ConnectionRefusedError):
-        return "connect: connection refused"
+        return f"dial tcp {host}: connect: connection refused"
     if isinstance(e, socket.timeout):
         return "i/o timeout"
     return str(e) or type(e).__name__
