@@ -118,49 +118,53 @@ def _domain_of(server: str) -> str:
 
 
 def distribution_inspect(engine: Engine, req: Request) -> Response:
-    """The descriptor of a remote image and the platforms it has (``docker manifest``-like, no pull)."""
+    """The descriptor of a remote image and the platforms it has, without pulling it."""
     ref = pull_reference(req.params["name"], None)
     client = RegistryClient(engine.registry, ref.domain, credentials(req))
     try:
-        reply = client.request("GET", f"/v2/{ref.path}/manifests/{ref.digest or ref.tag}",
-                               scope=repository_scope(ref.path), headers={"Accept": ACCEPT}, ok=(200, 401, 403, 404))
-        if reply.status != 200:
-            raise pull_error(parse_errors(reply.status, reply.read_all(1 << 20)), ref.familiar_name(), ref.familiar())
-        data = reply.read_all(4 << 20)
-        media_type = reply.header("Content-Type").split(";")[0].strip()
+        return _inspect_remote(client, ref)
     finally:
         client.close()
+
+
+def _inspect_remote(client: RegistryClient, ref: Reference) -> Response:
+    scope = repository_scope(ref.path)
+    reply = client.request("GET", f"/v2/{ref.path}/manifests/{ref.digest or ref.tag}", scope=scope,
+                           headers={"Accept": ACCEPT}, ok=(200, 401, 403, 404))
+    if reply.status != 200:
+        raise pull_error(parse_errors(reply.status, reply.read_all(1 << 20)), ref.familiar_name(), ref.familiar())
+    data = reply.read_all(4 << 20)
+    media_type = reply.header("Content-Type").split(";")[0].strip()
     digest = digestlib.sha256_bytes(data)
     if ref.digest is not None and digest != ref.digest:
         raise InvalidArgument(f"manifest verification failed for digest {ref.digest}")
     doc = load_json(data, "manifest")
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid manifest: not a JSON object")
     platforms: list[dict[str, Any]] = []
-    if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):
+    if isinstance(doc.get("manifests"), list):
         for m in doc["manifests"]:
             p = m.get("platform") if isinstance(m, dict) else None
             if isinstance(p, dict):
                 platforms.append({"architecture": p.get("architecture", ""), "os": p.get("os", ""),
                                   **({"variant": p["variant"]} if p.get("variant") else {})})
-    elif isinstance(doc, dict) and isinstance(doc.get("config"), dict):
-        cfg_digest = doc["config"].get("digest", "")
-        platforms.append(_config_platform(engine, client, ref, cfg_digest))
-    if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
+    elif isinstance(doc.get("config"), dict):
+        platforms.append(_config_platform(client, ref, str(doc["config"].get("digest", ""))))
+    if isinstance(doc.get("mediaType"), str):
         media_type = doc["mediaType"]
     return Response.json({"Descriptor": {"mediaType": media_type, "digest": digest, "size": len(data)},
                           "Platforms": platforms})
 
 
-def _config_platform(engine: Engine, client: RegistryClient, ref: Reference, digest: str) -> dict[str, Any]:
-    digestlib.validate(digest)
-    c = RegistryClient(engine.registry, ref.domain, client.credentials)
-    try:
-        reply = c.request("GET", f"/v2/{ref.path}/blobs/{digest}", scope=repository_scope(ref.path))
-        data = reply.read_all(8 << 20)
-    finally:
-        c.close()
+def _config_platform(client: RegistryClient, ref: Reference, untrusted_digest: str) -> dict[str, Any]:
+    digest = digestlib.validate(untrusted_digest)
+    reply = client.request("GET", f"/v2/{ref.path}/blobs/{digest}", scope=repository_scope(ref.path))
+    data = reply.read_all(8 << 20)
     if digestlib.sha256_bytes(data) != digest:
         raise InvalidArgument(f"image config verification failed for digest {digest}")
     doc = load_json(data, "image config")
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid image config: not a JSON object")
     out = {"architecture": str(doc.get("architecture", "")), "os": str(doc.get("os", ""))}
     if doc.get("variant"):
         out["variant"] = str(doc["variant"])
