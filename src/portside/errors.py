@@ -50,6 +50,10 @@ class NotModified(PortsideError):
     """Nothing to do: the object is already in the requested state (HTTP 304)."""
 
 
+class Unauthorized(PortsideError):
+    """Credentials are missing or wrong (HTTP 401): a registry refused them."""
+
+
 class Forbidden(PortsideError):
     """The operation is not allowed on this object (HTTP 403)."""
 

@@ -10,7 +10,7 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "portside"
 
 # bottom first; a unit may import any unit before it
-LAYERS = ["errors", "units", "readers", "timefmt", "oci", "events", "fsync", "content", "archive", "snapshots", "streams", "unpack", "images", "busybox",
+LAYERS = ["errors", "units", "readers", "timefmt", "oci", "events", "fsync", "content", "archive", "snapshots", "streams", "unpack", "images", "busybox", "distribution",
           "volumes", "cgroups", "runtime", "network", "containers",
           "daemon", "registry", "cli"]
 # the CLI is a client of the API: it may not reach into the engine at all

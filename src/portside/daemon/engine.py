@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from portside.containers.service import ContainerService
 from portside.containers.userns import IdentityMapping
+from portside.distribution.hosts import RegistryOptions
 from portside.events import Recorder
 from portside.images.service import ImageService
 from portside.runtime.client import MonitorClient
@@ -26,6 +27,7 @@ class Engine:
     debug: bool = False
     remap: IdentityMapping | None = None  # --userns-remap
     events: Recorder = field(default_factory=Recorder)  # the one event log every service emits into
+    registry: RegistryOptions = field(default_factory=RegistryOptions)  # --registry-mirror, --insecure-registry
     _containers: ContainerService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
 

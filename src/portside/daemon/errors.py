@@ -17,6 +17,7 @@ _STATUS: tuple[tuple[type[errors.PortsideError], int], ...] = (
     (errors.InvalidArgument, 400),
     (errors.Conflict, 409),
     (errors.NotModified, 304),
+    (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.Unavailable, 503),
     (errors.NotImplementedYet, 501),

@@ -25,6 +25,7 @@ from portside.containers.userns import IdentityMapping
 from portside.daemon.api import archive as archive_api
 from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
+from portside.daemon.api import distribution as distribution_api
 from portside.daemon.api import events as events_api
 from portside.daemon.api import images as images_api
 from portside.daemon.api import stats as stats_api
@@ -33,6 +34,7 @@ from portside.daemon.api import volumes as volumes_api
 from portside.daemon.engine import Engine
 from portside.daemon.http import Server
 from portside.daemon.router import API_VERSION, Router
+from portside.distribution.hosts import DEFAULT_CERTS_DIR, RegistryOptions
 from portside.errors import PortsideError
 from portside.events import Recorder
 from portside.images.service import ImageService
@@ -59,6 +61,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--userns-remap", default="", metavar="USER[:GROUP]",
                    help="run containers in user namespaces mapped to USER's subordinate ids "
                         "(/etc/subuid, /etc/subgid); 'default' creates and uses the user 'portside'")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL",
+                   help="preferred registry mirror for docker.io images (repeatable)")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]|CIDR",
+                   help="registry reached without certificate verification, or over plain http (repeatable)")
+    p.add_argument("--registry-certs-dir", default=DEFAULT_CERTS_DIR, metavar="DIR",
+                   help="per-registry CA and client certificates, DIR/HOST:PORT/*.crt (default %(default)s)")
     p.add_argument("-D", "--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -109,15 +117,17 @@ def refuse_live_socket(path: str) -> None:
     raise DaemonError(f"socket {path} is in use by another daemon")
 
 
-def build(root: str, exec_root: str, *, debug: bool = False,
-          remap: IdentityMapping | None = None) -> tuple[Engine, Router]:
+def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapping | None = None,
+          registry: RegistryOptions | None = None) -> tuple[Engine, Router]:
     recorder = Recorder()
     images = ImageService(root, events=recorder)
     images.sweep()
-    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap, events=recorder)
+    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap, events=recorder,
+                    registry=registry or RegistryOptions())
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
+    distribution_api.register(router, engine)
     containers_api.register(router, engine)
     stats_api.register(router, engine)
     archive_api.register(router, engine)
@@ -166,7 +176,13 @@ def run(argv: list[str]) -> int:
     except PortsideError as e:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
-    engine, router = build(root, exec_root, debug=args.debug, remap=remap)
+    try:
+        registry = RegistryOptions(mirrors=tuple(m.rstrip("/") for m in args.registry_mirror),
+                                   insecure=tuple(args.insecure_registry), certs_dir=args.registry_certs_dir)
+    except PortsideError as e:
+        print(f"portside daemon: {e}", file=sys.stderr)
+        return 1
+    engine, router = build(root, exec_root, debug=args.debug, remap=remap, registry=registry)
     server = Server(router, log=log, default_headers=[
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),

@@ -355,23 +355,10 @@ class _CIDFile:
 
 
 def _pull(ctx: Context, image: str, req: runopts.CreateRequest) -> None:
-    """``POST /images/create?fromImage=&tag=``, its progress on stderr (docker's pullImage)."""
-    from portside.cli.commands import reference
-    from portside.cli.commands.formatting import StreamError, display_json_messages
+    """``POST /images/create?fromImage=&tag=`` with config.json's credentials, progress on stderr (docker's pullImage)."""
+    from portside.cli.commands import distribution
 
-    try:
-        ref = reference.parse_normalized_named(image)
-    except reference.ReferenceError as e:
-        raise CLIError(str(e)) from None
-    query = [("fromImage", ref.name), ("tag", ref.digest or ref.tag or "latest")]
-    if req.platform:
-        query.append(("platform", req.platform))
-    resp = ctx.client.request("POST", "/images/create", sorted(query), headers={"X-Registry-Auth": "e30="})
-    write = (lambda text: None) if req.quiet else ctx.err
-    try:
-        display_json_messages(resp.iter_json(), write)
-    except StreamError as e:
-        raise CLIError(str(e)) from None
+    distribution.pull(ctx, image, platform=req.platform, quiet=req.quiet, write=ctx.err)
 
 
 def _check_image(image: str) -> None:

@@ -7,11 +7,12 @@ import time
 import urllib.request
 from typing import Any, Callable, Iterable
 
+from portside.daemon.api import distribution as distribution_api
 from portside.daemon.engine import Engine
 from portside.daemon.filters import Filters, bool_filter, parse_filters
 from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
-from portside.errors import InvalidArgument, NotImplementedYet, PortsideError
+from portside.errors import InvalidArgument, PortsideError
 from portside.images import importer, load, save
 from portside.images.refmatch import reference_matches
 from portside.images.service import Image, labels_match
@@ -225,7 +226,7 @@ class _ImagesAPI:
 
     def create(self, req: Request) -> Response | StreamResponse:
         if req.arg("fromImage"):
-            raise NotImplementedYet("pulling from a registry is not implemented yet")
+            return distribution_api.pull(self.engine, req)
         source = req.arg("fromSrc")
         if source is None:
             raise InvalidArgument("either fromSrc or fromImage must be set")

@@ -15,6 +15,7 @@ from portside.daemon.api.images import summary
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
 from portside.daemon.router import API_VERSION, MIN_API_VERSION, Router
+from portside.distribution.hosts import registry_config
 from portside.images.load import host_architecture
 from portside.timefmt import format_rfc3339
 
@@ -106,8 +107,7 @@ def info_document(engine: Engine) -> dict[str, Any]:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
-                           "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": None},
+        "RegistryConfig": registry_config(engine.registry),
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "GenericResources": None,
