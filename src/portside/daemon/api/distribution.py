@@ -58,7 +58,9 @@ def pull(engine: Engine, req: Request) -> StreamResponse:
             write(json.dumps(msg).encode() + b"\r\n")
 
         try:
-            Pull(engine.images, resolved, emit).run()
+            image_id = Pull(engine.images, resolved, emit).run()
+            # dockerd names the reference, not the image, as the pull event's actor
+            engine.images.event(image_id, "pull", ref.familiar())
         except PortsideError as e:
             emit(progress.error(e.message))
 
@@ -89,6 +91,7 @@ def push(engine: Engine, req: Request) -> StreamResponse:
         try:
             for r in refs:
                 push_image(engine.images, engine.registry, r, creds, emit)
+                engine.images.event(engine.images.resolve(str(r)), "push", r.familiar())
         except PortsideError as e:
             emit(progress.error(e.message))
 
