@@ -76,6 +76,10 @@ def server_context(files: TLSFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
+    # A client half-closes a hijacked stream with a TCP FIN and no close_notify (the portside
+    # CLI; older docker CLIs): without this OpenSSL 3 answers a fatal alert and the container's
+    # output is lost. HTTP's own framing still detects a truncated request.
+    context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     for what, path in (("CA certificate", files.cacert), ("certificate", files.cert), ("key", files.key)):
         if not os.path.isfile(path):
             raise InvalidArgument(f"could not read TLS {what} {path}: no such file")

@@ -12,8 +12,10 @@ if it were the client's socket, with the same half-close semantics:
 * end of the TLS input (close_notify, or the peer's TCP half-close as the
   docker CLI sends it) -> ``shutdown(SHUT_WR)`` of the plain end, after what
   was received is delivered;
-* end of the plain input (the stream is over) -> what is left is sent over
-  TLS, then the relay returns and the caller closes the connection.
+* end of the plain input -> what is left is sent over TLS; then the daemon's
+  relay returns (the container's output is over: the caller closes the
+  connection), the CLI's half-closes the TCP connection (the user's stdin is
+  over) and goes on relaying the output until the daemon closes.
 
 ``ssl`` is imported only by this module, which is imported only when TLS is
 in use (the CLI's start-up, docs/cli-startup.md).
@@ -44,10 +46,12 @@ def shutdown_write(tls: ssl.SSLSocket) -> None:
         pass
 
 
-def relay(tls: ssl.SSLSocket, plain: _socket.socket) -> None:
+def relay(tls: ssl.SSLSocket, plain: _socket.socket, *, half_close: bool = False) -> None:
     """Copy both ways until the plain side's input ends (or either side fails); see the module docstring.
 
-    Both sockets are made non-blocking; neither is closed here.
+    ``half_close``: at the end of the plain input, shut the TCP write side and
+    relay until the TLS input ends too. Both sockets are made non-blocking;
+    neither is closed here.
     """
     tls.setblocking(False)
     plain.setblocking(False)
@@ -56,6 +60,7 @@ def relay(tls: ssl.SSLSocket, plain: _socket.socket) -> None:
     retry_len = 0  # a TLS send that wanted I/O must be repeated with the same length
     tls_in = plain_in = True  # still reading that side
     plain_shut = False  # its write side shut (TLS input ended)
+    tls_shut = False  # the TCP write side shut (plain input ended, half_close)
     poller = select.poll()
     while True:
         progress = False
@@ -124,7 +129,11 @@ def relay(tls: ssl.SSLSocket, plain: _socket.socket) -> None:
                 del to_tls[:sent]
                 progress = True
         if not plain_in and not to_tls:
-            return
+            if not half_close or (not tls_in and not to_plain):
+                return
+            if not tls_shut:
+                tls_shut = True
+                shutdown_write(tls)
         if progress or tls.pending():
             continue
         if not tls_events and not plain_events:
