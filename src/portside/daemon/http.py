@@ -220,24 +220,33 @@ class Request:
         value = self.arg(name)
         if not value:
             return None
-        try:
-            return jsonlib.loads(value)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid JSON in query parameter {name}: {exc}") from None
+        return decode_json(value, f"invalid JSON in query parameter {name}")
 
-    def json(self) -> Any:
-        """The body decoded as JSON; an empty body gives None; one over MAX_JSON_BODY is refused (413)."""
+    def json_body(self) -> bytes:
+        """The whole body, for a handler that decodes JSON itself; over MAX_JSON_BODY it is refused (413)."""
         data = self.body.read(MAX_JSON_BODY + 1)
         while len(data) <= MAX_JSON_BODY and (more := self.body.read(MAX_JSON_BODY + 1 - len(data))):
             data += more
         if len(data) > MAX_JSON_BODY:
             raise TooLarge(f"request body is too large: the limit for JSON bodies is {MAX_JSON_BODY >> 20} MiB")
+        return data
+
+    def json(self) -> Any:
+        """The body decoded as JSON; an empty body gives None; one over MAX_JSON_BODY is refused (413)."""
+        data = self.json_body()
         if not data.strip():
             return None
-        try:
-            return jsonlib.loads(data)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-            raise InvalidArgument(f"invalid JSON: {exc}") from None
+        return decode_json(data)
+
+
+def decode_json(untrusted: str | bytes, what: str = "invalid JSON") -> Any:
+    """``json.loads`` whose every failure is an InvalidArgument (400) saying ``what: why``."""
+    try:
+        return jsonlib.loads(untrusted)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise InvalidArgument(f"{what}: {exc}") from None
+    except RecursionError:  # "[[[[..." deeper than the interpreter's stack; Go's decoder has a limit too
+        raise InvalidArgument(f"{what}: exceeded max depth") from None
 
 
 @dataclass
