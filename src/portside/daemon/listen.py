@@ -17,8 +17,6 @@ from portside.errors import InvalidArgument
 
 # dockerd's default port for TLS.
 DEFAULT_TLS_PORT = 2376
-# A TLS handshake that has not finished after this long is dropped (one thread per connection).
-HANDSHAKE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
