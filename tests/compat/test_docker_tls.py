@@ -87,8 +87,8 @@ def tls_daemon(busybox_tar: str) -> Iterator[TLSDaemon]:
 
 
 def docker(t: TLSDaemon, *args: str, flags: list[str] | None = None, input: bytes | None = None,
-           check: bool = True, env: dict[str, str] | None = None) -> Result:
-    binary = require("docker")
+           check: bool = True, env: dict[str, str] | None = None, binary: str = "") -> Result:
+    binary = binary or require("docker")
     config = os.path.join(t.pki.dir, "docker-config")
     os.makedirs(config, exist_ok=True)
     base_env = {k: v for k, v in os.environ.items()
@@ -134,6 +134,17 @@ def test_docker_cli_hijacked_streams_over_tls(tls_daemon: TLSDaemon) -> None:
         assert big == "x" * 3_000_000
     finally:
         docker(tls_daemon, "rm", "-f", cid)
+
+
+def test_debian_docker_cli_20_10_over_tls(tls_daemon: TLSDaemon) -> None:
+    # docker.io 20.10 half-closes a hijacked TLS stream with a bare TCP FIN (no close_notify)
+    binary = "/usr/bin/docker"
+    if not os.path.exists(binary):
+        pytest.skip("Debian's docker.io client is not installed")
+    assert docker(tls_daemon, "run", "--rm", "busybox", "echo", "hi", binary=binary).out == "hi\n"
+    data = os.urandom(1 << 20)
+    out = docker(tls_daemon, "run", "--rm", "-i", "busybox", "md5sum", input=data, binary=binary).out
+    assert out.split()[0] == hashlib.md5(data).hexdigest()
 
 
 def test_docker_cli_env_cert_path(tls_daemon: TLSDaemon) -> None:
