@@ -134,7 +134,8 @@ def relay(tls: ssl.SSLSocket, plain: _socket.socket, *, half_close: bool = False
             if not tls_shut:
                 tls_shut = True
                 shutdown_write(tls)
-        if progress or tls.pending():
+        # Decrypted bytes OpenSSL holds are invisible to poll(): read them first, if there is room.
+        if progress or (tls_in and len(to_plain) < BUFFER_LIMIT and tls.pending()):
             continue
         if not tls_events and not plain_events:
             return  # nothing to wait for (cannot happen; never block forever)
