@@ -376,9 +376,8 @@ class Client:
     def open_socket(self, timeout: float | None = None) -> _socket.socket:
         """A connected socket (TLS handshake done); ConnectionFailed when nobody answers or TLS fails."""
         try:
+            # an EndpointError (a setting, not the daemon) goes up as is: docker prints it alone
             return self.endpoint.connect(timeout)
-        except EndpointError as e:
-            raise ConnectionFailed(self.host, str(e)) from None
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError, TimeoutError) as e:
             if self.autostart:
                 self.autostart = False  # one attempt per invocation

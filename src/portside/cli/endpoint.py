@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-class EndpointError(Exception):
-    """A host or TLS setting the CLI cannot use; the message is printed as is."""
+class EndpointError(ValueError):
+    """A host or TLS setting the CLI cannot use; the message is printed as is (status 1)."""
 
 
 class TLSOptions:
