@@ -42,6 +42,10 @@ def json_kind(value: object) -> str:
     return "array" if isinstance(value, (list, tuple)) else "object"
 
 
+class TooLarge(InvalidArgument):
+    """The request body is over the size the API reads for it (HTTP 413)."""
+
+
 class Conflict(PortsideError):
     """The request conflicts with the current state (HTTP 409)."""
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from helpers import UnixHTTPConnection, mounts_under, start_daemon, stop_daemon
+from helpers import UnixHTTPConnection, mounts_under, start_daemon, stop_daemon, stop_monitor
 from layers import Image, config_for, docker_save_legacy, layer_tar
 
 pytestmark = pytest.mark.root
@@ -135,3 +135,46 @@ def test_kill_at_random_points_never_lists_a_broken_image(daemon_dirs):
                 d.api.json("DELETE", f"/images/{entry['Id']}?force=1")
         finally:
             stop_daemon(d)
+
+
+def _make_group() -> tuple[str, int]:
+    name = f"pstest{os.getpid() % 100000}{threading.get_ident() % 1000}"
+    subprocess.run(["groupadd", "--system", name], check=True, capture_output=True)
+    import grp
+
+    return name, grp.getgrnam(name).gr_gid
+
+
+def test_socket_belongs_to_root_and_the_group(daemon_dirs):
+    # dockerd's --group: the socket is root's and the group's, mode 0660, when the group exists.
+    name, gid = _make_group()
+    try:
+        d = start_daemon(*daemon_dirs, extra_args=("--group", name))
+        try:
+            st = os.stat(d.socket)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o660)
+        finally:
+            stop_daemon(d)
+            stop_monitor(d)
+    finally:
+        subprocess.run(["groupdel", name], check=True, capture_output=True)
+
+
+def test_socket_group_missing(daemon_dirs, tmp_path):
+    # The default group may be missing (root only then); a group asked for by name may not.
+    root, sock, _ = daemon_dirs
+    result = subprocess.run([sys.executable, "-m", "portside.daemon.main", "--root", root,
+                             "--host", "unix://" + sock, "--group", "no-such-group-pstest"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "group 'no-such-group-pstest' not found" in result.stderr
+    assert not os.path.exists(sock)
+
+
+def test_default_socket_group_is_portside_or_root(daemon):
+    import grp
+
+    try:
+        expected = grp.getgrnam("portside").gr_gid
+    except KeyError:
+        expected = 0
+    assert os.stat(daemon.socket).st_gid == expected

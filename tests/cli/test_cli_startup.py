@@ -41,6 +41,7 @@ NOT_ON_THE_RUN_PATH = (
     "contextlib",
     "subprocess",
     "termios",  # TTY sessions only
+    "ssl",  # TLS connections only (cli/tlsclient.py)
     "portside.oci.reference",  # the grammar: names of an unusual shape only
     "portside.oci.digest",
 )

@@ -1,4 +1,4 @@
-"""A small Docker Engine API client over a unix socket (stdlib only).
+"""A small Docker Engine API client over a unix socket or TCP, with TLS if asked (stdlib only).
 
 The CLI is a thin client: one connection per request, no ping first. When the
 host is the default socket and nothing listens there, the daemon is started in
@@ -27,6 +27,7 @@ import time
 import _socket
 
 from portside.cli import jsonwire
+from portside.cli.endpoint import Endpoint, EndpointError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,13 +44,19 @@ if TYPE_CHECKING:
 
 
 class ConnectionFailed(Exception):
-    """Nothing answers at the host (docker's errConnectionFailed)."""
+    """Nothing answers at the host (docker's errConnectionFailed), or the TLS handshake failed."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, reason: str = "") -> None:
         super().__init__(
-            f"Cannot connect to the portside daemon at {host}. Is the portside daemon running?"
+            f"error during connect: {host}: {reason}" if reason
+            else f"Cannot connect to the portside daemon at {host}. Is the portside daemon running?"
         )
         self.host = host
+
+
+def _tls_failure(e: OSError) -> str:
+    """The ssl module's words for a refused handshake (ssl itself is not imported for this)."""
+    return str(e) if type(e).__module__ == "ssl" else ""
 
 
 class APIError(Exception):
@@ -66,7 +73,7 @@ class APIError(Exception):
 
 
 class Connection:
-    """One HTTP/1.1 exchange over a unix socket.
+    """One HTTP/1.1 exchange over a connected socket (unix, TCP, or TLS over TCP).
 
     A deliberately small client: ``http.client`` drags in ``email`` and ``ssl``
     and costs more than the rest of the CLI's startup together. The daemon
@@ -75,17 +82,10 @@ class Connection:
     a response read by Content-Length, chunks, or to EOF.
     """
 
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            # Room for large uploads (load, import) in fewer, bigger writes.
-            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 4 << 20)
-            sock.connect(path)
-        except BaseException:
-            sock.close()
-            raise
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
+        # sendfile() would put the file's bytes on the wire unencrypted.
+        self.sendfile = type(sock) is _socket.socket
 
     def send(
         self,
@@ -128,7 +128,7 @@ class Connection:
             if chunked:
                 sendall(b"0\r\n\r\n")
             return
-        if not chunked:
+        if not chunked and self.sendfile:
             # A regular file of known length: the kernel copies it to the socket.
             sendfile(self.sock, stream, size)
             return
@@ -204,17 +204,6 @@ def sendfile(sock: _socket.socket, file: IO[bytes], count: int) -> None:
             count -= sent
     finally:
         file.seek(offset)
-
-
-def socket_path(host: str) -> str:
-    """The filesystem path of a ``unix://`` host; anything else is refused."""
-    if host.startswith("unix://"):
-        path = host[len("unix://") :]
-        if path:
-            return path
-    if "://" not in host and host.startswith("/"):
-        return host
-    raise ValueError(f"unsupported host {host!r}: portside speaks only unix:// sockets")
 
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -373,29 +362,39 @@ class Response:
 
 
 class Client:
-    def __init__(self, host: str, *, autostart: bool = False, stderr: TextIO | None = None) -> None:
-        self.host = host
-        self.path = socket_path(host)
-        self.autostart = autostart
+    def __init__(self, host: str | Endpoint, *, autostart: bool = False, stderr: TextIO | None = None) -> None:
+        try:
+            self.endpoint = host if isinstance(host, Endpoint) else Endpoint(host)
+        except EndpointError as e:
+            raise ValueError(str(e)) from None
+        self.host = self.endpoint.host
+        self.path = self.endpoint.path  # the unix socket's, "" for TCP
+        self.tls = self.endpoint.tls is not None
+        self.autostart = autostart and self.endpoint.scheme == "unix"
         self.stderr = stderr or sys.stderr
 
-    def _connect(self, timeout: float | None = None) -> Connection:
+    def open_socket(self, timeout: float | None = None) -> _socket.socket:
+        """A connected socket (TLS handshake done); ConnectionFailed when nobody answers or TLS fails."""
         try:
-            return Connection(self.path, timeout)
+            # an EndpointError (a setting, not the daemon) goes up as is: docker prints it alone
+            return self.endpoint.connect(timeout)
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError, TimeoutError) as e:
             if self.autostart:
                 self.autostart = False  # one attempt per invocation
                 start_daemon(self, self.stderr)
-                return self._connect(timeout)
+                return self.open_socket(timeout)
             raise ConnectionFailed(self.host) from e
         except OSError as e:
-            raise ConnectionFailed(self.host) from e
+            raise ConnectionFailed(self.host, _tls_failure(e)) from e
+
+    def _connect(self, timeout: float | None = None) -> Connection:
+        return Connection(self.open_socket(timeout))
 
     def ping(self, timeout: float = 2.0) -> bool:
         """GET /_ping without autostart; True when the daemon answers 200."""
         try:
-            conn = Connection(self.path, timeout)
-        except OSError:
+            conn = Connection(self.endpoint.connect(timeout))
+        except (OSError, EndpointError):
             return False
         try:
             conn.send("GET", "/_ping", {}, None, False)
@@ -436,7 +435,7 @@ class Client:
             resp = conn.response(method)
         except (OSError, ProtocolError) as e:
             conn.close()
-            raise ConnectionFailed(self.host) from e
+            raise ConnectionFailed(self.host, _tls_failure(e) if isinstance(e, OSError) else "") from e
         if resp.status >= 400:
             raise _response_error(resp, target)
         return resp

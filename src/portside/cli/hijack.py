@@ -201,12 +201,7 @@ def raw_request(
     if upgrade:
         headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
     request = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.connect(client.path)
-    except OSError as e:
-        sock.close()
-        raise ConnectionFailed(client.host) from e
+    sock = client.open_socket()
     try:
         sock.sendall(request.encode("latin-1") + payload)
         status, resp_headers, rest = read_head(sock)
@@ -224,13 +219,35 @@ def hijack(client: Client, path: str, query: Query = None, body: Any = None) -> 
     """
     resp = raw_request(client, "POST", path, query, body, upgrade=True)
     if resp.status in (101, 200):
-        return HijackedConnection(resp.sock, resp._buf, resp.headers.get("content-type", ""))
+        sock = _relayed(resp.sock) if client.tls else resp.sock
+        return HijackedConnection(sock, resp._buf, resp.headers.get("content-type", ""))
     try:
         if resp.status >= 400:
             raise resp.error()
         raise ProtocolError(f"unable to upgrade to tcp, received {resp.status}")
     finally:
         resp.close()
+
+
+def _relayed(tls: Any) -> _socket.socket:
+    """A plain socket whose other end a thread relays to the TLS connection (streams/tlsrelay.py).
+
+    The Streamer reads and writes from two threads, which one OpenSSL connection
+    does not allow; half-closing our end half-closes the TCP connection.
+    """
+    from portside.streams import tlsrelay
+
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+
+    def run() -> None:
+        try:
+            tlsrelay.relay(tls, theirs, half_close=True)
+        finally:
+            theirs.close()
+            tls.close()
+
+    threads.start(run, "tls-relay")
+    return ours
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from portside import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
+
+    from portside.cli.endpoint import Endpoint
 from portside.cli import commands as registry
 from portside.cli.commands.base import (
     BOOL,
@@ -63,11 +65,11 @@ GLOBAL_FLAGS: tuple[Flag, ...] = (
         'Set the logging level ("debug", "info", "warn", "error", "fatal")',
         default="info",
     ),
-    Flag("tls", None, BOOL, "Use TLS; implied by --tlsverify", hidden=True),
-    Flag("tlscacert", None, STRING, "Trust certs signed only by this CA", hidden=True),
-    Flag("tlscert", None, STRING, "Path to TLS certificate file", hidden=True),
-    Flag("tlskey", None, STRING, "Path to TLS key file", hidden=True),
-    Flag("tlsverify", None, BOOL, "Use TLS and verify the remote", hidden=True),
+    Flag("tls", None, BOOL, "Use TLS; implied by --tlsverify"),
+    Flag("tlscacert", None, STRING, 'Trust certs signed only by this CA (default "~/.docker/ca.pem")'),
+    Flag("tlscert", None, STRING, 'Path to TLS certificate file (default "~/.docker/cert.pem")'),
+    Flag("tlskey", None, STRING, 'Path to TLS key file (default "~/.docker/key.pem")'),
+    Flag("tlsverify", None, BOOL, "Use TLS and verify the remote"),
     Flag("version", "v", BOOL, "Print version information and quit"),
 )
 
@@ -181,14 +183,18 @@ def _help_topic(topic: list[str]) -> int:
     raise CLIError(f"unknown help topic: {' '.join(topic)}")
 
 
-def _host(opts_hosts: list[str]) -> tuple[str, bool]:
-    """The daemon address and whether it is the default one (which may be autostarted)."""
-    if len(opts_hosts) > 1:
-        raise CLIError("Specify only one -H")
-    host = opts_hosts[0] if opts_hosts else os.environ.get(HOST_ENV, "")
-    if not host:
-        return DEFAULT_HOST, True
-    return host, host == DEFAULT_HOST
+def _endpoint(gopts: object) -> tuple[Endpoint, bool]:
+    """The daemon's endpoint (cli/endpoint.py) and whether it is the default socket (which may be autostarted)."""
+    from portside.cli import endpoint
+
+    g: Any = gopts
+    try:
+        return endpoint.resolve(
+            g.host, tls=g.tls, tlsverify=g.tlsverify if "tlsverify" in g.changed else None,
+            tlscacert=g.tlscacert, tlscert=g.tlscert, tlskey=g.tlskey, portside_env=HOST_ENV,
+        )
+    except endpoint.EndpointError as e:
+        raise CLIError(str(e)) from None
 
 
 def run(argv: list[str]) -> int:
@@ -223,7 +229,7 @@ def run(argv: list[str]) -> int:
         raise flag_error(str(e), path) from None
     cmd.args.check(cmd, path, positional)
 
-    host, is_default = _host(gopts.host)
+    host, is_default = _endpoint(gopts)
     ctx = Context(host=host, default_host=is_default, debug=gopts.debug or gopts.log_level == "debug")
     status = cmd.run(ctx, opts, positional)
     return int(status or 0)

@@ -14,6 +14,7 @@ from portside.daemon.http import Response
 # ArchiveError is an InvalidArgument and so answers 400.
 _STATUS: tuple[tuple[type[errors.PortsideError], int], ...] = (
     (errors.NotFound, 404),
+    (errors.TooLarge, 413),
     (errors.InvalidArgument, 400),
     (errors.Conflict, 409),
     (errors.NotModified, 304),

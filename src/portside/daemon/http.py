@@ -31,7 +31,9 @@ import io
 import json as jsonlib
 import logging
 import os
+import select
 import socket
+import ssl
 import stat
 import threading
 import time
@@ -43,7 +45,8 @@ from urllib.parse import parse_qs, unquote
 
 import h11
 
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, TooLarge
+from portside.streams import tlsrelay
 
 # recv() size: large so that a 100 MiB upload takes ~100 system calls.
 RECV_SIZE = 1 << 20
@@ -54,6 +57,11 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_DRAIN_BYTES = 256 << 10
 # How long a closing connection keeps reading a body it will not use (see _linger).
 LINGER_SECONDS = 0.5
+# Largest JSON request body Request.json() reads (a create request is a few KiB); streamed
+# bodies (image load, archive PUT, build contexts) are read by their handlers and not capped.
+MAX_JSON_BODY = 16 << 20
+# A TLS handshake not finished after this long is dropped: each connection holds a thread.
+HANDSHAKE_TIMEOUT = 10.0
 
 _FALSE_FLAGS = frozenset({"", "0", "no", "false", "none"})
 # Responses that carry no body whatever the handler returns.
@@ -212,20 +220,33 @@ class Request:
         value = self.arg(name)
         if not value:
             return None
-        try:
-            return jsonlib.loads(value)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid JSON in query parameter {name}: {exc}") from None
+        return decode_json(value, f"invalid JSON in query parameter {name}")
+
+    def json_body(self) -> bytes:
+        """The whole body, for a handler that decodes JSON itself; over MAX_JSON_BODY it is refused (413)."""
+        data = self.body.read(MAX_JSON_BODY + 1)
+        while len(data) <= MAX_JSON_BODY and (more := self.body.read(MAX_JSON_BODY + 1 - len(data))):
+            data += more
+        if len(data) > MAX_JSON_BODY:
+            raise TooLarge(f"request body is too large: the limit for JSON bodies is {MAX_JSON_BODY >> 20} MiB")
+        return data
 
     def json(self) -> Any:
-        """The body decoded as JSON; an empty body gives None."""
-        data = self.body.read()
+        """The body decoded as JSON; an empty body gives None; one over MAX_JSON_BODY is refused (413)."""
+        data = self.json_body()
         if not data.strip():
             return None
-        try:
-            return jsonlib.loads(data)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-            raise InvalidArgument(f"invalid JSON: {exc}") from None
+        return decode_json(data)
+
+
+def decode_json(untrusted: str | bytes, what: str = "invalid JSON") -> Any:
+    """``json.loads`` whose every failure is an InvalidArgument (400) saying ``what: why``."""
+    try:
+        return jsonlib.loads(untrusted)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise InvalidArgument(f"{what}: {exc}") from None
+    except RecursionError:  # "[[[[..." deeper than the interpreter's stack; Go's decoder has a limit too
+        raise InvalidArgument(f"{what}: exceeded max depth") from None
 
 
 @dataclass
@@ -290,14 +311,12 @@ class Server:
         # Sent on every response (dockerd: Api-Version, Docker-Experimental,
         # Ostype, Server) unless the handler set a header of the same name.
         self.default_headers = list(default_headers)
-        # _lock guards _listener, _path, _inode, _closing and _connections (and
-        # each connection's idle flag); _closing is also read without it, as a
-        # hint that only ever goes from False to True. Reentrant because shutdown() may run in a
+        # _lock guards _listeners, _closing and _connections (and each connection's
+        # idle flag); _closing is also read without it, as a hint that only ever
+        # goes from False to True. Reentrant because shutdown() may run in a
         # signal handler on the thread that holds it.
         self._lock = threading.RLock()
-        self._listener: socket.socket | None = None
-        self._path: str | None = None
-        self._inode: int | None = None  # of the socket file we bound
+        self._listeners: list[_Listener] = []
         self._closing = False
         self._connections: set[_Connection] = set()
 
@@ -316,7 +335,26 @@ class Server:
             listener.close()
             raise
         with self._lock:
-            self._listener, self._path, self._inode = listener, path, os.stat(path).st_ino
+            self._listeners.append(_Listener(listener, path=path, inode=os.stat(path).st_ino))
+
+    def listen_tcp(self, host: str, port: int, tls: ssl.SSLContext) -> int:
+        """Listen on ``host:port`` (port 0: any free one) for TLS clients; the port bound.
+
+        There is no plain TCP: ``tls`` should require client certificates (daemon/listen.py).
+        The handshake happens in the connection's thread, so a slow client holds up only itself.
+        """
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(1024)
+        except BaseException:
+            listener.close()
+            raise
+        with self._lock:
+            self._listeners.append(_Listener(listener, tls=tls))
+        return int(listener.getsockname()[1])
 
     def _chgrp(self, path: str, group: str) -> None:
         try:
@@ -329,15 +367,24 @@ class Server:
             self.log.warning("cannot give %s to group %s: %s", path, group, exc)
 
     def serve_forever(self) -> None:
-        """Accept connections until shutdown(), then return; each connection gets a daemon thread."""
+        """Accept connections until shutdown(), then return; each connection gets a daemon thread.
+
+        The last listener is served in this thread, every other one in a daemon thread of its own.
+        """
         with self._lock:
-            listener = self._listener
-        if listener is None:
-            raise RuntimeError("serve_forever() before listen_unix()")
+            listeners = list(self._listeners)
+        if not listeners:
+            raise RuntimeError("serve_forever() before listen_unix() or listen_tcp()")
+        for listener in listeners[:-1]:
+            threading.Thread(target=self._accept_loop, args=(listener,), name="portside-accept",
+                             daemon=True).start()
+        self._accept_loop(listeners[-1])
+
+    def _accept_loop(self, listener: _Listener) -> None:
         count = 0
         while True:
             try:
-                sock, _ = listener.accept()
+                sock, _ = listener.sock.accept()
             except OSError as exc:
                 if self._closing:  # shutdown() closed the listener under us
                     return
@@ -348,14 +395,15 @@ class Server:
                 if exc.errno == errno.ECONNABORTED:
                     continue
                 raise
-            conn = _Connection(self, sock)
+            conn = _Connection(self, sock, listener.tls)
             with self._lock:
                 if self._closing:
                     sock.close()
                     return
                 self._connections.add(conn)
             count += 1
-            threading.Thread(target=conn.serve, name=f"portside-http-{count}", daemon=True).start()
+            name = f"portside-{'tls' if listener.tls else 'http'}-{count}"
+            threading.Thread(target=conn.serve, name=name, daemon=True).start()
 
     def shutdown(self) -> None:
         """Stop accepting, remove the socket file and close idle keep-alive connections.
@@ -367,25 +415,25 @@ class Server:
             if self._closing:
                 return
             self._closing = True
-            listener, path, inode = self._listener, self._path, self._inode
+            listeners = list(self._listeners)
             # Closing under the lock: a connection removes itself under the
             # lock before closing its socket, so these sockets are still open.
             for conn in self._connections:
                 if conn.idle:
                     conn.wake()
-        if listener is not None:
+        for listener in listeners:
             try:
-                listener.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+                listener.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
             except OSError:
                 pass
-            listener.close()
-        if path is not None:
-            try:
-                # Only our own socket: a new daemon may already have replaced it.
-                if os.lstat(path).st_ino == inode:
-                    os.unlink(path)
-            except FileNotFoundError:
-                pass
+            listener.sock.close()
+            if listener.path is not None:
+                try:
+                    # Only our own socket: a new daemon may already have replaced it.
+                    if os.lstat(listener.path).st_ino == listener.inode:
+                        os.unlink(listener.path)
+                except FileNotFoundError:
+                    pass
 
     # --- called by connections -------------------------------------------------
 
@@ -418,6 +466,14 @@ class Server:
         return headers + [(k, v) for k, v in self.default_headers if k.lower() not in names]
 
 
+@dataclass
+class _Listener:
+    sock: socket.socket
+    path: str | None = None  # the unix socket file we bound ...
+    inode: int | None = None  # ... and its inode, so that we remove only our own
+    tls: ssl.SSLContext | None = None  # TCP listeners: the server context (client certificates required)
+
+
 def _remove_stale_socket(path: str) -> None:
     """Unlink a socket file nobody listens on; refuse to steal a live daemon's socket."""
     try:
@@ -448,9 +504,13 @@ def _reason(status: int) -> bytes:
 class _Connection:
     """One client connection, served by one thread from accept to close."""
 
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: Server, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         self.server = server
-        self.sock = sock
+        # Wrapped now (no I/O), the handshake is done by serve() in the connection's thread.
+        self.sock: socket.socket = (
+            sock if tls is None else tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        )
+        self.tls = tls is not None
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.idle = False  # guarded by server._lock: waiting for the next request
         self._broken: _ProtocolBroken | None = None
@@ -459,13 +519,29 @@ class _Connection:
     def wake(self) -> None:
         """Make a blocked recv() return EOF (called by shutdown())."""
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            # The plain socket's shutdown: SSLSocket.shutdown would also drop the TLS state
+            # under the thread that is reading.
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def _handshake(self) -> bool:
+        """TLS: complete the handshake (the client's certificate is checked here); False to close."""
+        assert isinstance(self.sock, ssl.SSLSocket)
+        try:
+            self.sock.settimeout(HANDSHAKE_TIMEOUT)
+            self.sock.do_handshake()
+            self.sock.settimeout(None)
+        except (OSError, ValueError) as exc:  # ssl.SSLError, a timeout, a reset
+            self.server.log.info("TLS handshake failed: %s", exc)
+            return False
+        return True
 
     def serve(self) -> None:
         log = self.server.log
         try:
+            if self.tls and not self._handshake():
+                return
             while True:
                 if not self.server._set_idle(self, True):
                     return
@@ -561,6 +637,12 @@ class _Connection:
 
     def _client_gone(self) -> bool:
         """Whether the client has closed the connection: a peek that reads end of file, without waiting."""
+        if self.tls:
+            # No peeking through TLS (the peer's close_notify is unread data): ask whether
+            # the peer shut its side of the TCP connection.
+            poller = select.poll()
+            poller.register(self.sock, select.POLLRDHUP)
+            return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0))
         try:
             return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except (BlockingIOError, InterruptedError):
@@ -667,9 +749,38 @@ class _Connection:
             lines = ["HTTP/1.1 200 OK", f"Content-Type: {hijack.content_type}"]
         lines += [f"{k}: {v}" for k, v in self.server.default_headers if k.lower() not in _HIJACK_HEADERS]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        if isinstance(self.sock, ssl.SSLSocket):
+            self._hijack_tls(request, hijack, bytes(already_read))
+        else:
+            self._run_hijack(request, hijack, self.sock, bytes(already_read))
+
+    def _run_hijack(self, request: Request, hijack: Hijack, sock: socket.socket, already_read: bytes) -> None:
         try:
-            hijack.run(self.sock, bytes(already_read))
+            hijack.run(sock, already_read)
         except ConnectionError as exc:  # the client went away
             self.server.log.debug("hijacked %s %s ended: %s", request.method, request.path, exc)
         except Exception:
             self.server.log.exception("hijacked %s %s failed", request.method, request.path)
+
+    def _hijack_tls(self, request: Request, hijack: Hijack, already_read: bytes) -> None:
+        """The handler gets one end of a socketpair; this thread relays it to the TLS connection.
+
+        The handler may hand its socket's descriptor to the monitor, which speaks no
+        TLS (streams/tlsrelay.py). Its end is closed when it returns: whoever still
+        needs the stream holds a duplicate.
+        """
+        assert isinstance(self.sock, ssl.SSLSocket)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+        def run() -> None:
+            try:
+                self._run_hijack(request, hijack, theirs, already_read)
+            finally:
+                theirs.close()
+
+        threading.Thread(target=run, name="portside-hijack", daemon=True).start()
+        try:
+            tlsrelay.relay(self.sock, ours)
+            tlsrelay.close_tls(self.sock)
+        finally:
+            ours.close()

@@ -1,7 +1,8 @@
 """`portside daemon`: the composition root.
 
 Builds the engine's services on one data root, takes the root's lock, sweeps
-what a crash left behind, and serves the Engine API on a unix socket until
+what a crash left behind, and serves the Engine API on a unix socket (and on
+TCP with mutual TLS, if asked: daemon/listen.py, docs/security.md) until
 SIGTERM or SIGINT.
 """
 
@@ -11,10 +12,12 @@ import argparse
 import errno
 import faulthandler
 import fcntl
+import grp
 import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 from typing import IO
@@ -32,16 +35,18 @@ from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
 from portside.daemon.api import volumes as volumes_api
 from portside.daemon.engine import Engine
+from portside.daemon import listen
 from portside.daemon.http import Server
 from portside.daemon.router import API_VERSION, Router
 from portside.distribution.hosts import DEFAULT_CERTS_DIR, RegistryOptions
-from portside.errors import PortsideError
+from portside.errors import InvalidArgument, PortsideError
 from portside.events import Recorder
 from portside.images.service import ImageService
 from portside.runtime import nofile
 
 DEFAULT_ROOT = "/var/lib/portside"
 DEFAULT_HOST = "unix:///run/portside/portside.sock"
+DEFAULT_GROUP = "portside"
 
 log = logging.getLogger("portside.daemon")
 
@@ -53,9 +58,21 @@ class DaemonError(Exception):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="portside daemon", description="Run the portside engine.")
     p.add_argument("--root", default=DEFAULT_ROOT, help="data root (default %(default)s)")
-    p.add_argument("-H", "--host", default=os.environ.get("PORTSIDE_DAEMON_HOST", DEFAULT_HOST),
-                   help="socket to listen on, unix:///PATH (default %(default)s)")
-    p.add_argument("--group", default="portside", help="group owning the socket, when it exists")
+    p.add_argument("-H", "--host", action="append", default=[],
+                   help="address to listen on, unix:///PATH or tcp://HOST:PORT (TLS only); repeatable "
+                        f"(default $PORTSIDE_DAEMON_HOST or {DEFAULT_HOST})")
+    p.add_argument("-G", "--group", default=DEFAULT_GROUP,
+                   help="group owning the unix sockets (default %(default)s, when it exists; '' for none)")
+    p.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
+    p.add_argument("--tlsverify", action="store_true",
+                   help="use TLS and require client certificates signed by --tlscacert")
+    cert_path = listen.default_cert_path()
+    p.add_argument("--tlscacert", default=os.path.join(cert_path, "ca.pem"),
+                   help="trust client certificates signed only by this CA (default %(default)s)")
+    p.add_argument("--tlscert", default=os.path.join(cert_path, "cert.pem"),
+                   help="the daemon's TLS certificate (default %(default)s)")
+    p.add_argument("--tlskey", default=os.path.join(cert_path, "key.pem"),
+                   help="the daemon's TLS key (default %(default)s)")
     p.add_argument("--exec-root", default=None,
                    help="transient state: the container monitor's socket and exit files (default: the socket's directory)")
     p.add_argument("--userns-remap", default="", metavar="USER[:GROUP]",
@@ -71,13 +88,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def socket_path(host: str) -> str:
-    if not host.startswith("unix://"):
-        raise DaemonError(f"unsupported host {host!r}: portside daemon listens on unix:///PATH sockets")
-    path = host[len("unix://"):]
-    if not path.startswith("/"):
-        raise DaemonError(f"socket path must be absolute: {host!r}")
-    return path
+def addresses(args: argparse.Namespace) -> list[listen.Address]:
+    """The ``-H`` addresses; a TCP one only with --tlsverify (mutual TLS), at least one unix socket."""
+    hosts = args.host or [os.environ.get("PORTSIDE_DAEMON_HOST") or DEFAULT_HOST]
+    try:
+        parsed = [listen.parse_host(h) for h in hosts]
+    except InvalidArgument as e:
+        raise DaemonError(e.message) from None
+    for host, address in zip(hosts, parsed):
+        if isinstance(address, listen.TCPAddress) and not args.tlsverify:
+            raise DaemonError(
+                f"refusing to listen on {host} without mutual TLS: whoever reaches the API controls this host "
+                "as root; give --tlsverify with --tlscacert, --tlscert and --tlskey (docs/security.md)")
+    if not any(isinstance(a, listen.UnixAddress) for a in parsed):
+        # The unix socket's directory is also the monitor's exec root; and the CLI's default.
+        raise DaemonError("give at least one unix:///PATH host besides tcp:// ones")
+    return parsed
+
+
+def tls_context(args: argparse.Namespace, parsed: list[listen.Address]) -> ssl.SSLContext | None:
+    if not any(isinstance(a, listen.TCPAddress) for a in parsed):
+        return None
+    try:
+        return listen.server_context(listen.TLSFiles(args.tlscacert, args.tlscert, args.tlskey))
+    except InvalidArgument as e:
+        raise DaemonError(e.message) from None
+
+
+def socket_group(name: str) -> str | None:
+    """dockerd's --group: the default group may be missing (root only then), a group asked for may not."""
+    if not name:
+        return None
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        if name != DEFAULT_GROUP:
+            raise DaemonError(f"group {name!r} not found (--group)") from None
+        return None
+    return name
 
 
 def take_lock(root: str) -> IO[str]:
@@ -164,13 +212,17 @@ def run(argv: list[str]) -> int:
     nofile.raise_soft_limit()  # a descriptor a client connection; the monitor it starts inherits the raise
     root = os.path.abspath(args.root)
     try:
-        path = socket_path(args.host)
+        parsed = addresses(args)
+        tls = tls_context(args, parsed)
+        group = socket_group(args.group)
+        paths = [a.path for a in parsed if isinstance(a, listen.UnixAddress)]
         lock = take_lock(root)
-        refuse_live_socket(path)
+        for path in paths:
+            refuse_live_socket(path)
     except DaemonError as e:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
-    exec_root = os.path.abspath(args.exec_root or os.path.dirname(path))
+    exec_root = os.path.abspath(args.exec_root or os.path.dirname(paths[0]))
     try:
         remap = setup_remap(args.userns_remap, root)
     except PortsideError as e:
@@ -187,7 +239,20 @@ def run(argv: list[str]) -> int:
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),
     ])
-    server.listen_unix(path, group=args.group)
+    for address in parsed:
+        if isinstance(address, listen.UnixAddress):
+            server.listen_unix(address.path, group=group)
+        else:
+            assert tls is not None
+            try:
+                port = server.listen_tcp(address.host, address.port, tls)
+            except OSError as e:
+                print(f"portside daemon: cannot listen on tcp://{address.host}:{address.port}: {e.strerror}",
+                      file=sys.stderr)
+                server.shutdown()
+                engine.images.close()
+                return 1
+            log.info("serving API on tcp://%s:%d with mutual TLS", address.host, port)
 
     def stop(signum: int, frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -197,7 +262,8 @@ def run(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     # `kill -USR1` dumps every thread's stack to the log: how to see where a daemon hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    log.info("portside %s serving API %s on %s (root %s)", portside.__version__, API_VERSION, args.host, root)
+    log.info("portside %s serving API %s on %s (root %s)", portside.__version__, API_VERSION,
+             ", ".join(args.host or paths), root)
     try:
         server.serve_forever()
     finally:

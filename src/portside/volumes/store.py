@@ -47,8 +47,14 @@ class VolumeStore:
         os.makedirs(root, mode=0o701, exist_ok=True)
         self._lock = threading.Lock()  # guards creation and removal
 
+    def _directory(self, untrusted_name: str) -> str:
+        """The volume's directory; a name that could not have been created is no volume (no "..", no "/")."""
+        if not _NAME.fullmatch(untrusted_name):
+            raise NotFound(f"get {untrusted_name}: no such volume")
+        return os.path.join(self.root, untrusted_name)
+
     def mountpoint(self, name: str) -> str:
-        return os.path.join(self.root, name, "_data")
+        return os.path.join(self._directory(name), "_data")
 
     def create(self, name: str | None = None, *, labels: dict[str, str] | None = None,
                options: dict[str, str] | None = None, anonymous: bool = False, copyup: bool = False) -> Volume:
@@ -87,7 +93,7 @@ class VolumeStore:
 
     def get(self, name: str) -> Volume:
         try:
-            with open(os.path.join(self.root, name, "volume.json")) as f:
+            with open(os.path.join(self._directory(name), "volume.json")) as f:
                 doc: dict[str, Any] = json.load(f)
         except (FileNotFoundError, NotADirectoryError, ValueError):
             raise NotFound(f"get {name}: no such volume") from None
@@ -109,7 +115,7 @@ class VolumeStore:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         with self._lock:
-            directory = os.path.join(self.root, name)
+            directory = self._directory(name)
             driver_options.unmount(self.mountpoint(name))
             # never delete through a mount: a bind volume's _data is the host's directory
             left = driver_options.mount_points(directory)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, TextIO
 
     from portside.cli.client import Client
+    from portside.cli.endpoint import Endpoint
 
 PROG = "portside"
 
@@ -454,7 +455,7 @@ class Context:
     def __init__(
         self,
         *,
-        host: str,
+        host: str | Endpoint,
         default_host: bool,
         debug: bool = False,
         stdin: TextIO | None = None,

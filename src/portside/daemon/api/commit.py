@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from portside.containers.commit import CommitRequest, commit_container
 from portside.daemon.engine import Engine
-from portside.daemon.http import Request, Response
+from portside.daemon.http import Request, Response, decode_json
 from portside.daemon.router import Router
 from portside.errors import InvalidArgument
 from portside.images import containerconfig
@@ -17,17 +15,14 @@ def register(router: Router, engine: Engine) -> None:
 
 
 def commit(engine: Engine, req: Request) -> Response:
-    data = req.body.read()
+    data = req.json_body()
     content_type = req.headers.get("content-type", "")
     if data and content_type.split(";", 1)[0].strip().lower() != "application/json":
         # moby's CheckForJSON: a body must say it is JSON
         raise InvalidArgument(f"Content-Type specified ({content_type}) must be 'application/json'")
     untrusted = None
     if data.strip():
-        try:
-            untrusted = json.loads(data)
-        except ValueError as e:
-            raise InvalidArgument(f"invalid JSON: {e}") from None
+        untrusted = decode_json(data)
     request = CommitRequest(
         container=req.arg("container") or "", repo=req.arg("repo") or "", tag=req.arg("tag") or "",
         author=req.arg("author") or "", comment=req.arg("comment") or "",

@@ -334,7 +334,8 @@ class _ContainersAPI:
         since = parse_timestamp(req.arg("since") or "", now, what="since") if req.arg("since") else None
         until = parse_timestamp(req.arg("until") or "", now, what="until") if req.arg("until") else None
         tail_arg = req.arg("tail")
-        tail = None if tail_arg in (None, "", "all") else int(tail_arg or 0)
+        # docker: a negative number or a non-integer means "all"
+        tail = int(tail_arg) if tail_arg and tail_arg.isascii() and tail_arg.isdigit() else None
         follow = req.flag("follow")
         timestamps = req.flag("timestamps")
         tty = bool(r.config.get("Tty"))

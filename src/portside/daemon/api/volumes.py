@@ -15,6 +15,8 @@ from portside.errors import Conflict, InvalidArgument, NotFound, json_kind
 from portside.volumes import Volume, VolumeStore
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+# Longest volume name: its directory (and the record files named after it) must fit in NAME_MAX.
+MAX_NAME = 200
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -83,6 +85,11 @@ class _VolumesAPI:
         if not isinstance(body, dict):
             raise InvalidArgument("invalid JSON: json: cannot unmarshal into Go value of type volume.CreateOptions")
         name = body.get("Name") or ""
+        if not isinstance(name, str):
+            raise InvalidArgument(f"json: cannot unmarshal {json_kind(name)} into Go struct field "
+                                  "CreateOptions.Name of type string")
+        if len(name) > MAX_NAME:  # the volume's directory name: the file system's limit
+            raise InvalidArgument(f"create {name[:64]}...: volume name is longer than {MAX_NAME} characters")
         driver = body.get("Driver") or "local"
         if driver != "local":
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
