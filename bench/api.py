@@ -104,6 +104,7 @@ class Load:
     errors: int = 0
     first_errors: list[str] = field(default_factory=list)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> p50, p99, max
+    daemon_cpu_s: float = -1.0  # CPU time (user + system) the engine's daemon used meanwhile; -1: unknown
     note: str = ""
 
     @property
@@ -260,6 +261,8 @@ def load_row(engine: Engine, clients: int, seconds: float) -> Load:
         row.note = "no Engine API here"
         return row
     harness.log(f"{engine.name}: load: {clients} clients for {seconds:.0f} s")
+    daemon = _daemon_pid(engine)
+    cpu_before = _cpu_seconds(daemon)
     ctx = multiprocessing.get_context("fork")
     start_at = time.time() + 0.5 + clients * 0.01  # every client connected and waiting first
     procs, pipes = [], []
@@ -285,12 +288,37 @@ def load_row(engine: Engine, clients: int, seconds: float) -> Load:
         row.errors += len(errors)
         row.first_errors += errors[: max(0, 5 - len(row.first_errors))]
     row.requests = sum(len(s) for s in merged.values())
+    if cpu_before >= 0 and (cpu_after := _cpu_seconds(daemon)) >= 0:
+        row.daemon_cpu_s = cpu_after - cpu_before
     for path, samples in merged.items():
         if samples:
             row.latency_ms[path] = {"p50": percentile(samples, 50) * 1e3, "p99": percentile(samples, 99) * 1e3,
                                     "max": max(samples) * 1e3}
     harness.log(f"{engine.name}: load: {row.rate:.0f} req/s, {row.errors} errors")
     return row
+
+
+# The daemon whose CPU time the load row reports, by the pidfile the harness gives it.
+DAEMON_PIDFILES = {"portside": harness.WORK / "portside" / "portside.pid",
+                   "docker": harness.WORK / "dockerd" / "dockerd.pid"}
+
+
+def _daemon_pid(engine: Engine) -> int:
+    try:
+        return int(DAEMON_PIDFILES[engine.name].read_text().strip())
+    except (KeyError, OSError, ValueError):
+        return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads) in seconds, or -1."""
+    if not pid:
+        return -1.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- fleets ---------------------------------------------------------------------
@@ -484,7 +512,8 @@ def print_report(results: list[EngineResult], count: int) -> None:
         print()
         print(f"load: {loads[0].clients} client processes, keep-alive, alternating "
               f"{' and '.join(LOAD_PATHS)}, {loads[0].seconds:.0f} s")
-        header2 = ("engine", "req/s", *(f"{p} p50/p99/max ms" for p in LOAD_PATHS), "errors", "vs portside")
+        header2 = ("engine", "req/s", *(f"{p} p50/p99/max ms" for p in LOAD_PATHS), "errors",
+                   "daemon CPU/req", "vs portside")
         ours_load = next((ld for ld in loads if ld.engine == "portside"), None)
         table2 = []
         for ld in loads:
@@ -493,12 +522,15 @@ def print_report(results: list[EngineResult], count: int) -> None:
                 lat = ld.latency_ms.get(p)
                 cells.append(f"{lat['p50']:.0f}/{lat['p99']:.0f}/{lat['max']:.0f}" if lat else "-")
             cells.append(str(ld.errors))
+            cells.append(f"{ld.daemon_cpu_s / ld.requests * 1e3:.2f} ms" if ld.daemon_cpu_s >= 0 and ld.requests
+                         else "-")
             cells.append(f"{ld.rate / ours_load.rate:.2f}x" if ours_load and ours_load.rate else "-")
             table2.append(tuple(cells))
         widths = [max(len(t[i]) for t in (header2, *table2)) for i in range(len(header2))]
         for line in (header2, tuple("-" * w for w in widths), *table2):
             print("  ".join([line[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(line[1:], widths[1:]))]))
-        print("vs portside = this engine's requests per second / portside's")
+        print("daemon CPU/req = the daemon's CPU time (all threads) during the run / requests answered;"
+              " vs portside = this engine's requests per second / portside's")
         for ld in loads:
             for err in ld.first_errors:
                 print(f"  {ld.engine} error: {err}")
