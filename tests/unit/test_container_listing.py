@@ -21,7 +21,7 @@ import pytest
 from portside.containers.record import ContainerRecord, ContainerStore, State
 from portside.containers.service import ContainerService
 from portside.daemon.api import containers as containers_api
-from portside.daemon.api.listing import split_encode
+from portside.daemon.api.listing import Entry, split_encode
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
 
@@ -72,6 +72,17 @@ def test_split_encode_puts_the_value_back_in_place(key: str) -> None:
     for value in ("Up 2 minutes", "", "ü \\ \"x\""):
         expected = json.dumps({**doc, key: value}, separators=(",", ":"), ensure_ascii=False)
         assert head + json.dumps(value, ensure_ascii=False) + tail == expected
+
+
+def test_render_appends_per_request_keys_as_a_merged_dict_would() -> None:
+    doc = {"Id": "x", "Status": "", "Mounts": []}
+    head, tail = split_encode(doc)
+    entry = Entry(1, _record(0), head, tail)
+    sizes = {"SizeRw": 12, "SizeRootFs": 34}
+    assert entry.render("Up 1 second", sizes) == json.dumps({**doc, "Status": "Up 1 second", **sizes},
+                                                             separators=(",", ":"))
+    assert entry.render("Created", {}) == entry.render("Created") == json.dumps({**doc, "Status": "Created"},
+                                                                                separators=(",", ":"))
 
 
 def _handler(root: Path) -> tuple[Any, ContainerStore]:

@@ -37,9 +37,13 @@ class Entry:
     head: str  # '{"Id":...,"State":"running","Status":'
     tail: str  # ',"HostConfig":...}'
 
-    def render(self, status: str) -> str:
+    def render(self, status: str, extra: dict[str, Any] | None = None) -> str:
+        """The entry with its ``Status``, and ``extra`` keys (per request: ``SizeRw``...) after the others."""
         # encode_basestring is what json.dumps uses for a str with ensure_ascii=False
-        return self.head + encode_basestring(status) + self.tail
+        text = self.head + encode_basestring(status) + self.tail
+        if extra:
+            text = text[:-1] + "," + _dumps(extra)[1:]
+        return text
 
 
 def split_encode(doc: dict[str, Any], key: str = DYNAMIC_KEY) -> tuple[str, str]:
