@@ -11,6 +11,7 @@ and the container's leftovers removed, so it never shows up half-made.
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import os
 import queue
@@ -98,14 +99,37 @@ class Sync(enum.Enum):
     NEVER = "never"   # left to the kernel: start and exit
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A record as ``ContainerStore.listing`` hands it out: shared, never to be changed.
+
+    ``generation`` changes whenever the record is saved again, so what a reader
+    derives from the record (the API's list entry) can be kept until it does.
+    """
+
+    generation: int
+    record: ContainerRecord
+
+
 class ContainerStore:
-    """``<root>/containers/<id>/container.json`` per container."""
+    """``<root>/containers/<id>/container.json`` per container.
+
+    The daemon is the only writer of its root, so besides the files the store
+    keeps the last saved state of every record in memory (``listing``): listing
+    1000 containers then reads no file. The copy is filled from the disk on the
+    first ``listing`` and follows every ``save`` and ``forget`` after it.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o710, exist_ok=True)
         self._to_flush: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._flusher: threading.Thread | None = None
+        # Guards _listed, and orders each record's rename with its update there, so the
+        # copy in memory is always the file's last content.
+        self._listed_lock = threading.Lock()
+        self._listed: dict[str, Listed] | None = None  # None until the first listing reads the disk
+        self._generations = itertools.count(1)
 
     def dir(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
@@ -125,12 +149,17 @@ class ContainerStore:
         os.makedirs(directory, mode=0o710, exist_ok=True)
         path = os.path.join(directory, "container.json")
         tmp = path + ".tmp"
+        doc = record.to_json()
         with open(tmp, "w") as f:
-            json.dump(record.to_json(), f)
+            json.dump(doc, f)
             if sync is Sync.NOW:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with self._listed_lock:
+            os.replace(tmp, path)
+            if self._listed is not None:
+                # a copy made from the document: the caller may go on changing its record
+                self._listed[record.id] = Listed(next(self._generations), ContainerRecord.from_json(doc))
         if sync is Sync.SOON:
             self._flush_soon(path)
 
@@ -157,10 +186,13 @@ class ContainerStore:
 
     def forget(self, container_id: str) -> None:
         """Unlink the record: the container no longer exists, whatever of its directory is left."""
-        try:
-            os.unlink(os.path.join(self.dir(container_id), "container.json"))
-        except FileNotFoundError:
-            pass
+        with self._listed_lock:
+            try:
+                os.unlink(os.path.join(self.dir(container_id), "container.json"))
+            except FileNotFoundError:
+                pass
+            if self._listed is not None:
+                self._listed.pop(container_id, None)
 
     def orphans(self) -> list[str]:
         """Container directories without a record: a removal a crash cut short."""
@@ -196,6 +228,14 @@ class ContainerStore:
         """The containers with a record (whose ID starts with ``prefix``)."""
         return [name for name in os.listdir(self.root)
                 if name.startswith(prefix) and os.path.exists(os.path.join(self.root, name, "container.json"))]
+
+    def listing(self) -> list[Listed]:
+        """Every record as last saved, from memory; the records are shared: read them, never change them."""
+        with self._listed_lock:
+            if self._listed is None:
+                # under the lock: a save that renames meanwhile waits, so nothing is missed
+                self._listed = {r.id: Listed(next(self._generations), r) for r in self.all()}
+            return list(self._listed.values())
 
     def all(self) -> list[ContainerRecord]:
         out = []

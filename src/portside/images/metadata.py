@@ -16,6 +16,7 @@ Tables::
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -89,7 +90,8 @@ class MetadataDB:
 
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()  # guards _conn
+        self._lock = threading.Lock()  # guards _conn and _generation
+        self._generation = 0
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -102,6 +104,18 @@ class MetadataDB:
 
     # -- writes ---------------------------------------------------------------
 
+    @property
+    def generation(self) -> int:
+        """Moves on with every write: what a reader derived from the database holds while it stays the same."""
+        return self._generation
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _transaction(self._conn) as c:
+            yield c
+            # before the COMMIT, under the lock: a reader that sees the new generation reads after the commit
+            self._generation += 1
+
     def add_image(self, image: ImageRow, *, tags: Iterable[str] = (), digests: Iterable[str] = (),
                   manifests: Iterable[tuple[str, str]] = (), parent: str | None = None) -> list[tuple[str, str]]:
         """Make an image visible with its names, atomically.
@@ -111,7 +125,7 @@ class MetadataDB:
         """
         now = time.time()
         moved: list[tuple[str, str]] = []
-        with self._lock, _transaction(self._conn) as c:
+        with self._write() as c:
             c.execute("INSERT OR IGNORE INTO images(id, created, size, added) VALUES (?,?,?,?)",
                       (image.id, image.created, image.size, image.added))
             if not c.execute("SELECT 1 FROM image_layers WHERE image_id=?", (image.id,)).fetchone():
@@ -142,18 +156,18 @@ class MetadataDB:
     def set_name(self, name: str, image_id: str, kind: str = "tag") -> str | None:
         """Point ``name`` at ``image_id``; returns the image it pointed at before, if another."""
         try:
-            with self._lock, _transaction(self._conn) as c:
+            with self._write() as c:
                 moved = self._set_name(c, name, image_id, kind, time.time())
         except sqlite3.IntegrityError:  # the image was removed meanwhile
             raise NotFound(f"No such image: {image_id}") from None
         return moved[0][1] if moved else None
 
     def remove_name(self, name: str) -> bool:
-        with self._lock, _transaction(self._conn) as c:
+        with self._write() as c:
             return c.execute("DELETE FROM names WHERE name=?", (name,)).rowcount > 0
 
     def remove_image(self, image_id: str) -> None:
-        with self._lock, _transaction(self._conn) as c:
+        with self._write() as c:
             c.execute("DELETE FROM images WHERE id=?", (image_id,))
 
     # -- reads ----------------------------------------------------------------

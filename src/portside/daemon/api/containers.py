@@ -12,6 +12,7 @@ from typing import Any, Callable
 from portside.containers.eventlog import container_event, emit_for
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
+from portside.daemon.api.listing import ListCache, json_list
 from portside.daemon.api.mounts import mounts_json
 from portside.daemon.engine import Engine
 from portside.daemon.filters import parse_filters
@@ -82,6 +83,7 @@ def _time(ns: int) -> str:
 class _ContainersAPI:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.listed = ListCache(self._summary)
 
     @property
     def containers(self) -> ContainerService:
@@ -140,23 +142,28 @@ class _ContainersAPI:
         show_all = req.flag("all")
         limit = req.int_arg("limit") or 0
         now = time.time_ns()
-        out: list[dict[str, Any]] = []
-        for r in self.containers.all():
+        out: list[str] = []
+        for entry in self.listed.entries(self.containers.store.listing()):
+            r = entry.record
             if not show_all and not filters.get("status") and r.state is not State.RUNNING and limit <= 0:
                 continue
-            if not self._matches(r, filters):
+            if filters and not self._matches(r, filters):
                 continue
-            out.append({
-                "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
-                "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
-                "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now),
-                "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}},
-                "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
-            })
+            out.append(entry.render(_status_text(r, now)))
             if limit > 0 and len(out) >= limit:
                 break
-        return Response.json(out)
+        return json_list(out)
+
+    def _summary(self, r: ContainerRecord) -> dict[str, Any]:
+        """A container's list entry; its Status is filled in per request (listing.py)."""
+        return {
+            "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
+            "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
+            "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": "",
+            "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
+        }
 
     def _matches(self, r: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         if filters.get("id") and not any(r.id.startswith(v) for v in filters["id"]):

@@ -155,18 +155,31 @@ class _ImagesAPI:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.images = engine.images
+        # The unfiltered list as last sent, for (database generation, API version): it reads
+        # the database and every config blob, which 50 clients listing at once should not redo.
+        self._unfiltered: tuple[tuple[int, str, list[tuple[str, tuple[str, ...]]]], Response] | None = None
 
     def list_images(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
                                 {"dangling", "label", "label!", "reference", "before", "since", "until"})
         if req.arg("filter"):  # the pre-1.25 single reference filter
             filters.setdefault("reference", []).append(req.arg("filter") or "")
+        if filters:
+            return self._list_images(filters, req.api_version)
+        # the generation taken first: a write meanwhile makes what is built stale, not wrong
+        key = (self.images.db.generation, req.api_version, sorted((k, tuple(v)) for k, v in req.query.items()))
+        cached = self._unfiltered
+        if cached is None or cached[0] != key:
+            cached = self._unfiltered = (key, self._list_images(filters, req.api_version))
+        return Response(cached[1].status, cached[1].body, list(cached[1].headers))
+
+    def _list_images(self, filters: Filters, api_version: str) -> Response:
         now = time.time()
         out = []
         for image in sorted(self.images.images(), key=lambda i: i.created_unix, reverse=True):
             if not self._matches(image, filters, now):
                 continue
-            entry = summary(self.engine, image, req.api_version)
+            entry = summary(self.engine, image, api_version)
             if filters.get("reference"):
                 # as dockerd: only the names the filter matched are listed
                 entry["RepoTags"] = [t.familiar() for t in image.tags if _referenced(filters, t)]
