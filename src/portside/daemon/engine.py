@@ -9,9 +9,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from portside.containers.networking import ContainerNetworking
 from portside.containers.service import ContainerService
 from portside.containers.userns import IdentityMapping
 from portside.images.service import ImageService
+from portside.network.service import NetworkService
 from portside.runtime.client import MonitorClient
 
 
@@ -24,8 +26,21 @@ class Engine:
     name: str = field(default_factory=socket.gethostname)
     debug: bool = False
     remap: IdentityMapping | None = None  # --userns-remap
+    network_tag: str = "portside"  # names what this daemon makes on the host: bridge TAG0, nft table TAG
+    bridge: str = ""               # --bridge: the default bridge's name (default TAG0)
+    bip: str = ""                  # --bip: the default bridge's address and subnet
     _containers: ContainerService | None = None
+    _networks: NetworkService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
+    _network_lock: threading.Lock = field(default_factory=threading.Lock)  # guards _networks
+
+    def networks(self) -> NetworkService:
+        """The network service, made on first use (image-only use never loads netlink)."""
+        with self._network_lock:
+            if self._networks is None:
+                self._networks = NetworkService(self.root, self.exec_root, tag=self.network_tag, bridge=self.bridge,
+                                                bip=self.bip)
+            return self._networks
 
     def containers(self) -> ContainerService:
         """The container service, with the monitor started (or found) on first use.
@@ -37,8 +52,10 @@ class Engine:
             if self._containers is None:
                 monitor = MonitorClient(os.path.join(self.exec_root, "monitor"))
                 monitor.ensure_running()
+                networking = ContainerNetworking(self.networks,
+                                                 lambda cid: os.path.join(self.root, "containers", cid))
                 service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor,
-                                           remap=self.remap)
+                                           remap=self.remap, networking=networking)
                 service.reconcile()
                 self._containers = service
             return self._containers
@@ -61,3 +78,9 @@ class Engine:
                 f.write(value)
             os.replace(tmp, path)
             return value
+
+    def shutdown_networks(self) -> None:
+        """At daemon stop: what the network service made on the host goes if nothing uses it."""
+        with self._network_lock:
+            if self._networks is not None:
+                self._networks.shutdown()

@@ -13,6 +13,7 @@ import faulthandler
 import fcntl
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -26,6 +27,7 @@ from portside.daemon.api import archive as archive_api
 from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import images as images_api
+from portside.daemon.api import networks as networks_api
 from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
 from portside.daemon.api import volumes as volumes_api
@@ -57,6 +59,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--userns-remap", default="", metavar="USER[:GROUP]",
                    help="run containers in user namespaces mapped to USER's subordinate ids "
                         "(/etc/subuid, /etc/subgid); 'default' creates and uses the user 'portside'")
+    p.add_argument("--network-tag", default="portside", help=argparse.SUPPRESS)  # names host-global objects
+    p.add_argument("-b", "--bridge", default="", help="attach containers to this network bridge (default TAG0)")
+    p.add_argument("--bip", default="", help="the default bridge's IP address and subnet (CIDR)")
     p.add_argument("-D", "--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -107,11 +112,12 @@ def refuse_live_socket(path: str) -> None:
     raise DaemonError(f"socket {path} is in use by another daemon")
 
 
-def build(root: str, exec_root: str, *, debug: bool = False,
-          remap: IdentityMapping | None = None) -> tuple[Engine, Router]:
+def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapping | None = None,
+          network_tag: str = "portside", bridge: str = "", bip: str = "") -> tuple[Engine, Router]:
     images = ImageService(root)
     images.sweep()
-    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap)
+    engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap, network_tag=network_tag,
+                    bridge=bridge, bip=bip)
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
@@ -120,6 +126,7 @@ def build(root: str, exec_root: str, *, debug: bool = False,
     archive_api.register(router, engine)
     commit_api.register(router, engine)
     volumes_api.register(router, engine)
+    networks_api.register(router, engine)
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router
@@ -162,7 +169,11 @@ def run(argv: list[str]) -> int:
     except PortsideError as e:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
-    engine, router = build(root, exec_root, debug=args.debug, remap=remap)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,9}", args.network_tag):
+        print("portside daemon: --network-tag: a letter, then up to 9 letters, digits or _", file=sys.stderr)
+        return 1
+    engine, router = build(root, exec_root, debug=args.debug, remap=remap, network_tag=args.network_tag,
+                           bridge=args.bridge, bip=args.bip)
     server = Server(router, log=log, default_headers=[
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),
@@ -181,6 +192,7 @@ def run(argv: list[str]) -> int:
     try:
         server.serve_forever()
     finally:
+        engine.shutdown_networks()
         engine.images.close()
         lock.close()
     return 0

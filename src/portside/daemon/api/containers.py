@@ -129,9 +129,22 @@ class _ContainersAPI:
                 "MergedDir": os.path.join(directory, "rootfs")}},
             "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
             "Config": r.config,
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
-                                "IPAddress": "", "Gateway": "", "MacAddress": ""},
+            "NetworkSettings": self._network_settings(r, running),
         }
+
+    def _network_settings(self, r: ContainerRecord, running: bool) -> dict[str, Any]:
+        networking = self.containers.networking
+        if networking is None:
+            return {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}, "IPAddress": "", "Gateway": "",
+                    "MacAddress": ""}
+        return networking.settings(r.id, r.host_config, r.networking_config, running)
+
+    def _network_summary(self, r: ContainerRecord) -> dict[str, Any]:
+        networking = self.containers.networking
+        if networking is None:
+            return {"Networks": {}}
+        return networking.summary(r.id, r.host_config, r.networking_config,
+                                  r.state in (State.RUNNING, State.PAUSED))
 
     def list_containers(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
@@ -150,7 +163,7 @@ class _ContainersAPI:
                 "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
                 "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now),
                 "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}},
+                "NetworkSettings": self._network_summary(r),
                 "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
             })
             if limit > 0 and len(out) >= limit:
