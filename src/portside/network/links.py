@@ -42,7 +42,7 @@ def links(ipr: IPRoute) -> list[HostLink]:
     return out
 
 
-def host_networks(ipr: IPRoute, skip: set[int] = frozenset()) -> list[ipaddress.IPv4Network]:
+def host_networks(ipr: IPRoute, skip: frozenset[int] | set[int] = frozenset()) -> list[ipaddress.IPv4Network]:
     """What IPv4 space the host uses: its addresses' networks and its routes' destinations (not the
     default), leaving out the links in ``skip``."""
     out = []
