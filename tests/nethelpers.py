@@ -13,6 +13,7 @@ import random
 import secrets
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -20,8 +21,20 @@ from pyroute2 import IPRoute
 from portside.network import netns
 
 
-def leftovers(tag: str, exec_root: str) -> list[str]:
-    """Links carrying the tag's alias, its nft table, namespace files under the exec root."""
+def leftovers(tag: str, exec_root: str, wait: float = 5.0) -> list[str]:
+    """Links carrying the tag's alias, its nft table, namespace files under the exec root.
+
+    Waits up to ``wait`` seconds for the list to empty: the kernel destroys a released
+    container's namespace, and the veths in it, asynchronously."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = _leftovers(tag, exec_root)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _leftovers(tag: str, exec_root: str) -> list[str]:
     left = []
     with IPRoute() as ipr:
         for msg in ipr.get_links():

@@ -107,31 +107,33 @@ class EndpointLink:
     alias: str
 
 
-def plug(ipr: IPRoute, netns_path: str, link: EndpointLink) -> None:
+def plug(ipr: IPRoute, netns_path: str, link: EndpointLink, inner_sock: socket.socket | None = None) -> None:
     """A veth pair: one end on the bridge, the other in the container's namespace as ``link.ifname``
-    with its address, MAC and (if asked) the default route; the namespace's lo up too."""
+    with its address, MAC and (if asked) the default route; the namespace's lo up too.
+
+    Made in as few netlink requests as the kernel allows (each takes the rtnl lock, and a
+    veth's creation is most of an endpoint's cost): the pair is created with the host end
+    already on the bridge and up, and the container end already in the namespace with its
+    name and MAC. ``inner_sock``: a netlink socket already inside the namespace (it is closed).
+    """
+    bridge = ipr.link_lookup(ifname=link.bridge)
+    if not bridge:
+        raise Internal(f"bridge {link.bridge} is gone")
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    peer_tmp = "p" + link.host_ifname[4:] + "c"   # unique until it is renamed inside
     try:
-        ipr.link("add", ifname=link.host_ifname, kind="veth", peer={"ifname": peer_tmp, "net_ns_fd": fd})
+        ipr.link("add", ifname=link.host_ifname, kind="veth", master=bridge[0], state="up",
+                 peer={"ifname": link.ifname, "address": link.mac, "net_ns_fd": fd})
     except NetlinkError as e:
         raise Internal(f"creating veth {link.host_ifname}: {e}") from None
     finally:
         os.close(fd)
     try:
-        index = ipr.link_lookup(ifname=link.host_ifname)[0]
-        bridge = ipr.link_lookup(ifname=link.bridge)
-        if not bridge:
-            raise Internal(f"bridge {link.bridge} is gone")
-        ipr.link("set", index=index, master=bridge[0], ifalias=link.alias)
-        ipr.link("set", index=index, state="up")
-        with IPRoute(use_socket=netns.netlink_in(netns_path)) as inner:
-            inside = inner.link_lookup(ifname=peer_tmp)[0]
-            inner.link("set", index=inside, ifname=link.ifname, address=link.mac)
-            inner.addr("add", index=inside, address=link.address, prefixlen=link.prefixlen)
+        ipr.link("set", ifname=link.host_ifname, ifalias=link.alias)  # not taken at creation
+        with IPRoute(use_socket=inner_sock or netns.netlink_in(netns_path)) as inner:
+            inside = inner.link_lookup(ifname=link.ifname)[0]
             inner.link("set", index=inside, state="up")
-            lo = inner.link_lookup(ifname="lo")[0]
-            inner.link("set", index=lo, state="up")
+            inner.addr("add", index=inside, address=link.address, prefixlen=link.prefixlen)
+            inner.link("set", index=1, state="up")  # lo: always index 1 in a namespace
             if link.gateway:
                 inner.route("replace", dst="0.0.0.0/0", gateway=link.gateway, oif=inside)
     except BaseException:
