@@ -13,6 +13,7 @@ import pytest
 
 from helpers import Daemon, remove_containers, start_daemon, stop_daemon, stop_monitor
 from nethelpers import leftovers, make_outside
+from portside.network import netns
 
 
 def q(filters: dict[str, list[str]]) -> str:
@@ -205,9 +206,35 @@ def test_nothing_of_the_tag_is_left_after_removal_and_stop(daemon_dirs: tuple[st
 
 def test_host_and_none_modes_keep_working(daemon: Daemon, busybox_image: str) -> None:
     out = daemon.cli("run", "--rm", "--network", "none", "busybox", "ip", "addr").stdout.decode()
-    assert "eth0" not in out
+    assert "eth0" not in out and "127.0.0.1/8" in out and "LOOPBACK,UP" in out
     daemon.cli("run", "-d", "--name", "hostbox", "--network", "host", "busybox", "sleep", "300")
     assert set(daemon.api.json("GET", "/containers/hostbox/json")["NetworkSettings"]["Networks"]) == {"host"}
     status, _, data = daemon.api.request("POST", "/containers/create?name=bad",
                                          {"Image": "busybox", "HostConfig": {"NetworkMode": "nonesuch"}})
     assert status == 404 and json.loads(data)["message"] == "network nonesuch not found"
+
+
+def test_daemon_start_sweeps_what_dead_containers_left(daemon_dirs: tuple[str, str, str], busybox_tar: str) -> None:
+    d = start_daemon(*daemon_dirs)
+    try:
+        d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+        create_network(d, "swept")
+        d.cli("run", "-d", "--name", "victim", "--network", "swept", "busybox", "sleep", "300")
+        pid = d.api.json("GET", "/containers/victim/json")["State"]["Pid"]
+        assert len(d.api.json("GET", "/networks/swept")["Containers"]) == 1
+        d.proc.kill()  # a crash: nothing of the daemon's shutdown runs
+        d.proc.wait()
+        os.kill(pid, 9)  # the container dies while no daemon watches
+        stray = os.path.join(exec_root(d), "netns", "f" * 64)
+        netns.create(stray).close()  # a namespace file of a container the records never knew
+        d = start_daemon(*daemon_dirs, extra_args=("--network-tag", d.network_tag))
+        assert d.api.json("GET", "/containers/victim/json")["State"]["Running"] is False
+        assert d.api.json("GET", "/networks/swept")["Containers"] == {}
+        assert netns.listing(os.path.join(exec_root(d), "netns")) == []
+        d.cli("start", "victim")  # its address is free again, and it gets one
+        assert ip_of(d, "victim", "swept")
+    finally:
+        remove_containers(d)
+        stop_daemon(d)
+        stop_monitor(d)
+    assert leftovers(d.network_tag, exec_root(d)) == [], d.log()[-3000:]

@@ -117,9 +117,11 @@ class ContainerNetworking:
     def up(self, cid: str, name: str, hostname: str, config: dict[str, Any], host_config: dict[str, Any],
            networking_config: dict[str, Any], spec: dict[str, Any]) -> None:
         wanted = self.wanted(host_config, networking_config)
-        if not wanted:
-            return
         service = self.networks
+        if not wanted:
+            if network_mode(host_config) == "none":
+                _set_netns(spec, service.loopback_sandbox(cid))
+            return
         path = service.create_sandbox(cid)
         try:
             attached: list[tuple[NetworkRecord, Endpoint]] = []
@@ -133,9 +135,7 @@ class ContainerNetworking:
         except BaseException:
             self.down(cid)
             raise
-        for ns in (spec.get("linux") or {}).get("namespaces") or []:
-            if ns.get("type") == "network":
-                ns["path"] = path
+        _set_netns(spec, path)
 
     def down(self, cid: str) -> None:
         if self.publisher is not None:
@@ -298,6 +298,13 @@ def _bindings(config: dict[str, Any], host_config: dict[str, Any]) -> dict[str, 
         for port in config.get("ExposedPorts") or {}:
             out.setdefault(str(port), [{"HostIp": "", "HostPort": ""}])
     return out
+
+
+def _set_netns(spec: dict[str, Any], path: str) -> None:
+    """The spec's network namespace: the file made for it, which the launcher joins."""
+    for ns in (spec.get("linux") or {}).get("namespaces") or []:
+        if ns.get("type") == "network":
+            ns["path"] = path
 
 
 def _rewrite(path: str, text: str) -> None:

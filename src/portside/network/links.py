@@ -13,12 +13,25 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import Any
 
 from portside.errors import Internal
 from portside.network import netns
+
+# pyroute2 is imported on first use (140 ms): a daemon that never touches a network never pays it
+IPRoute = Any
+
+
+def _netlink_error() -> type[Exception]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    return NetlinkError  # type: ignore[no-any-return]
+
+
+def _iproute(**kwargs: Any) -> Any:
+    from pyroute2 import IPRoute as _IPRoute
+
+    return _IPRoute(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,7 @@ class HostLink:
 
 
 def host() -> IPRoute:
-    return IPRoute()
+    return _iproute()
 
 
 def links(ipr: IPRoute) -> list[HostLink]:
@@ -65,8 +78,8 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: 
     if not found:
         try:
             ipr.link("add", ifname=name, kind="bridge")
-        except NetlinkError as e:
-            if e.code != 17:  # EEXIST: a parallel call made it
+        except _netlink_error() as e:
+            if getattr(e, "code", None) != 17:  # EEXIST: a parallel call made it
                 raise Internal(f"creating bridge {name}: {e}") from None
         found = ipr.link_lookup(ifname=name)
     index = found[0]
@@ -75,8 +88,8 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: 
     if (gateway, prefixlen) not in have:
         try:
             ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
-        except NetlinkError as e:
-            if e.code != 17:
+        except _netlink_error() as e:
+            if getattr(e, "code", None) != 17:
                 raise Internal(f"address {gateway}/{prefixlen} on {name}: {e}") from None
     ipr.link("set", index=index, state="up")
 
@@ -86,8 +99,8 @@ def delete(ipr: IPRoute, name: str) -> None:
     for index in ipr.link_lookup(ifname=name):
         try:
             ipr.link("del", index=index)
-        except NetlinkError as e:
-            if e.code != 19:  # ENODEV
+        except _netlink_error() as e:
+            if getattr(e, "code", None) != 19:  # ENODEV
                 raise
 
 
@@ -107,6 +120,12 @@ class EndpointLink:
     alias: str
 
 
+def loopback_up(inner_sock: socket.socket) -> None:
+    """lo up in the namespace of ``inner_sock`` (closed after)."""
+    with _iproute(use_socket=inner_sock) as inner:
+        inner.link("set", index=1, state="up")  # lo: always index 1 in a namespace
+
+
 def plug(ipr: IPRoute, netns_path: str, link: EndpointLink, inner_sock: socket.socket | None = None) -> None:
     """A veth pair: one end on the bridge, the other in the container's namespace as ``link.ifname``
     with its address, MAC and (if asked) the default route; the namespace's lo up too.
@@ -123,13 +142,13 @@ def plug(ipr: IPRoute, netns_path: str, link: EndpointLink, inner_sock: socket.s
     try:
         ipr.link("add", ifname=link.host_ifname, kind="veth", master=bridge[0], state="up",
                  peer={"ifname": link.ifname, "address": link.mac, "net_ns_fd": fd})
-    except NetlinkError as e:
+    except _netlink_error() as e:
         raise Internal(f"creating veth {link.host_ifname}: {e}") from None
     finally:
         os.close(fd)
     try:
         ipr.link("set", ifname=link.host_ifname, ifalias=link.alias)  # not taken at creation
-        with IPRoute(use_socket=inner_sock or netns.netlink_in(netns_path)) as inner:
+        with _iproute(use_socket=inner_sock or netns.netlink_in(netns_path)) as inner:
             inside = inner.link_lookup(ifname=link.ifname)[0]
             inner.link("set", index=inside, state="up")
             inner.addr("add", index=inside, address=link.address, prefixlen=link.prefixlen)

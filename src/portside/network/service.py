@@ -258,6 +258,14 @@ class NetworkService:
             self._inner[cid] = sock  # the first attach configures the namespace through it
         return path
 
+    def loopback_sandbox(self, cid: str) -> str:
+        """A namespace with only lo, up (--network none, as Docker gives it)."""
+        path = self.create_sandbox(cid)
+        with self._lock:
+            sock = self._inner.pop(cid)
+        links.loopback_up(sock)
+        return path
+
     def attach(self, ref: str, cid: str, name: str, request: EndpointRequest, *, ifname: str,
                default_route: bool) -> tuple[NetworkRecord, Endpoint]:
         """An endpoint on a bridge network in the container's sandbox (which must exist)."""
