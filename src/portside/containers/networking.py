@@ -13,6 +13,7 @@ interfaces in place. ``down`` undoes all of it and is idempotent.
 from __future__ import annotations
 
 import logging
+import re
 import os
 from typing import Any, Callable, Protocol
 
@@ -33,6 +34,7 @@ class PortPublisher(Protocol):
 
 
 SPECIAL_MODES = ("host", "none")
+_SYSCTL_NAME = re.compile(r"net(\.[A-Za-z0-9_-]+)+")  # becomes a path under /proc/sys: no '/' may pass
 
 
 def network_mode(host_config: dict[str, Any]) -> str:
@@ -120,9 +122,9 @@ class ContainerNetworking:
         service = self.networks
         if not wanted:
             if network_mode(host_config) == "none":
-                _set_netns(spec, service.loopback_sandbox(cid))
+                _set_netns(spec, service.loopback_sandbox(cid, _take_net_sysctls(spec)))
             return
-        path = service.create_sandbox(cid)
+        path = service.create_sandbox(cid, _take_net_sysctls(spec))
         try:
             attached: list[tuple[NetworkRecord, Endpoint]] = []
             for i, (ref, request) in enumerate(wanted):
@@ -298,6 +300,15 @@ def _bindings(config: dict[str, Any], host_config: dict[str, Any]) -> dict[str, 
         for port in config.get("ExposedPorts") or {}:
             out.setdefault(str(port), [{"HostIp": "", "HostPort": ""}])
     return out
+
+
+def _take_net_sysctls(spec: dict[str, Any]) -> dict[str, str]:
+    """The spec's ``net.*`` sysctls, moved out of it: the daemon sets them in the namespace it makes."""
+    sysctl = (spec.get("linux") or {}).get("sysctl") or {}
+    net = {k: str(v) for k, v in sysctl.items() if k.startswith("net.") and _SYSCTL_NAME.fullmatch(k)}
+    for key in net:
+        del sysctl[key]
+    return net
 
 
 def _set_netns(spec: dict[str, Any], path: str) -> None:

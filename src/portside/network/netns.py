@@ -38,12 +38,16 @@ def _in_thread(fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def create(path: str) -> socket.socket:
-    """A new network namespace bound at ``path``; returns a netlink (route) socket inside it."""
+def create(path: str, sysctls: dict[str, str] | None = None) -> socket.socket:
+    """A new network namespace bound at ``path``, with the ``net.*`` ``sysctls`` set in it;
+    returns a netlink (route) socket inside it."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
 
     def make() -> socket.socket:
         linux.unshare(linux.CLONE_NEWNET)
+        for key, value in (sysctls or {}).items():  # /proc/sys/net is the opening thread's namespace
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         os.close(fd)
         try:

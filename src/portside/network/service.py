@@ -250,17 +250,19 @@ class NetworkService:
     def sandbox_path(self, cid: str) -> str:
         return os.path.join(self.netns_dir, cid)
 
-    def create_sandbox(self, cid: str) -> str:
+    def create_sandbox(self, cid: str, sysctls: dict[str, str] | None = None) -> str:
+        """The container's network namespace, with its ``net.*`` sysctls already set: the daemon
+        owns the namespace, so a user-namespaced container could not set them itself."""
         path = self.sandbox_path(cid)
         netns.remove(path)  # a leftover of a crash between two runs of the container
-        sock = netns.create(path)
+        sock = netns.create(path, sysctls)
         with self._lock:
             self._inner[cid] = sock  # the first attach configures the namespace through it
         return path
 
-    def loopback_sandbox(self, cid: str) -> str:
+    def loopback_sandbox(self, cid: str, sysctls: dict[str, str] | None = None) -> str:
         """A namespace with only lo, up (--network none, as Docker gives it)."""
-        path = self.create_sandbox(cid)
+        path = self.create_sandbox(cid, sysctls)
         with self._lock:
             sock = self._inner.pop(cid)
         links.loopback_up(sock)
