@@ -66,6 +66,9 @@ def test_predefined_networks_and_lifecycle(daemon: Daemon, busybox_image: str) -
     status, _, data = daemon.api.request("POST", "/networks/create",
                                          {"Name": "clash", "IPAM": {"Config": [{"Subnet": subnet}]}})
     assert status == 409, data
+    status, _, data = daemon.api.request("POST", "/networks/create", {
+        "Name": "hijack", "Options": {"com.docker.network.bridge.name": "lo"}})
+    assert status == 409 and "already in use" in json.loads(data)["message"]  # never someone else's link
     # filters
     custom = daemon.api.json("GET", "/networks?filters=" + q({"type": ["custom"]}))
     assert [n["Name"] for n in custom] == ["web"]
@@ -127,7 +130,7 @@ def test_internal_network_has_no_route_out_and_others_are_masqueraded(daemon: Da
 
 
 def test_connect_and_disconnect_a_running_container(daemon: Daemon, busybox_image: str) -> None:
-    create_network(daemon, "extra", IPAM={"Config": [{"Subnet": "10.254.77.0/24"}]})
+    create_network(daemon, "extra", IPAM={"Config": [{"Subnet": "10.254.77.0/24", "IPRange": "10.254.77.64/26"}]})
     daemon.cli("run", "-d", "--name", "box", "busybox", "sleep", "300")
     status, _, data = daemon.api.request("POST", "/networks/extra/connect",
                                          {"Container": "box", "EndpointConfig": {
@@ -145,6 +148,10 @@ def test_connect_and_disconnect_a_running_container(daemon: Daemon, busybox_imag
     assert set(daemon.api.json("GET", "/containers/box/json")["NetworkSettings"]["Networks"]) == {"bridge"}
     status, _, data = daemon.api.request("POST", "/networks/extra/disconnect", {"Container": "box"})
     assert status == 403 and "is not connected to network extra" in json.loads(data)["message"]
+    assert daemon.api.request("POST", "/networks/extra/connect", {"Container": "box"})[0] == 200
+    drawn = ip_of(daemon, "box", "extra")
+    assert 64 <= int(drawn.rsplit(".", 1)[1]) < 128  # from --ip-range
+    assert daemon.api.request("POST", "/networks/extra/disconnect", {"Container": "box", "Force": True})[0] == 200
     assert daemon.api.request("DELETE", "/networks/extra")[0] == 204
 
 

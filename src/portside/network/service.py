@@ -13,13 +13,15 @@ Everything host-global is named from the daemon's network tag.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from portside.errors import Conflict, Forbidden, Internal, InvalidArgument, NotFound
 from portside.network import firewall, ipam, links, netns
@@ -68,6 +70,22 @@ class EndpointRequest:
 
     ip: str = ""
     aliases: tuple[str, ...] = ()
+
+
+# Held from the choice of a subnet until the bridge has its address (so the host's routes show it):
+# parallel daemons (one per test, tags apart) would otherwise both take the first free pool.
+HOST_LOCK = "/run/lock/portside-network.lock"
+
+
+@contextlib.contextmanager
+def _host_wide_lock() -> Iterator[None]:
+    os.makedirs(os.path.dirname(HOST_LOCK), exist_ok=True)
+    fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class NetworkService:
@@ -142,13 +160,16 @@ class NetworkService:
             if any(r.bridge == bridge for r in self.store.all()):
                 raise Conflict(f"bridge name {bridge} is already in use by another network")
             self._host()
-            subnet, gateway, ip_range = self._address_space(opts)
-            record = NetworkRecord(
-                id=nid, name=opts.name, driver="bridge", created=now_rfc3339(), subnet=str(subnet),
-                gateway=gateway, ip_range=ip_range, user_subnet=bool(opts.subnet), bridge=bridge,
-                internal=opts.internal, attachable=opts.attachable, labels=dict(opts.labels),
-                options=dict(opts.options), ipam_options=dict(opts.ipam_options))
-            links.ensure_bridge(self._ipr, bridge, gateway, subnet.prefixlen, self.tag)
+            if self._ipr.link_lookup(ifname=bridge):  # never someone else's link (eth0...)
+                raise Conflict(f"bridge name {bridge} is already in use by another interface of the host")
+            with _host_wide_lock():  # from the choice of a subnet to its bridge's address on the host
+                subnet, gateway, ip_range = self._address_space(opts)
+                record = NetworkRecord(
+                    id=nid, name=opts.name, driver="bridge", created=now_rfc3339(), subnet=str(subnet),
+                    gateway=gateway, ip_range=ip_range, user_subnet=bool(opts.subnet), bridge=bridge,
+                    internal=opts.internal, attachable=opts.attachable, labels=dict(opts.labels),
+                    options=dict(opts.options), ipam_options=dict(opts.ipam_options))
+                links.ensure_bridge(self._ipr, bridge, gateway, subnet.prefixlen, self.tag)
             try:
                 self.store.save(record, sync=True)
                 self._apply_rules()
@@ -205,17 +226,27 @@ class NetworkService:
             return
         self._ipr = links.host()
         self._predefined()
-        for record in self.store.all():
-            if record.driver != "bridge":
-                continue
-            if not record.subnet:  # the default bridge, first use: a subnet nothing on the host has
-                others = [ipaddress.IPv4Network(r.subnet) for r in self.store.all() if r.subnet]
-                subnet = ipam.pick_subnet(others + self._host_networks())
-                record.subnet, record.gateway = str(subnet), ipam.first_host(subnet)
-                self.store.save(record, sync=True)
-            links.ensure_bridge(self._ipr, record.bridge, record.gateway,
-                                ipaddress.IPv4Network(record.subnet).prefixlen, self.tag)
-            self._start_dns(record)
+        with _host_wide_lock():
+            for record in self.store.all():
+                if record.driver != "bridge":
+                    continue
+                present = bool(self._ipr.link_lookup(ifname=record.bridge))
+                if record.subnet and not present and any(
+                        ipaddress.IPv4Network(record.subnet).overlaps(n) for n in self._host_networks()):
+                    # taken by someone else while our bridge was down (after a stop or a reboot)
+                    if record.name == "bridge" and not record.endpoints and not self.bip:
+                        record.subnet = record.gateway = ""  # the default bridge picks anew
+                    else:
+                        log.warning("network %s: its subnet %s now overlaps an address or route of the host",
+                                    record.name, record.subnet)
+                if not record.subnet:  # the default bridge, first use: a subnet nothing on the host has
+                    others = [ipaddress.IPv4Network(r.subnet) for r in self.store.all() if r.subnet]
+                    subnet = ipam.pick_subnet(others + self._host_networks())
+                    record.subnet, record.gateway = str(subnet), ipam.first_host(subnet)
+                    self.store.save(record, sync=True)
+                links.ensure_bridge(self._ipr, record.bridge, record.gateway,
+                                    ipaddress.IPv4Network(record.subnet).prefixlen, self.tag)
+                self._start_dns(record)
         self._apply_rules()
 
     def _host_networks(self) -> list[ipaddress.IPv4Network]:
