@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -18,6 +19,12 @@ from portside.network import netns
 
 def q(filters: dict[str, list[str]]) -> str:
     return urllib.parse.quote(json.dumps(filters))
+
+
+def nft_rules(tag: str) -> list[str]:
+    out = subprocess.run(["nft", "-j", "list", "table", "ip", tag], capture_output=True, text=True, check=True)
+    return [json.dumps(item["rule"]["expr"], sort_keys=True) for item in json.loads(out.stdout)["nftables"]
+            if "rule" in item]
 
 
 def exec_root(d: Daemon) -> str:
@@ -169,7 +176,10 @@ def test_ipam_never_hands_out_an_address_twice_even_across_a_restart(daemon_dirs
         d.cli("run", "-d", "--name", "cb", "--network", "small", "busybox", "sleep", "300")
         before = {c: ip_of(d, c, "small") for c in ("ca", "cb")}
         assert before["ca"] == "10.254.88.3" and before["cb"] not in ("10.254.88.3", "10.254.88.1")
+        rules = nft_rules(d.network_tag)
+        assert any("masquerade" in r for r in rules)
         stop_daemon(d)  # the containers keep running (live restore)
+        assert nft_rules(d.network_tag) == rules  # they still need them
         d = start_daemon(*daemon_dirs, extra_args=("--network-tag", d.network_tag))
         assert {c: ip_of(d, c, "small") for c in ("ca", "cb")} == before
         seen = set(before.values())
@@ -182,6 +192,7 @@ def test_ipam_never_hands_out_an_address_twice_even_across_a_restart(daemon_dirs
         d.cli("rm", "-f", "cb", "full")
         d.cli("run", "-d", "--name", "cg", "--network", "small", "busybox", "sleep", "300")
         assert ip_of(d, "cg", "small") == before["cb"]  # freed, and the only one left
+        assert nft_rules(d.network_tag) == rules  # the restarted daemon re-applied them: none lost, none twice
     finally:
         remove_containers(d)
         stop_daemon(d)
