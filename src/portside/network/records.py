@@ -11,6 +11,7 @@ longer run); a daemon crash alone loses nothing, the page cache has it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -71,30 +72,35 @@ class NetworkRecord:
 
 
 class NetworkStore:
-    """``<root>/<id>.json`` per network; the caller (NetworkService) serialises access."""
+    """``<root>/<id>.json`` per network; the caller (NetworkService) serialises access.
+
+    The files are read once: only this daemon (it holds the root's lock) writes them, and
+    ``ps`` asks for every container's networks, so reads come from memory (as copies: a
+    caller's change counts only once saved).
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o700, exist_ok=True)
+        self._cache: dict[str, NetworkRecord] = {}
+        for entry in sorted(os.listdir(root)):
+            if entry.endswith(".json"):
+                try:
+                    with open(os.path.join(root, entry)) as f:
+                        self._cache[entry[:-5]] = NetworkRecord.from_json(json.load(f))
+                except (ValueError, TypeError):
+                    continue  # a torn temp never has the .json name; anything else is not ours
 
     def _path(self, nid: str) -> str:
         return os.path.join(self.root, nid + ".json")
 
     def all(self) -> list[NetworkRecord]:
-        out = []
-        for entry in sorted(os.listdir(self.root)):
-            if entry.endswith(".json"):
-                try:
-                    out.append(self.load(entry[:-5]))
-                except (NotFound, ValueError, TypeError):
-                    continue  # a torn temp never has the .json name; anything else is not ours
-        return out
+        return [copy.deepcopy(self._cache[nid]) for nid in sorted(self._cache)]
 
     def load(self, nid: str) -> NetworkRecord:
         try:
-            with open(self._path(nid)) as f:
-                return NetworkRecord.from_json(json.load(f))
-        except FileNotFoundError:
+            return copy.deepcopy(self._cache[nid])
+        except KeyError:
             raise NotFound(f"network {nid} not found") from None
 
     def save(self, record: NetworkRecord, *, sync: bool = False) -> None:
@@ -106,10 +112,12 @@ class NetworkStore:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        self._cache[record.id] = copy.deepcopy(record)
         if sync:
             _sync_dir(self.root)
 
     def delete(self, nid: str) -> None:
+        self._cache.pop(nid, None)
         try:
             os.unlink(self._path(nid))
         except FileNotFoundError:
