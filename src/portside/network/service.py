@@ -395,7 +395,8 @@ class NetworkService:
         """The addresses of the containers on the network that answer to ``name``: container name,
         short ID (12), full ID, or an alias (what the DNS server answers)."""
         try:
-            record = self.store.load(network_id)
+            with self._lock:  # called from the DNS server's threads
+                record = self.store.load(network_id)
         except NotFound:
             return []
         name = name.rstrip(".").lower()
@@ -407,7 +408,8 @@ class NetworkService:
 
     def reverse(self, network_id: str, address: str) -> str | None:
         try:
-            record = self.store.load(network_id)
+            with self._lock:
+                record = self.store.load(network_id)
         except NotFound:
             return None
         for e in record.endpoints.values():
