@@ -127,6 +127,7 @@ def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapp
     commit_api.register(router, engine)
     volumes_api.register(router, engine)
     networks_api.register(router, engine)
+    engine.networks()  # the predefined networks' records (no netlink yet): there before any container
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router

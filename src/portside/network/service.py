@@ -117,7 +117,7 @@ class NetworkService:
                         if self.bip:
                             iface = ipaddress.IPv4Interface(self.bip)
                             record.subnet, record.gateway = str(iface.network), str(iface.ip)
-                    self.store.save(record, sync=True)
+                    self.store.save(record)  # made again if lost; a new daemon root pays no fsync
 
     def all(self) -> list[NetworkRecord]:
         with self._lock:
