@@ -145,6 +145,8 @@ def test_connect_and_disconnect_a_running_container(daemon: Daemon, busybox_imag
     assert status == 200, data
     addrs = daemon.cli("exec", "box", "ip", "addr").stdout.decode()
     assert "eth1" in addrs and "10.254.77.9/24" in addrs
+    stats = daemon.api.json("GET", "/containers/box/stats?stream=0&one-shot=1")
+    assert sorted(stats["networks"]) == ["eth0", "eth1"]  # as dockerd's: the container's interfaces
     networks = daemon.api.json("GET", "/containers/box/json")["NetworkSettings"]["Networks"]
     assert set(networks) == {"bridge", "extra"} and networks["extra"]["IPAddress"] == "10.254.77.9"
     assert networks["extra"]["Aliases"] == ["b"]
