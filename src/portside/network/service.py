@@ -46,8 +46,13 @@ class DnsServer(Protocol):
     def close(self) -> None: ...
 
 
-# (gateway address, lookup(name) -> addresses, reverse(address) -> name) -> a server not yet started
-DnsFactory = Callable[[str, Callable[[str], list[str]], Callable[[str], "str | None"]], DnsServer]
+class DnsFactory(Protocol):
+    """A user network's DNS server, not yet started (network/dns.py's ``network_server`` fits):
+    it listens on the gateway and answers with ``lookup``/``reverse``; ``network`` names the
+    network (``web.NETWORK``), and an ``internal`` network's server forwards nothing."""
+
+    def __call__(self, gateway: str, lookup: Callable[[str], list[str]], reverse: Callable[[str], str | None], *,
+                 network: str = "", internal: bool = False) -> DnsServer: ...
 
 
 @dataclass
@@ -423,7 +428,8 @@ class NetworkService:
             return
         nid = record.id
         server = self.dns_factory(record.gateway, lambda name: self.lookup(nid, name),
-                                  lambda address: self.reverse(nid, address))
+                                  lambda address: self.reverse(nid, address), network=record.name,
+                                  internal=record.internal)
         try:
             server.start()
         except OSError as e:
