@@ -108,6 +108,8 @@ def test_containers_on_a_user_network_talk_and_other_networks_cannot(daemon: Dae
     assert code != 0  # another network: isolated
     code, _ = fetch(daemon, "bridge", f"http://{ip}/hostname")
     assert code != 0  # the default bridge too
+    (listed,) = [c for c in daemon.api.json("GET", "/containers/json") if c["Names"] == ["/web"]]
+    assert listed["NetworkSettings"]["Networks"]["front"]["IPAddress"] == ip
     hosts = daemon.cli("exec", "web", "cat", "/etc/hosts").stdout.decode()
     assert f"{ip}\t" in hosts
     status, _, data = daemon.api.request("DELETE", "/networks/front")
@@ -139,6 +141,10 @@ def test_internal_network_has_no_route_out_and_others_are_masqueraded(daemon: Da
 def test_connect_and_disconnect_a_running_container(daemon: Daemon, busybox_image: str) -> None:
     create_network(daemon, "extra", IPAM={"Config": [{"Subnet": "10.254.77.0/24", "IPRange": "10.254.77.64/26"}]})
     daemon.cli("run", "-d", "--name", "box", "busybox", "sleep", "300")
+    settings = daemon.api.json("GET", "/containers/box/json")["NetworkSettings"]
+    bridge = settings["Networks"]["bridge"]
+    assert settings["IPAddress"] == bridge["IPAddress"] and settings["Gateway"] == bridge["Gateway"]
+    assert settings["MacAddress"] == bridge["MacAddress"] and os.path.exists(settings["SandboxKey"])
     status, _, data = daemon.api.request("POST", "/networks/extra/connect",
                                          {"Container": "box", "EndpointConfig": {
                                              "IPAMConfig": {"IPv4Address": "10.254.77.9"}, "Aliases": ["b"]}})
