@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import socket
-import secrets
+import hashlib
 import subprocess
 import sys
 import time
@@ -99,8 +99,11 @@ class Daemon:
 
 def start_daemon(root: str, sock: str, log_path: str, extra_args: tuple[str, ...] = ()) -> Daemon:
     """A daemon on ``root`` serving ``sock``; ``extra_args``: more daemon flags (``--userns-remap default``)."""
-    if "--network-tag" not in extra_args:  # host-global network names (bridge, nft table) unique per test daemon
-        extra_args = (*extra_args, "--network-tag", "pt" + secrets.token_hex(3))
+    if "--network-tag" not in extra_args:
+        # host-global network names (bridge, nft table) unique per test daemon, and the same for every
+        # daemon on one root: a test that restarts a crashed daemon gets back what the first one made
+        tag = "pt" + hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:6]
+        extra_args = (*extra_args, "--network-tag", tag)
     log = open(log_path, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock,
                              *extra_args], stdout=log, stderr=subprocess.STDOUT)
