@@ -774,7 +774,10 @@ def portside_daemon(*, timeout: float = 30.0) -> Iterator[Engine]:
     remove_tree(base)
     (base / "root").mkdir(parents=True)
     before = HostNetState.capture()
-    proc = _spawn([str(exe), "daemon", "--root", str(base / "root"), "--host", f"unix://{sock}"], logfile)
+    # a network tag of its own: its bridge and nft table never meet another daemon's (docs/networking.md)
+    tag = f"pb{os.getpid() & 0xffffff:06x}"
+    proc = _spawn([str(exe), "daemon", "--root", str(base / "root"), "--host", f"unix://{sock}",
+                   "--network-tag", tag], logfile)
     pidfile.write_text(f"{proc.pid}\n")
     try:
         try:

@@ -6,6 +6,8 @@ Rows (``--only`` takes the keys in brackets):
   the namespaces a container gets, with no image, rootfs, cgroup or engine.
 - portside [portside]: ``portside --host unix://SOCK run --rm --network none busybox true``
   against a daemon started for the benchmark on a private root.
+- portside bridge [portside-bridge]: the same on the default bridge (``run --rm busybox true``):
+  a namespace, a veth pair, an address and a route more (docs/networking.md).
 - portside --runtime crun [portside-crun]: the same through portside with ``--runtime crun``:
   portside's bundle run by crun instead of portside's own init (docs/runtimes.md).
 - portside via docker CLI [docker-cli]: ``docker -H unix://SOCK run --rm --network none
@@ -55,7 +57,7 @@ OCI_PREFIX = f"portside-bench-run-{os.getpid()}"
 CRUN_FIX = "mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"
 
 ROWS = {  # --only key -> row name
-    "floor": "floor", "portside": "portside", "portside-crun": "portside --runtime crun",
+    "floor": "floor", "portside": "portside", "portside-bridge": "portside bridge", "portside-crun": "portside --runtime crun",
     "docker-cli": "portside via docker CLI",
     "crun": "crun", "runc": "runc", "podman": "podman", "docker": "docker",
 }
@@ -235,7 +237,7 @@ def load_image(engine: Engine) -> None:
 
 def bench_portside(wanted: Callable[[str], bool], runs: int, warmup: int, versions: dict[str, str]) -> list[Result]:
     """The portside CLI and the docker CLI against one portside daemon; leaves portside's ``save`` for the peers."""
-    names = [ROWS[k] for k in ("portside", "portside-crun", "docker-cli") if wanted(k)]
+    names = [ROWS[k] for k in ("portside", "portside-bridge", "portside-crun", "docker-cli") if wanted(k)]
     docker_cli = STATIC_DOCKER_CLI if os.access(STATIC_DOCKER_CLI, os.X_OK) else harness.which("docker")
     harness.log("portside: starting the daemon")
     results: list[Result] = []
@@ -251,6 +253,10 @@ def bench_portside(wanted: Callable[[str], bool], runs: int, warmup: int, versio
             engine.run("save", "-o", str(IMAGE_TAR), IMAGE)
             if wanted("portside"):
                 results.append(timed_row(ROWS["portside"], engine.cmd(*RUN_ARGS), runs, warmup,
+                                         env=portside_cli_env(), leftovers=containers_left(engine)))
+            if wanted("portside-bridge"):
+                bridge_args = tuple(a for a in RUN_ARGS if a not in ("--network", "none"))
+                results.append(timed_row(ROWS["portside-bridge"], engine.cmd(*bridge_args), runs, warmup,
                                          env=portside_cli_env(), leftovers=containers_left(engine)))
             if wanted("portside-crun"):
                 if harness.which("crun") is None or (why := crun_refusal()):

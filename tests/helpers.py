@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import hashlib
 import subprocess
 import sys
 import time
@@ -70,6 +71,7 @@ class Daemon:
     proc: subprocess.Popen[bytes]
     log_path: str
     env: dict[str, str] = field(default_factory=dict)
+    network_tag: str = ""
 
     @property
     def host(self) -> str:
@@ -97,11 +99,16 @@ class Daemon:
 
 def start_daemon(root: str, sock: str, log_path: str, extra_args: tuple[str, ...] = ()) -> Daemon:
     """A daemon on ``root`` serving ``sock``; ``extra_args``: more daemon flags (``--userns-remap default``)."""
+    if "--network-tag" not in extra_args:
+        # host-global network names (bridge, nft table) unique per test daemon, and the same for every
+        # daemon on one root: a test that restarts a crashed daemon gets back what the first one made
+        tag = "pt" + hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:6]
+        extra_args = (*extra_args, "--network-tag", tag)
     log = open(log_path, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock,
                              *extra_args], stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    daemon = Daemon(root, sock, proc, log_path)
+    daemon = Daemon(root, sock, proc, log_path, network_tag=extra_args[extra_args.index("--network-tag") + 1])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -102,7 +102,7 @@ def exec_in(daemon, cid: str, cmd: str) -> str:
 
 
 def test_a_busy_container_shows_cpu_memory_and_pids(daemon, busybox_image):
-    cid = run(daemon, f"head -c 20000000 /dev/zero > /dev/shm/ballast; {BUSY}", name="busy")
+    cid = run(daemon, f"head -c 20000000 /dev/zero > /dev/shm/ballast; {BUSY}", name="busy", NetworkMode="none")
     until(lambda: stats(daemon, cid, "stream=false&one-shot=true")["memory_stats"]["usage"] > 20_000_000,
           what="the ballast to be written")
     started = time.monotonic()
@@ -192,7 +192,7 @@ def test_the_stream_pairs_frames_zeroes_a_stopped_container_and_ends_at_removal(
 
 
 def test_networks_are_the_container_interfaces_but_lo(daemon, busybox_image):
-    cid = run(daemon, FOREVER)
+    cid = run(daemon, FOREVER, NetworkMode="none")
     pid = str(inspect(daemon, cid)["State"]["Pid"])
     assert "networks" not in stats(daemon, cid, "stream=0&one-shot=1")   # only lo so far
 

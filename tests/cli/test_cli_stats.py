@@ -57,7 +57,8 @@ def container_id(engine: Engine, name: str) -> str:
 
 
 def test_stats_no_stream_shows_a_busy_container(engine: Engine) -> None:
-    engine.cli("run", "-d", "--name", "st-busy", "busybox", "sh", "-c",
+    # --network none: the reference dockerd runs without a bridge; NET I/O's width must match
+    engine.cli("run", "-d", "--name", "st-busy", "--network", "none", "busybox", "sh", "-c",
                f"head -c 20000000 /dev/zero > /dev/shm/ballast; {BUSY}")
     engine.cli("create", "--name", "st-idle", "busybox", "true")
     try:

@@ -46,7 +46,7 @@ def rows(text: str) -> list[list[str]]:
 
 
 def test_docker_stats_no_stream(docker, busybox):
-    cid = docker("run", "-d", "--name", "hot", "busybox", "sh", "-c",
+    cid = docker("run", "-d", "--name", "hot", "--network", "none", "busybox", "sh", "-c",
                  f"head -c 20000000 /dev/zero > /dev/shm/ballast; {BUSY}").out.strip()
     docker("create", "--name", "cold", "busybox", "true")
     table = rows(docker("stats", "--no-stream", "hot", "cold").out)

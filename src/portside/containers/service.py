@@ -37,6 +37,7 @@ from portside.containers import userns
 from portside.containers.eventlog import container_event, exec_action, volume_mounts
 from portside.containers.names import random_name
 from portside.containers.fsview import RootfsLocks
+from portside.containers.networking import ContainerNetworking
 from portside.containers.record import ContainerRecord, ContainerStore, State, Sync, validate_name
 from portside.containers.user import resolve_user
 from portside.events import Recorder
@@ -61,8 +62,10 @@ class StartFailed(PortsideError):
 
 class ContainerService:
     def __init__(self, root: str, run_dir: str, images: ImageService, monitor: MonitorClient,
-                 remap: userns.IdentityMapping | None = None, events: Recorder | None = None) -> None:
+                 remap: userns.IdentityMapping | None = None, events: Recorder | None = None,
+                 networking: ContainerNetworking | None = None) -> None:
         self.store = ContainerStore(os.path.join(root, "containers"))
+        self.networking = networking  # None: every container keeps a namespace of its own with only lo
         self.remap = remap  # --userns-remap: new containers get user namespaces (containers/userns.py)
         # what --add-host NAME:host-gateway maps to: dockerd's --host-gateway-ip, by default the
         # default bridge's gateway (networking sets it when the bridge is up); "" → dockerd's error
@@ -107,6 +110,8 @@ class ContainerService:
             self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
                          exit_record.get("finished_at") if exit_record else None,
                          bool(exit_record.get("oom")) if exit_record else False)
+        if self.networking is not None:
+            self.networking.sweep({r.id for r in self.store.all() if r.state in (State.RUNNING, State.PAUSED)})
         self._unmount_volumes(None)
         self.monitor.subscribe(self._on_event)
 
@@ -152,6 +157,7 @@ class ContainerService:
             self._changed.notify_all()
             self._emit_exit(record)
             self._unmount_volumes(cid)
+            self._network_down(cid)
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
             delay = min(0.1 * 2 ** min(record.restart_count - 1, 10), 60.0)  # dockerd's back-off, capped
@@ -225,6 +231,8 @@ class ContainerService:
 
     def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
         request = specs.parse_create(untrusted_body, name, volumes_from=self._mount_points_of)
+        if self.networking is not None:
+            self.networking.check(dict(request.body.get("HostConfig") or {}), dict(request.networking_config or {}))
         from_host_config(dict(request.body.get("HostConfig") or {}))  # dockerd refuses bad limits at create
         runtime = runtimes.check(request.host_config.runtime)
         image = self.images.get(request.image)
@@ -260,7 +268,11 @@ class ContainerService:
         hostname_default = socket.gethostname() if request.host_config.network_mode == "host" else cid[:12]
         hostname = request.config.hostname or hostname_default
         config["Hostname"] = hostname  # dockerd keeps the one it chose in the container's Config
-        etc = write_etc_files(directory, hostname, request, self.host_gateway_ip)
+        host_gateway = self.host_gateway_ip
+        if not host_gateway and self.networking is not None and any(
+                e.rpartition(":")[2] == "host-gateway" for e in request.host_config.extra_hosts):
+            host_gateway = self.networking.networks.default_gateway()  # dockerd's default: docker0's address
+        etc = write_etc_files(directory, hostname, request, host_gateway)
         spec = specs.build_spec(
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
             hostname_default=hostname_default, etc_files=etc, volume_path=self._volume_for(cid),
@@ -282,6 +294,14 @@ class ContainerService:
         with self._lock:
             self.store.save(record, sync=Sync.SOON)
         return record
+
+    def _network_down(self, cid: str) -> None:
+        if self.networking is None:
+            return
+        try:
+            self.networking.down(cid)
+        except PortsideError as e:
+            log.warning("releasing the network of %s: %s", cid[:12], e)
 
     def _volume_for(self, cid: str) -> Callable[[str], str]:
         """The spec's volume_path: a named volume made on first use, an anonymous one per VOLUME."""
@@ -395,6 +415,9 @@ class ContainerService:
             pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
             try:
                 self._mount_volumes(record.id)
+                if self.networking is not None:
+                    self.networking.up(record.id, record.name, spec.get("hostname") or record.id[:12], record.config,
+                                       record.host_config, record.networking_config, spec)
                 reply = self.monitor.request({
                     "op": "start", "id": record.id, "spec": spec,
                     "root_mounts": [[m.type, m.source, list(m.options)] for m in mounts],
@@ -407,6 +430,7 @@ class ContainerService:
                 }, fds=[slot.fd for slot in pending])
             except (MonitorError, Internal) as e:
                 self._unmount_volumes(record.id)
+                self._network_down(record.id)
                 record.exit_code = e.exit_code if isinstance(e, MonitorError) else 128  # dockerd's exitUnknown
                 record.error = str(e)
                 self.store.save(record, sync=Sync.NEVER)
@@ -474,6 +498,30 @@ class ContainerService:
                     raise
             container_event(self.events, record, "update")
         return []
+
+    # -- networks (containers/networking.py does the work; the record is ours) -------------------
+
+    def connect_network(self, name_or_id: str, network: str, settings: dict[str, Any]) -> None:
+        if self.networking is None:
+            raise NotImplementedYet("networks need the network service")
+        with self._lock:
+            record = self.get(name_or_id)
+            running = record.state in (State.RUNNING, State.PAUSED)
+            record.networking_config = self.networking.connect(
+                record.id, record.name, record.config.get("Hostname") or record.id[:12], running,
+                record.host_config, record.networking_config, network, settings,
+                domainname=record.config.get("Domainname") or "")
+            self.store.save(record)
+
+    def disconnect_network(self, name_or_id: str, network: str, force: bool) -> None:
+        if self.networking is None:
+            raise NotImplementedYet("networks need the network service")
+        with self._lock:
+            record = self.get(name_or_id)
+            running = record.state in (State.RUNNING, State.PAUSED)
+            record.host_config, record.networking_config = self.networking.disconnect(
+                record.id, running, record.host_config, record.networking_config, network, force)
+            self.store.save(record)
 
     # -- pause, rename, top, changes -------------------------------------------------------
 
@@ -781,6 +829,7 @@ class ContainerService:
         for slot in self._pending.pop(record.id, []):
             slot.close()
         used = self.volumes_of(record.id)
+        self._network_down(record.id)
         if not record.started_ns:
             self.monitor.release(record.id)  # never started: the spare reserved at create goes now
         with self.rootfs_locks.hold(record.id):

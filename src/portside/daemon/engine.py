@@ -9,11 +9,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from portside.containers.networking import ContainerNetworking
 from portside.containers.service import ContainerService
 from portside.containers.userns import IdentityMapping
 from portside.distribution.hosts import RegistryOptions
 from portside.events import Recorder
 from portside.images.service import ImageService
+from portside.network import dns
+from portside.network.ports import PortPublisher
+from portside.network.service import NetworkService
 from portside.runtime.client import MonitorClient
 
 
@@ -28,8 +32,21 @@ class Engine:
     remap: IdentityMapping | None = None  # --userns-remap
     events: Recorder = field(default_factory=Recorder)  # the one event log every service emits into
     registry: RegistryOptions = field(default_factory=RegistryOptions)  # --registry-mirror, --insecure-registry
+    network_tag: str = "portside"  # names what this daemon makes on the host: bridge TAG0, nft table TAG
+    bridge: str = ""               # --bridge: the default bridge's name (default TAG0)
+    bip: str = ""                  # --bip: the default bridge's address and subnet
     _containers: ContainerService | None = None
+    _networks: NetworkService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _containers
+    _network_lock: threading.Lock = field(default_factory=threading.Lock)  # guards _networks
+
+    def networks(self) -> NetworkService:
+        """The network service, made on first use (image-only use never loads netlink)."""
+        with self._network_lock:
+            if self._networks is None:
+                self._networks = NetworkService(self.root, self.exec_root, tag=self.network_tag, bridge=self.bridge,
+                                                bip=self.bip, dns=dns.network_server)
+            return self._networks
 
     def containers(self) -> ContainerService:
         """The container service, with the monitor started (or found) on first use.
@@ -41,8 +58,11 @@ class Engine:
             if self._containers is None:
                 monitor = MonitorClient(os.path.join(self.exec_root, "monitor"))
                 monitor.ensure_running()
+                publisher = PortPublisher(self.network_tag, state_dir=os.path.join(self.root, "network", "ports"))
+                networking = ContainerNetworking(self.networks,
+                                                 lambda cid: os.path.join(self.root, "containers", cid), publisher)
                 service = ContainerService(self.root, os.path.join(self.exec_root, "monitor"), self.images, monitor,
-                                           remap=self.remap, events=self.events)
+                                           remap=self.remap, events=self.events, networking=networking)
                 service.reconcile()
                 self._containers = service
             return self._containers
@@ -65,3 +85,9 @@ class Engine:
                 f.write(value)
             os.replace(tmp, path)
             return value
+
+    def shutdown_networks(self) -> None:
+        """At daemon stop: what the network service made on the host goes if nothing uses it."""
+        with self._network_lock:
+            if self._networks is not None:
+                self._networks.shutdown()

@@ -15,6 +15,7 @@ import fcntl
 import grp
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -31,6 +32,7 @@ from portside.daemon.api import containers as containers_api
 from portside.daemon.api import distribution as distribution_api
 from portside.daemon.api import events as events_api
 from portside.daemon.api import images as images_api
+from portside.daemon.api import networks as networks_api
 from portside.daemon.api import stats as stats_api
 from portside.daemon.api import system as system_api
 from portside.daemon.api import volumes as volumes_api
@@ -84,6 +86,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="registry reached without certificate verification, or over plain http (repeatable)")
     p.add_argument("--registry-certs-dir", default=DEFAULT_CERTS_DIR, metavar="DIR",
                    help="per-registry CA and client certificates, DIR/HOST:PORT/*.crt (default %(default)s)")
+    p.add_argument("--network-tag", default="portside", help=argparse.SUPPRESS)  # names host-global objects
+    p.add_argument("-b", "--bridge", default="", help="attach containers to this network bridge (default TAG0)")
+    p.add_argument("--bip", default="", help="the default bridge's IP address and subnet (CIDR)")
     p.add_argument("-D", "--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -166,12 +171,13 @@ def refuse_live_socket(path: str) -> None:
 
 
 def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapping | None = None,
-          registry: RegistryOptions | None = None) -> tuple[Engine, Router]:
+          registry: RegistryOptions | None = None, network_tag: str = "portside", bridge: str = "",
+          bip: str = "") -> tuple[Engine, Router]:
     recorder = Recorder()
     images = ImageService(root, events=recorder)
     images.sweep()
     engine = Engine(root=root, images=images, exec_root=exec_root, debug=debug, remap=remap, events=recorder,
-                    registry=registry or RegistryOptions())
+                    registry=registry or RegistryOptions(), network_tag=network_tag, bridge=bridge, bip=bip)
     router = Router()
     system_api.register(router, engine)
     images_api.register(router, engine)
@@ -182,6 +188,8 @@ def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapp
     commit_api.register(router, engine)
     volumes_api.register(router, engine)
     events_api.register(router, engine)
+    networks_api.register(router, engine)
+    engine.networks()  # the predefined networks' records (no netlink yet): there before any container
     if engine.has_containers():
         engine.containers()  # live restore: pick up the containers the monitor still runs
     return engine, router
@@ -234,7 +242,11 @@ def run(argv: list[str]) -> int:
     except PortsideError as e:
         print(f"portside daemon: {e}", file=sys.stderr)
         return 1
-    engine, router = build(root, exec_root, debug=args.debug, remap=remap, registry=registry)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,9}", args.network_tag):
+        print("portside daemon: --network-tag: a letter, then up to 9 letters, digits or _", file=sys.stderr)
+        return 1
+    engine, router = build(root, exec_root, debug=args.debug, remap=remap, registry=registry,
+                           network_tag=args.network_tag, bridge=args.bridge, bip=args.bip)
     server = Server(router, log=log, default_headers=[
         ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
         ("Server", f"portside/{portside.__version__} (linux)"),
@@ -267,6 +279,7 @@ def run(argv: list[str]) -> int:
     try:
         server.serve_forever()
     finally:
+        engine.shutdown_networks()
         engine.images.close()
         lock.close()
     return 0

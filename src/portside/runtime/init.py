@@ -306,7 +306,18 @@ def _mount(rootfs: str, m: dict[str, Any], tree_fd: int | None = None) -> None:
     if tree_fd is not None:
         linux.move_mount(tree_fd, target)
     else:
-        linux.mount(source, target, fstype, flags & ~linux.MS_RDONLY if is_bind else flags, ",".join(data) or None)
+        try:
+            linux.mount(source, target, fstype, flags & ~linux.MS_RDONLY if is_bind else flags,
+                        ",".join(data) or None)
+        except OSError as e:
+            if kind != "sysfs" or e.errno != errno.EPERM:
+                raise
+            # A user-namespaced container in a network namespace it does not own (the daemon
+            # made it, for its bridge endpoint) may not mount sysfs: runc's fallback, the
+            # host's /sys bound read-only (its locked flags kept).
+            linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
+            linux.mount("", target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _mount_flags(target))
+            return
     if is_bind and flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
         # a bind mount takes its flags only on a remount; in a user namespace the flags the
         # source has (nosuid on /dev/shm...) cannot be cleared, so they are kept

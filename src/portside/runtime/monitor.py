@@ -387,10 +387,11 @@ class Monitor:
             for fd in fds:
                 _close(fd)
             return {"ok": False, "error": f"Container {req['id']} is not running", "exit_code": 1}
-        # the user namespace first (it owns the others); only those the container does not share
-        # with us: once in its user namespace, ours (the host's cgroup namespace) are out of reach
+        # the user namespace first (it owns the others), but after the network namespace, which the
+        # daemon made (the host's user namespace owns it: only the host's root may join it); only those
+        # the container does not share with us: once in its user namespace, ours are out of reach
         ns = [{"type": t, "path": f"/proc/{container.pid}/ns/{n}"}
-              for t, n in (("user", "user"), ("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("pid", "pid"),
+              for t, n in (("network", "net"), ("user", "user"), ("ipc", "ipc"), ("uts", "uts"), ("pid", "pid"),
                            ("cgroup", "cgroup"), ("mount", "mnt"))
               if os.stat(f"/proc/{container.pid}/ns/{n}").st_ino != os.stat(f"/proc/self/ns/{n}").st_ino]
         spec = {"process": req["process"], "linux": {"namespaces": ns, "seccomp": req.get("seccomp")}}

@@ -84,6 +84,9 @@ _CONTAINER_LS = Entry("containers", "CONTAINER_LS", "List containers")
 _VOLUME_LS = Entry("volumes", "VOLUME_LS", "List volumes")
 _VOLUME_RM = Entry("volumes", "VOLUME_RM", "Remove one or more volumes")
 
+_NETWORK_LS = Entry("networks", "NETWORK_LS", "List networks")
+_NETWORK_RM = Entry("networks", "NETWORK_RM", "Remove one or more networks")
+
 GROUPS: dict[str, GroupEntry] = {
     "container": GroupEntry(
         "Manage containers",
@@ -130,6 +133,22 @@ GROUPS: dict[str, GroupEntry] = {
             "remove": _VOLUME_RM,
         },
         ("create", "inspect", "ls", "prune", "rm"),
+    ),
+    "network": GroupEntry(
+        "Manage networks",
+        {
+            "connect": Entry("networks", "NETWORK_CONNECT", "Connect a container to a network"),
+            "create": Entry("networks", "NETWORK_CREATE", "Create a network"),
+            "disconnect": Entry("networks", "NETWORK_DISCONNECT", "Disconnect a container from a network"),
+            "inspect": Entry("networks", "NETWORK_INSPECT",
+                             "Display detailed information on one or more networks"),
+            "ls": _NETWORK_LS,
+            "list": _NETWORK_LS,
+            "prune": Entry("networks", "NETWORK_PRUNE", "Remove all unused networks"),
+            "rm": _NETWORK_RM,
+            "remove": _NETWORK_RM,
+        },
+        ("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"),
     ),
     "system": GroupEntry(
         "Manage portside",

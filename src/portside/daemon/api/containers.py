@@ -19,6 +19,7 @@ from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
 from portside.daemon.router import Router
 from portside.errors import InvalidArgument, NotFound, NotModified, PortsideError
+from portside.network.portmap import api_port_list, with_exposed
 from portside.streams.stdcopy import STDOUT, frame
 from portside.streams import jsonlog
 from portside.timefmt import format_rfc3339, parse_timestamp
@@ -132,9 +133,30 @@ class _ContainersAPI:
                 "MergedDir": os.path.join(directory, "rootfs")}},
             "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
             "Config": r.config,
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
-                                "IPAddress": "", "Gateway": "", "MacAddress": ""},
+            "NetworkSettings": self._network_settings(r, running),
         }
+
+    def _network_settings(self, r: ContainerRecord, running: bool) -> dict[str, Any]:
+        networking = self.containers.networking
+        if networking is None:
+            return {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}, "IPAddress": "", "Gateway": "",
+                    "MacAddress": ""}
+        return networking.settings(r.id, r.host_config, r.networking_config, running,
+                                   r.config.get("ExposedPorts") or {})
+
+    def _network_summary(self, r: ContainerRecord) -> dict[str, Any]:
+        networking = self.containers.networking
+        if networking is None:
+            return {"Networks": {}}
+        return networking.summary(r.id, r.host_config, r.networking_config,
+                                  r.state in (State.RUNNING, State.PAUSED))
+
+    def _ports(self, r: ContainerRecord) -> list[dict[str, Any]]:
+        """/containers/json's Ports: the published bindings while it runs, and its other exposed ports."""
+        networking = self.containers.networking
+        running = r.state in (State.RUNNING, State.PAUSED)
+        published = networking.published(r.id) if networking is not None and running else {}
+        return api_port_list(with_exposed(published, r.config.get("ExposedPorts") or {}))
 
     def list_containers(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
@@ -158,10 +180,10 @@ class _ContainersAPI:
         """A container's list entry; its Status is filled in per request (listing.py)."""
         return {
             "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
-            "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
+            "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": self._ports(r),
             "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": "",
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": self._network_summary(r),
             "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
         }
 
