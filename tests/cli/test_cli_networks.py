@@ -37,3 +37,44 @@ def test_network_cli(daemon: Daemon, busybox_image: str) -> None:
     assert daemon.cli("network", "prune", "-f").stdout == b"Deleted Networks:\nspare\n\n"
     r = daemon.cli("network", "rm", "host", check=False)
     assert r.stderr == b"Error response from daemon: host is a pre-defined network and cannot be removed\n"
+
+
+def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(daemon: Daemon, busybox_image: str) -> None:
+    daemon.cli("network", "create", "front")
+    try:
+        daemon.cli("run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "busybox",
+                   "sh", "-c", "mkdir /www && echo hello-by-name > /www/index.html && httpd -f -p 80 -h /www")
+        ip = json.loads(daemon.cli("inspect", "web").stdout)[0]["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+        # busybox's nslookup asks the network's DNS server; (Debian's static busybox wget cannot resolve
+        # names, and crashes with -T: it fetches by address, without a timeout)
+        for name in ("web", "www", "web.front"):
+            r = daemon.cli("run", "--rm", "--network", "front", "busybox", "nslookup", name)
+            assert f"Address: {ip}" in r.stdout.decode(), (name, r.stdout)
+        r = daemon.cli("run", "--rm", "--network", "front", "busybox", "wget", "-q", "-O", "-",
+                       f"http://{ip}/")
+        assert r.stdout == b"hello-by-name\n"
+        r = daemon.cli("run", "--rm", "--network", "front", "busybox", "cat", "/etc/resolv.conf")
+        gateway = json.loads(daemon.cli("network", "inspect", "front").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+        assert f"nameserver {gateway}\n" in r.stdout.decode()
+        # the default bridge has no embedded DNS, as Docker's: the name does not resolve there
+        r = daemon.cli("run", "--rm", "busybox", "sh", "-c", "grep -c web /etc/hosts", check=False)
+        assert r.stdout == b"0\n"
+    finally:
+        daemon.cli("rm", "-f", "web", check=False)
+        daemon.cli("network", "rm", "front", check=False)
+
+
+def test_a_published_port_is_reached_from_the_host(daemon: Daemon, busybox_image: str) -> None:
+    import urllib.request
+    daemon.cli("run", "-d", "--name", "pub", "-p", "127.0.0.1::80", "busybox",
+               "sh", "-c", "mkdir /www && echo published > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        line = daemon.cli("port", "pub", "80").stdout.decode().strip()
+        host, _, port = line.rpartition(":")
+        assert host == "127.0.0.1" and port.isdigit()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
+            assert reply.read() == b"published\n"
+        ps = daemon.cli("ps", "--format", "{{.Ports}}", "-f", "name=pub").stdout.decode()
+        assert ps == f"127.0.0.1:{port}->80/tcp\n"
+    finally:
+        daemon.cli("rm", "-f", "pub", check=False)
