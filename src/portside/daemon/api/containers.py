@@ -66,6 +66,18 @@ def _status_text(r: ContainerRecord, now_ns: int) -> str:
     return "Created"
 
 
+def summary(containers: ContainerService, r: ContainerRecord, now_ns: int) -> dict[str, Any]:
+    """One container as ``GET /containers/json`` and ``/system/df`` list it."""
+    return {
+        "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
+        "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
+        "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now_ns),
+        "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": mounts_json(r.mount_points, containers.volumes.mountpoint),
+    }
+
+
 def _command(config: dict[str, Any]) -> str:
     """ps's COMMAND as dockerd builds it: the path, then the arguments, those with a space in single quotes."""
     words = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -145,14 +157,7 @@ class _ContainersAPI:
                 continue
             if not self._matches(r, filters):
                 continue
-            out.append({
-                "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
-                "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": [],
-                "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now),
-                "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}},
-                "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
-            })
+            out.append(summary(self.containers, r, now))
             if limit > 0 and len(out) >= limit:
                 break
         return Response.json(out)
