@@ -17,6 +17,7 @@ from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
 from portside.daemon.router import Router
 from portside.errors import InvalidArgument, NotFound, NotModified, PortsideError
+from portside.images.service import labels_match
 from portside.streams.stdcopy import STDOUT, frame
 from portside.streams import jsonlog
 from portside.timefmt import format_rfc3339, parse_timestamp
@@ -218,12 +219,22 @@ class _ContainersAPI:
         return Response(status=204)
 
     def prune(self, req: Request) -> Response:
-        deleted = []
+        filters = parse_filters(req.json_arg("filters"), {"until", "label", "label!"})
+        now = time.time()
+        until = min((parse_timestamp(v, now, what="until") for v in filters.get("until", [])), default=None)
+        labels = filters.get("label", []) + ["!" + f for f in filters.get("label!", [])]
+        deleted, reclaimed = [], 0
         for r in self.containers.all():
-            if r.state in (State.EXITED, State.CREATED, State.DEAD):
-                self.containers.remove(r.id)
-                deleted.append(r.id)
-        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+            if r.state not in (State.EXITED, State.CREATED, State.DEAD):
+                continue
+            if (until is not None and r.created_ns / 1e9 > until) or not labels_match(r.config.get("Labels") or {},
+                                                                                        labels):
+                continue
+            size = self.engine.images.snapshots.upper_usage(r.id)
+            self.containers.remove(r.id)
+            deleted.append(r.id)
+            reclaimed += size
+        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     def wait(self, req: Request) -> StreamResponse:
         cid = self.containers.resolve(req.params["id"])
