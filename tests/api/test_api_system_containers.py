@@ -30,3 +30,12 @@ def test_info_counts_and_df_lists_containers(daemon, busybox_image):
     assert entries["/fresh"]["SizeRw"] == 0 and entries["/fresh"]["State"] == "created"
     assert entries["/up"]["State"] == "running" and entries["/up"]["ImageID"] == busybox_image
     daemon.cli("unpause", "frozen")
+
+
+def test_list_with_size(daemon, busybox_image):
+    daemon.cli("run", "--name", "wrote", "busybox", "sh", "-c", "head -c 1234 /dev/zero > /made")
+    image_size = daemon.api.json("GET", f"/images/{busybox_image}/json")["Size"]
+    [entry] = daemon.api.json("GET", "/containers/json?all=1&size=1")
+    assert (entry["SizeRw"], entry["SizeRootFs"]) == (1234, 1234 + image_size)
+    [entry] = daemon.api.json("GET", "/containers/json?all=1")
+    assert "SizeRw" not in entry  # sizes cost a walk of the container's layer: only when asked, as dockerd

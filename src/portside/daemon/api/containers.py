@@ -79,6 +79,16 @@ def summary(containers: ContainerService, r: ContainerRecord, now_ns: int) -> di
     }
 
 
+def sizes(engine: Engine, r: ContainerRecord) -> dict[str, int]:
+    """``SizeRw`` (what the container wrote) and ``SizeRootFs`` (that and its image), for ``ps -s`` and ``df``."""
+    size_rw = engine.images.snapshots.upper_usage(r.id)
+    try:
+        image_size = engine.images.get(r.image_id).row.size
+    except NotFound:
+        image_size = 0
+    return {"SizeRw": size_rw, "SizeRootFs": size_rw + image_size}
+
+
 def _command(config: dict[str, Any]) -> str:
     """ps's COMMAND as dockerd builds it: the path, then the arguments, those with a space in single quotes."""
     words = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -158,7 +168,8 @@ class _ContainersAPI:
                 continue
             if not self._matches(r, filters):
                 continue
-            out.append(summary(self.containers, r, now))
+            entry = summary(self.containers, r, now)
+            out.append({**entry, **sizes(self.engine, r)} if req.flag("size") else entry)
             if limit > 0 and len(out) >= limit:
                 break
         return Response.json(out)

@@ -12,12 +12,11 @@ import portside
 from portside.containers import runtimes
 from portside.containers.record import ContainerRecord, State
 from portside.daemon.api import volumes
-from portside.daemon.api.containers import summary as container_summary
+from portside.daemon.api.containers import sizes as container_sizes, summary as container_summary
 from portside.daemon.api.images import summary
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
 from portside.daemon.router import API_VERSION, MIN_API_VERSION, Router
-from portside.errors import NotFound
 from portside.images.load import host_architecture
 from portside.timefmt import format_rfc3339
 
@@ -147,16 +146,6 @@ def info_document(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _container_usage(engine: Engine, r: ContainerRecord, now_ns: int) -> dict[str, Any]:
-    entry = container_summary(engine.containers(), r, now_ns)
-    size_rw = engine.images.snapshots.upper_usage(r.id)
-    try:
-        image_size = engine.images.get(r.image_id).row.size
-    except NotFound:
-        image_size = 0
-    return {**entry, "SizeRw": size_rw, "SizeRootFs": size_rw + image_size}
-
-
 def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
     images = engine.images.images()
     layer_users: dict[str, int] = {}
@@ -172,7 +161,8 @@ def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
     return {
         "LayersSize": engine.images.disk_usage(),
         "Images": entries,
-        "Containers": [_container_usage(engine, r, now) for r in _containers(engine)],
+        "Containers": [{**container_summary(engine.containers(), r, now), **container_sizes(engine, r)}
+                       for r in _containers(engine)],
         "Volumes": volumes.disk_usage(engine),
         "BuildCache": [],
     }
