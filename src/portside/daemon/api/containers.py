@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
+from portside.daemon.api.hostconfig import host_config_document
 from portside.daemon.api.mounts import mounts_json
 from portside.daemon.engine import Engine
 from portside.daemon.filters import parse_filters
@@ -146,7 +147,7 @@ class _ContainersAPI:
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": None,
-            "HostConfig": r.host_config,
+            "HostConfig": host_config_document(r.host_config),
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "UpperDir": self.engine.images.snapshots.upper_path(r.id),
                 "MergedDir": os.path.join(directory, "rootfs")}},
