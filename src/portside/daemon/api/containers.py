@@ -342,8 +342,12 @@ class _ContainersAPI:
         opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
         tty = bool(r.config.get("Tty"))
         slot = self.containers.reserve_attach(r.id, opts)
+        replay = self.containers.log_path(r.id) if req.flag("logs") else None
 
         def run(sock: socket.socket, already: bytes) -> None:
+            if replay is not None and os.path.exists(replay):  # logs=1: what was written so far, then live
+                for entry in jsonlog.read_logs(replay, stdout=opts["stdout"], stderr=opts["stderr"]):
+                    sock.sendall(jsonlog.format_entry_for_api(entry, timestamps=False, tty=tty))
             self.containers.attach(r.id, slot, sock, already)
 
         content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
