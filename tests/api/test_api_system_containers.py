@@ -39,3 +39,11 @@ def test_list_with_size(daemon, busybox_image):
     assert (entry["SizeRw"], entry["SizeRootFs"]) == (1234, 1234 + image_size)
     [entry] = daemon.api.json("GET", "/containers/json?all=1")
     assert "SizeRw" not in entry  # sizes cost a walk of the container's layer: only when asked, as dockerd
+
+
+def test_inspect_with_size(daemon, busybox_image):
+    daemon.cli("run", "--name", "wrote", "busybox", "sh", "-c", "head -c 777 /dev/zero > /made")
+    image_size = daemon.api.json("GET", f"/images/{busybox_image}/json")["Size"]
+    doc = daemon.api.json("GET", "/containers/wrote/json?size=1")
+    assert (doc["SizeRw"], doc["SizeRootFs"]) == (777, 777 + image_size)  # docker inspect -s
+    assert "SizeRw" not in daemon.api.json("GET", "/containers/wrote/json")

@@ -118,7 +118,8 @@ class _ContainersAPI:
 
     def inspect(self, req: Request) -> Response:
         r = self.containers.get(req.params["id"])
-        return Response.json(self._inspect_doc(r))
+        doc = self._inspect_doc(r)
+        return Response.json({**doc, **sizes(self.engine, r)} if req.flag("size") else doc)
 
     def _inspect_doc(self, r: ContainerRecord) -> dict[str, Any]:
         running = r.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
