@@ -68,3 +68,19 @@ def test_attach_with_logs_replays_what_was_written(daemon, busybox_image):
     assert demux(data) == (b"before\nafter\n", b"warn\n")
     s.close()
     daemon.api.request("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_attach_without_stream_sends_the_logs_and_ends(daemon, busybox_image):
+    # docker-py's container.attach(stream=False, logs=True): the output so far, not a wait for the exit
+    cid = running(daemon, ["sh", "-c", "echo so-far; echo warn >&2; sleep 60"])
+    deadline = time.monotonic() + 20
+    while b"warn" not in daemon.api.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")[2]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    status, _, body = daemon.api.request("POST", f"/containers/{cid}/attach?logs=1&stdout=1&stderr=1")
+    assert status == 200 and demux(body) == (b"so-far\n", b"warn\n")
+    status, _, body = daemon.api.request("POST", f"/containers/{cid}/attach?stdout=1")
+    assert status == 200 and body == b""
+    assert time.monotonic() - started < 10
+    daemon.api.request("DELETE", f"/containers/{cid}?force=1")

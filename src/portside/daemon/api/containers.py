@@ -342,16 +342,22 @@ class _ContainersAPI:
         r = self.containers.get(req.params["id"])
         opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
         tty = bool(r.config.get("Tty"))
-        slot = self.containers.reserve_attach(r.id, opts)
+        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
         replay = self.containers.log_path(r.id) if req.flag("logs") else None
 
-        def run(sock: socket.socket, already: bytes) -> None:
-            if replay is not None and os.path.exists(replay):  # logs=1: what was written so far, then live
+        def send_logs(sock: socket.socket) -> None:
+            if replay is not None and os.path.exists(replay):
                 for entry in jsonlog.read_logs(replay, stdout=opts["stdout"], stderr=opts["stderr"]):
                     sock.sendall(jsonlog.format_entry_for_api(entry, timestamps=False, tty=tty))
+
+        if not req.flag("stream"):  # dockerd: the logs asked for, if any, and the stream ends
+            return Hijack(lambda sock, already: send_logs(sock), content_type=content)
+        slot = self.containers.reserve_attach(r.id, opts)
+
+        def run(sock: socket.socket, already: bytes) -> None:
+            send_logs(sock)  # logs=1: what was written so far, then live
             self.containers.attach(r.id, slot, sock, already)
 
-        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
         return Hijack(run, content_type=content)
 
     def logs(self, req: Request) -> StreamResponse:
