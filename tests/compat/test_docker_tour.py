@@ -325,6 +325,8 @@ def test_files_volumes_and_images_of_a_day(docker, busybox, busybox_tar, tmp_pat
         assert sorted(tf.getnames()) == ["data", "data/f"]
     assert docker("exec", "worker", "cat", "/in.txt").out == "from the host\n"
 
+    size_rw = docker("container", "inspect", "-s", "-f", "{{.SizeRw}}", "worker").out.strip()
+    assert int(size_rw) >= len("made\nfrom the host\n")
     stats = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "worker").out.split()
     assert stats[0] == "worker" and int(stats[1]) >= 1
 

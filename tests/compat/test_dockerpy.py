@@ -245,3 +245,39 @@ def test_errors_are_docker_py_exceptions(client, busybox):
     running.remove(force=True)
     pruned = client.containers.prune()
     assert len(pruned["ContainersDeleted"]) == 1
+
+
+def test_container_operations(client, busybox, busybox_tar):
+    container = client.containers.run("busybox", ["sh", "-c", "echo hi; echo > /made; " + FOREVER], detach=True,
+                                      name="ops")
+    wait_for(lambda: container.logs() == b"hi\n", "the first line")
+    assert container.attach(stdout=True, stderr=True, stream=False, logs=True) == b"hi\n"  # returns, no waiting
+    container.pause()
+    container.reload()
+    assert container.status == "paused"
+    container.unpause()
+    container.rename("renamed")
+    container.reload()
+    assert container.name == "renamed"
+    container.kill("USR1")                                     # the trap ignores it
+    container.reload()
+    assert container.status == "running"
+    assert container.update(mem_limit="64m", memswap_limit="128m") == {"Warnings": []}
+    container.reload()
+    assert (container.attrs["HostConfig"]["Memory"], container.attrs["HostConfig"]["MemorySwap"]) == (
+        64 << 20, 128 << 20)
+    assert {"Path": "/made", "Kind": 1} in container.diff()
+    with tarfile.open(fileobj=io.BytesIO(b"".join(container.export()))) as tf:
+        assert "made" in tf.getnames() and "bin/busybox" in tf.getnames()
+    container.restart(timeout=2)
+    container.reload()
+    assert container.status == "running" and container.attrs["RestartCount"] == 0
+    [sized] = client.api.containers(all=True, size=True)
+    assert sized["SizeRw"] >= 1 and sized["SizeRootFs"] > sized["SizeRw"]  # /made; and the image
+    container.remove(force=True)
+
+    history = busybox.history()
+    assert [(h["Id"], h["Comment"]) for h in history] == [(busybox.id, "Imported from -")]
+    with open(busybox_tar, "rb") as f:
+        status = client.api.import_image_from_data(f.read(), repository="imported", tag="1")
+    assert client.images.get("imported:1").id in status
