@@ -163,6 +163,7 @@ class _ContainersAPI:
                                 {"id", "name", "status", "label", "ancestor", "exited", "before", "since"})
         show_all = req.flag("all")
         limit = req.int_arg("limit") or 0
+        with_size = req.flag("size")  # a walk of each container's layer: only when asked
         now = time.time_ns()
         out: list[dict[str, Any]] = []
         for r in self.containers.all():
@@ -171,7 +172,7 @@ class _ContainersAPI:
             if not self._matches(r, filters):
                 continue
             entry = summary(self.containers, r, now)
-            out.append({**entry, **sizes(self.engine, r)} if req.flag("size") else entry)
+            out.append({**entry, **sizes(self.engine, r)} if with_size else entry)
             if limit > 0 and len(out) >= limit:
                 break
         return Response.json(out)
