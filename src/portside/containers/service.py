@@ -664,6 +664,8 @@ class ContainerService:
                 "op": "exec", "id": record.id, "exec_id": ex.id, "process": process,
                 "seccomp": (spec.get("linux") or {}).get("seccomp"),
                 "stdin": bool(ex.config.get("AttachStdin")), "preface": preface.hex(),
+                # a body without them (not a docker client) gets both, as before
+                "stdout": bool(ex.config.get("AttachStdout", True)), "stderr": bool(ex.config.get("AttachStderr", True)),
             }, fds=fds)
             ex.pid = int(reply["pid"])
         except MonitorError as e:

@@ -448,7 +448,8 @@ class Monitor:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, ("output", proc))
         for fd in fds:
-            self._attach_to(proc, fd, {"stdin": bool(req.get("stdin")), "stdout": True, "stderr": True})
+            self._attach_to(proc, fd, {"stdin": bool(req.get("stdin")), "stdout": req.get("stdout", True),
+                                       "stderr": req.get("stderr", True)})
         return {"ok": True, "pid": pid}
 
     def _exec_finished(self, e: _Container) -> None:

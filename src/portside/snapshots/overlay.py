@@ -101,15 +101,11 @@ class OverlaySnapshotter:
 
     def usage(self, chain_id: str) -> int:
         """A committed layer's size as Docker counts it: file contents (each inode once) and symlinks."""
-        total = 0
-        seen: set[int] = set()
-        for dirpath, dirs, files in os.walk(self.layer_path(chain_id)):
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-                st = os.lstat(os.path.join(dirpath, name))
-                if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_ino not in seen):
-                    seen.add(st.st_ino)
-                    total += st.st_size
-        return total
+        return _tree_size(self.layer_path(chain_id))
+
+    def upper_usage(self, key: str) -> int:
+        """What a container wrote (Docker's ``SizeRw``), counted as ``usage`` counts a layer."""
+        return _tree_size(self.upper_path(key))
 
     def layers(self) -> Iterator[str]:
         for name in os.listdir(self.layers_dir):
@@ -183,6 +179,18 @@ class OverlaySnapshotter:
         for name in names:
             _rmtree(os.path.join(self.tmp_dir, name))
         return len(names)
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    seen: set[int] = set()
+    for dirpath, dirs, files in os.walk(path):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_ino not in seen):
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
 
 
 def _rmtree(path: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from portside.containers.eventlog import container_event, emit_for
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
+from portside.daemon.api.hostconfig import host_config_document
 from portside.daemon.api.listing import ListCache, json_list
 from portside.daemon.api.mounts import mounts_json
 from portside.daemon.engine import Engine
@@ -19,6 +20,7 @@ from portside.daemon.filters import parse_filters
 from portside.daemon.http import Hijack, Request, Response, StreamResponse
 from portside.daemon.router import Router
 from portside.errors import InvalidArgument, NotFound, NotModified, PortsideError
+from portside.images.service import labels_match
 from portside.network.portmap import api_port_list, with_exposed
 from portside.streams.stdcopy import STDOUT, frame
 from portside.streams import jsonlog
@@ -69,6 +71,35 @@ def _status_text(r: ContainerRecord, now_ns: int) -> str:
     return "Created"
 
 
+def summary(containers: ContainerService, r: ContainerRecord, now_ns: int) -> dict[str, Any]:
+    """One container as ``GET /containers/json`` and ``/system/df`` list it."""
+    networking = containers.networking
+    running = r.state in (State.RUNNING, State.PAUSED)
+    published = networking.published(r.id) if networking is not None and running else {}
+    networks = (networking.summary(r.id, r.host_config, r.networking_config, running) if networking is not None
+                else {"Networks": {}})
+    return {
+        "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
+        "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000,
+        # published bindings while it runs, and its other exposed ports
+        "Ports": api_port_list(with_exposed(published, r.config.get("ExposedPorts") or {})),
+        "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": _status_text(r, now_ns),
+        "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": networks,
+        "Mounts": mounts_json(r.mount_points, containers.volumes.mountpoint),
+    }
+
+
+def sizes(engine: Engine, r: ContainerRecord) -> dict[str, int]:
+    """``SizeRw`` (what the container wrote) and ``SizeRootFs`` (that and its image), for ``ps -s`` and ``df``."""
+    size_rw = engine.images.snapshots.upper_usage(r.id)
+    try:
+        image_size = engine.images.get(r.image_id).row.size
+    except NotFound:
+        image_size = 0
+    return {"SizeRw": size_rw, "SizeRootFs": size_rw + image_size}
+
+
 def _command(config: dict[str, Any]) -> str:
     """ps's COMMAND as dockerd builds it: the path, then the arguments, those with a space in single quotes."""
     words = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -98,7 +129,8 @@ class _ContainersAPI:
 
     def inspect(self, req: Request) -> Response:
         r = self.containers.get(req.params["id"])
-        return Response.json(self._inspect_doc(r))
+        doc = self._inspect_doc(r)
+        return Response.json({**doc, **sizes(self.engine, r)} if req.flag("size") else doc)
 
     def _inspect_doc(self, r: ContainerRecord) -> dict[str, Any]:
         running = r.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
@@ -127,7 +159,7 @@ class _ContainersAPI:
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": None,
-            "HostConfig": r.host_config,
+            "HostConfig": host_config_document(r.host_config),
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "UpperDir": self.engine.images.snapshots.upper_path(r.id),
                 "MergedDir": os.path.join(directory, "rootfs")}},
@@ -144,25 +176,12 @@ class _ContainersAPI:
         return networking.settings(r.id, r.host_config, r.networking_config, running,
                                    r.config.get("ExposedPorts") or {})
 
-    def _network_summary(self, r: ContainerRecord) -> dict[str, Any]:
-        networking = self.containers.networking
-        if networking is None:
-            return {"Networks": {}}
-        return networking.summary(r.id, r.host_config, r.networking_config,
-                                  r.state in (State.RUNNING, State.PAUSED))
-
-    def _ports(self, r: ContainerRecord) -> list[dict[str, Any]]:
-        """/containers/json's Ports: the published bindings while it runs, and its other exposed ports."""
-        networking = self.containers.networking
-        running = r.state in (State.RUNNING, State.PAUSED)
-        published = networking.published(r.id) if networking is not None and running else {}
-        return api_port_list(with_exposed(published, r.config.get("ExposedPorts") or {}))
-
     def list_containers(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
                                 {"id", "name", "status", "label", "ancestor", "exited", "before", "since"})
         show_all = req.flag("all")
         limit = req.int_arg("limit") or 0
+        with_size = req.flag("size")  # a walk of each container's layer: only when asked
         now = time.time_ns()
         out: list[str] = []
         for entry in self.listed.entries(self.containers.store.listing()):
@@ -171,21 +190,14 @@ class _ContainersAPI:
                 continue
             if filters and not self._matches(r, filters):
                 continue
-            out.append(entry.render(_status_text(r, now)))
+            out.append(entry.render(_status_text(r, now), sizes(self.engine, r) if with_size else None))
             if limit > 0 and len(out) >= limit:
                 break
         return json_list(out)
 
     def _summary(self, r: ContainerRecord) -> dict[str, Any]:
         """A container's list entry; its Status is filled in per request (listing.py)."""
-        return {
-            "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id,
-            "Command": _command(r.config), "Created": r.created_ns // 1_000_000_000, "Ports": self._ports(r),
-            "Labels": r.config.get("Labels") or {}, "State": r.state.value, "Status": "",
-            "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode") or "default"},
-            "NetworkSettings": self._network_summary(r),
-            "Mounts": mounts_json(r.mount_points, self.containers.volumes.mountpoint),
-        }
+        return summary(self.containers, r, 0)
 
     def _matches(self, r: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         if filters.get("id") and not any(r.id.startswith(v) for v in filters["id"]):
@@ -244,12 +256,22 @@ class _ContainersAPI:
         return Response(status=204)
 
     def prune(self, req: Request) -> Response:
-        deleted = []
+        filters = parse_filters(req.json_arg("filters"), {"until", "label", "label!"})
+        now = time.time()
+        until = min((parse_timestamp(v, now, what="until") for v in filters.get("until", [])), default=None)
+        labels = filters.get("label", []) + ["!" + f for f in filters.get("label!", [])]
+        deleted, reclaimed = [], 0
         for r in self.containers.all():
-            if r.state in (State.EXITED, State.CREATED, State.DEAD):
-                self.containers.remove(r.id)
-                deleted.append(r.id)
-        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+            if r.state not in (State.EXITED, State.CREATED, State.DEAD):
+                continue
+            if (until is not None and r.created_ns / 1e9 > until) or not labels_match(r.config.get("Labels") or {},
+                                                                                        labels):
+                continue
+            size = self.engine.images.snapshots.upper_usage(r.id)
+            self.containers.remove(r.id)
+            deleted.append(r.id)
+            reclaimed += size
+        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     def wait(self, req: Request) -> StreamResponse:
         cid = self.containers.resolve(req.params["id"])
@@ -345,13 +367,23 @@ class _ContainersAPI:
         r = self.containers.get(req.params["id"])
         opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
         tty = bool(r.config.get("Tty"))
+        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        replay = self.containers.log_path(r.id) if req.flag("logs") else None
+
+        def send_logs(sock: socket.socket) -> None:
+            if replay is not None and os.path.exists(replay):
+                for entry in jsonlog.read_logs(replay, stdout=opts["stdout"], stderr=opts["stderr"]):
+                    sock.sendall(jsonlog.format_entry_for_api(entry, timestamps=False, tty=tty))
+
+        if not req.flag("stream"):  # dockerd: the logs asked for, if any, and the stream ends
+            return Hijack(lambda sock, already: send_logs(sock), content_type=content)
         slot = self.containers.reserve_attach(r.id, opts)
         container_event(self.containers.events, r, "attach")
 
         def run(sock: socket.socket, already: bytes) -> None:
+            send_logs(sock)  # logs=1: what was written so far, then live
             self.containers.attach(r.id, slot, sock, already)
 
-        content = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
         return Hijack(run, content_type=content)
 
     def logs(self, req: Request) -> StreamResponse:

@@ -10,7 +10,9 @@ from typing import Any
 
 import portside
 from portside.containers import runtimes
+from portside.containers.record import ContainerRecord, State
 from portside.daemon.api import volumes
+from portside.daemon.api.containers import sizes as container_sizes, summary as container_summary
 from portside.daemon.api.images import summary
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response
@@ -79,12 +81,26 @@ def _mem_total() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _containers(engine: Engine) -> list[ContainerRecord]:
+    """Every container; a daemon that never had one does not start its monitor to say so."""
+    return engine.containers().all() if engine.has_containers() else []
+
+
+def _container_counts(engine: Engine) -> dict[str, int]:
+    """dockerd's split: paused, else running (restarting counts as running), else stopped."""
+    records = _containers(engine)
+    paused = sum(r.state is State.PAUSED for r in records)
+    running = sum(r.state in (State.RUNNING, State.RESTARTING) for r in records)
+    return {"Containers": len(records), "ContainersRunning": running, "ContainersPaused": paused,
+            "ContainersStopped": len(records) - running - paused}
+
+
 def info_document(engine: Engine) -> dict[str, Any]:
     images = engine.images.db.image_ids()
     pretty, version_id = _os_release()
     return {
         "ID": engine.id,
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        **_container_counts(engine),
         "Images": len(images),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"],
@@ -141,10 +157,12 @@ def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
         entry = summary(engine, image, api_version, count_containers=True)
         entry["SharedSize"] = sum(la.size for la in image.row.layers if layer_users[la.chain_id] > 1)
         entries.append(entry)
+    now = time.time_ns()
     return {
         "LayersSize": engine.images.disk_usage(),
         "Images": entries,
-        "Containers": [],
+        "Containers": [{**container_summary(engine.containers(), r, now), **container_sizes(engine, r)}
+                       for r in _containers(engine)],
         "Volumes": volumes.disk_usage(engine),
         "BuildCache": [],
     }
