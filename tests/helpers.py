@@ -104,6 +104,9 @@ def start_daemon(root: str, sock: str, log_path: str, extra_args: tuple[str, ...
         # daemon on one root: a test that restarts a crashed daemon gets back what the first one made
         tag = "pt" + hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:6]
         extra_args = (*extra_args, "--network-tag", tag)
+    if "--registry-mirror" not in extra_args:
+        # no test reaches Docker Hub: docker.io names go to a loopback port where nothing listens
+        extra_args = (*extra_args, "--registry-mirror", "http://127.0.0.1:1")
     log = open(log_path, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "portside.daemon.main", "--root", root, "--host", "unix://" + sock,
                              *extra_args], stdout=log, stderr=subprocess.STDOUT)

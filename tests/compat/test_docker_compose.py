@@ -101,7 +101,6 @@ def test_up_ps_logs_exec_run_down(daemon, busybox_image, tmp_path):
     assert daemon.api.json("GET", "/volumes")["Volumes"] in ([], None)
 
 
-@pytest.mark.xfail(strict=True, reason="compose creates tour_default: no networks API yet (docs/compatibility.md)")
 def test_up_with_the_default_network(daemon, busybox_image, tmp_path):
     compose = compose_for(daemon, tmp_path, "")
     try:

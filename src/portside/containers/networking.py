@@ -26,6 +26,10 @@ from portside.network.service import EndpointRequest, NetworkService
 log = logging.getLogger(__name__)
 
 
+# in a NetworkingConfig: the container was disconnected from its NetworkMode's network while stopped
+_MODE_DETACHED = "PortsideModeDetached"
+
+
 class PortPublisher(Protocol):
     """network/ports.py (NETWORK.md): DNAT for HostConfig.PortBindings on the container's first bridge network."""
 
@@ -187,7 +191,8 @@ class ContainerNetworking:
             raise Forbidden("container sharing network namespace with another container or host cannot be "
                             "connected to any other network")
         cfg = endpoints_config(networking_config)
-        current = {self._id_or(n) for n in [mode, *cfg]}
+        detached = bool(networking_config.get(_MODE_DETACHED)) and not running
+        current = {self._id_or(n) for n in [*([] if detached else [mode]), *cfg]}
         if record.id in current and (running or record.name in cfg or self._id_or(mode) == record.id):
             raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in network {record.name}")
         request = endpoint_request(settings)
@@ -201,7 +206,9 @@ class ContainerNetworking:
             self._write_etc(cid, hostname, {"Domainname": domainname}, host_config,
                             [v for v in self.networks.endpoints_of(cid).values()])
         cfg[record.name] = settings
-        return {**networking_config, "EndpointsConfig": cfg}
+        out = {**networking_config, "EndpointsConfig": cfg}
+        out.pop(_MODE_DETACHED, None)
+        return out
 
     def disconnect(self, cid: str, running: bool, host_config: dict[str, Any], networking_config: dict[str, Any],
                    network_ref: str, force: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -227,9 +234,15 @@ class ContainerNetworking:
             self.networks.detach(record.id, cid)
         for n in names:
             del cfg[n]
-        if is_mode:
-            # dockerd keeps the mode's name; a later start attaches only what is left
-            host_config = {**host_config, "NetworkMode": "none" if not cfg else next(iter(cfg))}
+        if is_mode and cfg:
+            # a later start attaches only what is left
+            host_config = {**host_config, "NetworkMode": next(iter(cfg))}
+        elif is_mode and not running:
+            # dockerd keeps the NetworkMode of a created container left with no network (a start
+            # attaches it again): docker-compose disconnects and reconnects it to set its aliases
+            return host_config, {**networking_config, "EndpointsConfig": cfg, _MODE_DETACHED: True}
+        elif is_mode:
+            host_config = {**host_config, "NetworkMode": "none"}
         return host_config, {**networking_config, "EndpointsConfig": cfg}
 
     # -- inspect ------------------------------------------------------------------------------------
@@ -281,7 +294,8 @@ class ContainerNetworking:
         if _is_container_mode(mode):
             return {}
         cfg = endpoints_config(networking_config)
-        names = [mode, *(n for n in cfg if n != mode)]
+        hidden = bool(networking_config.get(_MODE_DETACHED)) and not live  # disconnected while stopped
+        names = [*([] if hidden else [mode]), *(n for n in cfg if n != mode)]
         out: dict[str, Any] = {}
         for name in names:
             try:
