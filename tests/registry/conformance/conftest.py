@@ -38,6 +38,7 @@ LACKS_ENV = "REGISTRY_CONFORMANCE_LACKS"
 FEATURES = {
     "referrers": "the referrers API, GET /v2/<name>/referrers/<digest> (spec v1.1)",
     "subject": "the OCI-Subject response header on a manifest PUT with a subject (spec v1.1)",
+    "tags-sorted": "the tags list in lexical order",
     "tags-pagination": "n/last pagination and the Link header on the tags list",
     "name-invalid": "NAME_INVALID in a JSON error body for a name outside the grammar",
     "tag-invalid": "a JSON error body (TAG_INVALID/MANIFEST_INVALID) for a tag outside the grammar",
@@ -56,6 +57,9 @@ DISTRIBUTION_LACKS = {
     "name-invalid": "Distribution 2.8.2 never answers NAME_INVALID: it starts uploads for 'UPPER/case', "
                     "redirects 'a//b' (301), answers 500 for a 300-byte name and its router's text/plain "
                     "'404 page not found' for the rest",
+    "tags-sorted": "Distribution 2.8.2 lists tags in its storage driver's directory order",
+    "tags-pagination": "Distribution 2.8.2 ignores n and last on the tags list and sends no Link "
+                       "(pagination came with Distribution 3.0)",
     "chunk-order": "Distribution 2.8.2 ignores a PATCH's Content-Range and appends the chunk (202)",
     "upload-unknown-code": "Distribution 2.8.2 answers 404 BLOB_UPLOAD_INVALID for an upload id without "
                            "its signed _state parameter",
