@@ -42,7 +42,7 @@ FEATURES = {
     "tags-pagination": "n/last pagination and the Link header on the tags list",
     "name-invalid": "NAME_INVALID in a JSON error body for a name outside the grammar",
     "tag-invalid": "a JSON error body (TAG_INVALID/MANIFEST_INVALID) for a tag outside the grammar",
-    "manifest-size-limit": "a 413 for a manifest over the registry's limit",
+    "manifest-size-limit": "a manifest over the registry's limit refused with 413 (or accepted whole)",
     "range-requests": "Range requests on blob GETs (206, Content-Range)",
     "chunk-order": "416 for a PATCH whose Content-Range does not start where the upload ends",
     "upload-unknown-code": "BLOB_UPLOAD_UNKNOWN (not another code) for an upload session it never issued",
@@ -57,6 +57,8 @@ DISTRIBUTION_LACKS = {
     "name-invalid": "Distribution 2.8.2 never answers NAME_INVALID: it starts uploads for 'UPPER/case', "
                     "redirects 'a//b' (301), answers 500 for a 300-byte name and its router's text/plain "
                     "'404 page not found' for the rest",
+    "manifest-size-limit": "Distribution 2.8.2 refuses manifests over 4 MiB with 400 MANIFEST_INVALID "
+                           "('http: request body too large'), not 413",
     "tags-sorted": "Distribution 2.8.2 lists tags in its storage driver's directory order",
     "tags-pagination": "Distribution 2.8.2 ignores n and last on the tags list and sends no Link "
                        "(pagination came with Distribution 3.0)",
