@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import Target
+from targets import Target
 from ociclient import (
     DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, Image, index, sha256, unique_name,
 )

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 
-from conftest import Target
+from targets import Target
 from ociclient import Client, Image, Response, raw_request_then_close, sha256, unique_name, with_query
 
 
