@@ -196,8 +196,9 @@ def test_referrers_with_an_invalid_digest_is_400(client: Client) -> None:
     name = unique_name()
     Image.random().push(client, name, "v1")
     resp = client.request("GET", f"/v2/{name}/referrers/sha256:nothex")
+    # spec v1.1: "a <digest> with an invalid syntax" MUST get 400 (no code is named: any spec error body)
     assert resp.status == 400, resp
-    assert "DIGEST_INVALID" in resp.error_codes(), resp
+    assert resp.error_codes(), resp
 
 
 @pytest.mark.needs("referrers")
