@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, Iterator, Protocol
 from portside.content.store import FileContentStore, _fsync_dir
 from portside.errors import DataCorruption, NotFound
 from portside.readers import Reader
+from portside.registry.ingest import copy_hashing
 
 _CHUNK = 1 << 20
 
@@ -166,11 +167,24 @@ class FileStorage:
         return self.content.open(digest)
 
     def put_blob(self, body: Reader, length: int | None, digest: str) -> int:
-        with self.content.writer() as w:
-            copied = w.copy_from(body, limit=length)
-            if length is not None and copied != length:
+        path = os.path.join(self.content.ingest_dir, secrets.token_hex(16))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            hasher = hashlib.sha256()
+            size = copy_hashing(body, fd, 0, hasher, length)
+            if length is not None and size != length:
                 raise ConnectionError("request body ended early")
-            return w.commit(digest).size
+            actual = "sha256:" + hasher.hexdigest()
+            if actual != digest:
+                raise DataCorruption(f"digest mismatch: expected {digest}, got {actual}")
+            os.fsync(fd)
+            target = self.content.blob_path(digest)
+            os.rename(path, target)
+            _fsync_dir(os.path.dirname(target))
+            return size
+        finally:
+            os.close(fd)
+            _unlink(path)  # gone already unless something failed: nothing half-written stays
 
     def delete_blob(self, digest: str) -> None:
         self.content.delete(digest)
@@ -229,24 +243,18 @@ class FileStorage:
             except FileNotFoundError:
                 raise UploadUnknown(uuid) from None
             try:
-                os.lseek(fd, session.offset, os.SEEK_SET)
-                # The hash advances only with bytes written: a chunk cut short by a
-                # dropped connection leaves the session at the last byte received.
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = body.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
-                    if not chunk:
-                        break
-                    view = memoryview(chunk)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
-                    session.hasher.update(chunk)
-                    session.offset += len(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-                os.ftruncate(fd, session.offset)
-                if remaining:
+                # The hash and offset advance only with bytes written: a chunk cut short
+                # by a dropped connection leaves the session at the last byte received.
+                before = session.offset
+
+                def advance(n: int) -> None:
+                    session.offset += n
+
+                try:
+                    copy_hashing(body, fd, before, session.hasher, length, advance)
+                finally:
+                    os.ftruncate(fd, session.offset)
+                if length is not None and session.offset - before != length:
                     raise ConnectionError("request body ended early")
             finally:
                 os.close(fd)

@@ -181,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append(f"Content-Length: {count}")
         if self.close_connection:
             lines.append("Connection: close")
+        elif self.request_version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")  # an HTTP/1.0 client closes otherwise
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.log_request(response.status, count)
         if self.command == "HEAD" or response.status in (204, 304):
