@@ -123,7 +123,7 @@ class App:
     # -- blobs -----------------------------------------------------------------
 
     def _blob_digest(self, digest: str) -> str:
-        if not is_digest(digest):
+        if not is_digest(digest) or (digest.startswith("sha256:") and not is_sha256(digest)):
             raise RegistryError("DIGEST_INVALID", detail={"digest": digest})
         if not is_sha256(digest):
             raise RegistryError("UNSUPPORTED", message=f"unsupported digest algorithm: {digest.split(':')[0]}")

@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger("portside.registry")
 
 _CHUNK = 1 << 20
+# Most of a refused body we read and discard so the client reads our answer.
+MAX_DRAIN = 16 << 20
 
 
 class BodyError(Exception):
@@ -158,10 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, BodyError, ssl.SSLError, TimeoutError):
             self.close_connection = True
             return
-        # A body the handler did not read (an error answer) is drained when small,
-        # else the connection closes: its bytes would be taken for the next request.
+        # A body the handler did not read (an error answer) is drained when not
+        # too large (a refused 4 MiB manifest is), else the connection closes: its
+        # bytes would be taken for the next request.
         if isinstance(body, LengthReader) and body.left:
-            if body.left <= 256 << 10:
+            if body.left <= MAX_DRAIN:
                 try:
                     while body.read(_CHUNK):
                         pass
