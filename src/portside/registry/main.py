@@ -61,7 +61,7 @@ def serve(cfg: configlib.Config) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    host, port = server.server_address[:2]
+    host, port = cfg.host_port[0], server.server_address[1]
     sys.stderr.write(f"portside registry listening on {'https' if tls else 'http'}://{host}:{port} (root {cfg.root})\n")
     sys.stderr.flush()
     server.serve_forever()

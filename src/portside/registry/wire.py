@@ -42,7 +42,7 @@ class ChunkedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int | None = -1) -> bytes:
         if self._done:
             return b""
         if self._left == 0:
@@ -59,7 +59,7 @@ class ChunkedReader(io.RawIOBase):
                 self._done = True
                 return b""
         want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._raw.read(want)
+        data: bytes = self._raw.read(want)
         if not data:
             raise ConnectionError("request body ended early")
         self._left -= len(data)
@@ -76,11 +76,11 @@ class LengthReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int | None = -1) -> bytes:
         if self.left <= 0:
             return b""
         want = self.left if n is None or n < 0 else min(n, self.left)
-        data = self._raw.read(want)
+        data: bytes = self._raw.read(want)
         if not data:
             raise ConnectionError("request body ended early")
         self.left -= len(data)
@@ -152,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_error(400, "bad Content-Length")
                 return
             body = LengthReader(self.rfile, length)
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+        host = self.headers.get("Host") or "%s:%s" % self.connection.getsockname()[:2]
         request = Request(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
                           self.headers, body, length, f"{self.scheme}://{host}")
         try:
