@@ -626,3 +626,51 @@ def test_portside_and_docker_push_and_pull_through_the_daemon(daemon_dirs: tuple
         stop_daemon(daemon)
         stop_monitor(daemon)
         reg.stop()
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode", ["htpasswd+tls", "token"])
+def test_daemon_and_docker_login_push_pull_with_auth(daemon_dirs: tuple[str, str, str], busybox_tar: str,
+                                                      base: str, mode: str) -> None:
+    from helpers import remove_containers, start_daemon, stop_daemon, stop_monitor
+
+    if os.geteuid() != 0:
+        pytest.skip("the daemon needs root")
+    certs = os.path.join(base, "certs.d")
+    htpasswd = _htpasswd(base, "erin", "s3cr3t")
+    if mode == "token":
+        reg = start(base, {"auth": {"token": {"secret": "t" * 32, "htpasswd": htpasswd}}})
+    else:
+        tls = make_tls(base)
+        reg = start(base, {"tls": {"cert": tls.cert, "key": tls.key}, "auth": {"htpasswd": {"path": htpasswd}}},
+                    ca=tls.ca)
+        os.makedirs(os.path.join(certs, reg.host))
+        shutil.copy(tls.ca, os.path.join(certs, reg.host, "ca.crt"))
+    daemon = start_daemon(*daemon_dirs, ("--registry-certs-dir", certs))
+    config_dir = os.path.join(base, "docker-config")
+    daemon.env = {"DOCKER_CONFIG": config_dir}
+    try:
+        name = f"{reg.host}/sec/bb"
+        image_id = daemon.cli("import", busybox_tar, f"{name}:1").stdout.decode().strip()
+        refused = daemon.cli("push", f"{name}:1", check=False)
+        assert refused.returncode != 0, refused
+        bad = daemon.cli("login", "-u", "erin", "--password-stdin", reg.host, input=b"nope\n", check=False)
+        assert bad.returncode == 1, bad
+        assert daemon.cli("login", "-u", "erin", "--password-stdin", reg.host, input=b"s3cr3t\n").stdout == \
+            b"Login Succeeded\n"
+        assert "1: digest: sha256:" in daemon.cli("push", f"{name}:1").stdout.decode()
+        daemon.cli("rmi", f"{name}:1")
+        docker = shutil.which("docker")
+        if docker is None:
+            daemon.cli("pull", f"{name}:1")
+        else:
+            # the docker CLI reads the login portside's CLI filed, and pulls through portside's daemon
+            env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_CONFIG": config_dir}
+            p = subprocess.run([docker, "pull", f"{name}:1"], env=env, capture_output=True, timeout=120)
+            assert p.returncode == 0, p.stderr
+        assert daemon.api.json("GET", f"/images/{name}:1/json")["Id"] == image_id
+    finally:
+        remove_containers(daemon)
+        stop_daemon(daemon)
+        stop_monitor(daemon)
+        reg.stop()

@@ -120,6 +120,8 @@ Handler = Callable[[Request], Response]
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "portside-registry"
+    # Each connection holds a thread: one that sends nothing for this long is dropped.
+    timeout = 120
     sys_version = ""
     app: Handler
     scheme: str
