@@ -674,3 +674,30 @@ def test_daemon_and_docker_login_push_pull_with_auth(daemon_dirs: tuple[str, str
         stop_daemon(daemon)
         stop_monitor(daemon)
         reg.stop()
+
+
+def test_chunked_bodies_for_manifests_and_blobs(reg: Reg) -> None:
+    """Go clients stream bodies with Transfer-Encoding: chunked; a body in several chunks is read whole."""
+    layer = os.urandom(3 << 20)
+
+    def chunked(method: str, path: str, data: bytes, content_type: str) -> tuple[int, bytes]:
+        c = reg.conn()
+        try:
+            pieces = [data[i:i + 100_000] for i in range(0, len(data), 100_000)] or [b""]
+            c.request(method, path, body=iter(pieces), headers={"Content-Type": content_type}, encode_chunked=True)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    status, body = chunked("POST", f"/v2/ch/blobs/uploads/?digest={sha(layer)}", layer, "application/octet-stream")
+    assert status == 201, body
+    cfg = reg.push_blob("ch", b"{}")
+    doc = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": 2},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer),
+                                  "size": len(layer)}],
+                      "annotations": {"pad": "x" * 250_000}}).encode()
+    status, body = chunked("PUT", "/v2/ch/manifests/v1", doc, OCI_MANIFEST)
+    assert status == 201, body
+    assert reg.request("GET", "/v2/ch/manifests/v1")[2] == doc

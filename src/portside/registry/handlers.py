@@ -309,7 +309,8 @@ class App:
         if req.length is not None and req.length > manifests.MAX_MANIFEST:
             raise RegistryError("MANIFEST_INVALID", status=413, message="manifest too large",
                                 detail={"limit": manifests.MAX_MANIFEST})
-        data = req.body.read(manifests.MAX_MANIFEST + 1) if req.length is None else _read_all(req.body, req.length)
+        data = _read_all(req.body, manifests.MAX_MANIFEST + 1 if req.length is None else req.length,
+                         until_eof=req.length is None)
         if len(data) > manifests.MAX_MANIFEST:
             raise RegistryError("MANIFEST_INVALID", status=413, message="manifest too large",
                                 detail={"limit": manifests.MAX_MANIFEST})
@@ -408,11 +409,14 @@ def _fsize(f: Any) -> int:
     return os.fstat(f.fileno()).st_size
 
 
-def _read_all(body: Any, length: int) -> bytes:
+def _read_all(body: Any, length: int, *, until_eof: bool = False) -> bytes:
+    """``length`` bytes of the body; with ``until_eof``, at most that many (a chunked body's end may come first)."""
     parts = []
     while length > 0:
         chunk = body.read(length)
         if not chunk:
+            if until_eof:
+                break
             raise ConnectionError("request body ended early")
         parts.append(chunk)
         length -= len(chunk)
