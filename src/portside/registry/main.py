@@ -48,10 +48,11 @@ def _config(args: argparse.Namespace) -> configlib.Config:
 
 
 def serve(cfg: configlib.Config) -> int:
+    addr = cfg.host_port  # a bad address is refused before anything is created
     storage = FileStorage(cfg.root)
     storage.content.sweep()  # monolithic uploads a crash cut short
     tls = tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
-    server = Server(cfg.host_port, App(cfg, storage), tls=tls, verbose=cfg.log)
+    server = Server(addr, App(cfg, storage), tls=tls, verbose=cfg.log)
     stop = threading.Event()
     threading.Thread(target=expire_loop, args=(storage, cfg.upload_ttl, stop.wait), daemon=True).start()
 
