@@ -12,7 +12,7 @@ import threading
 from portside.errors import PortsideError
 from portside.registry import config as configlib
 from portside.registry import gc as gclib
-from portside.registry.handlers import App, expire_loop
+from portside.registry.app import App, expire_loop
 from portside.registry.storage import FileStorage
 from portside.registry.wire import Server, tls_context
 
