@@ -148,3 +148,33 @@ def test_name_and_tag_grammar() -> None:
     assert valid_tag("v1.0_-x") and valid_tag("_") and valid_tag("A" * 128)
     for bad in ("", ".x", "-x", "a/b", "A" * 129, ".."):
         assert not valid_tag(bad), bad
+
+
+def test_config_toml_and_json(tmp_path: object) -> None:
+    from portside.errors import InvalidArgument
+    from portside.registry import config
+
+    d = str(tmp_path)
+    with open(os.path.join(d, "key"), "w") as f:
+        f.write("s3cret-key\n")
+    with open(os.path.join(d, "r.toml"), "w") as f:
+        f.write('addr = "127.0.0.1:5001"\nroot = "data"\nread_only = true\n'
+                '[tls]\ncert = "c.crt"\nkey = "c.key"\n'
+                '[auth.token]\nsecret_file = "key"\nservice = "svc"\nhtpasswd = "users"\n')
+    cfg = config.load(os.path.join(d, "r.toml"))
+    assert cfg.host_port == ("127.0.0.1", 5001) and cfg.read_only
+    assert cfg.root == os.path.join(d, "data") and cfg.tls_cert == os.path.join(d, "c.crt")
+    assert cfg.token is not None and cfg.token.secret == b"s3cret-key" and cfg.token.service == "svc"
+    assert cfg.token.htpasswd == os.path.join(d, "users") and cfg.token.realm == ""
+    with open(os.path.join(d, "r.json"), "w") as f:
+        json.dump({"auth": {"htpasswd": {"path": "/etc/h"}}, "upload_ttl": 5}, f)
+    cfg = config.load(os.path.join(d, "r.json"))
+    assert cfg.htpasswd == "/etc/h" and cfg.upload_ttl == 5 and cfg.token is None
+    with open(os.path.join(d, "bad.json"), "w") as f:
+        f.write("{auth")
+    with pytest.raises(InvalidArgument):
+        config.load(os.path.join(d, "bad.json"))
+    with open(os.path.join(d, "bad.json"), "w") as f:
+        json.dump({"upload_ttl": "soon"}, f)
+    with pytest.raises(InvalidArgument, match="upload_ttl must be int or float"):
+        config.load(os.path.join(d, "bad.json"))

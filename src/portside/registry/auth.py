@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
@@ -49,8 +50,6 @@ class Htpasswd:
         self._ok: set[tuple[str, bytes]] = set()
 
     def _load(self) -> dict[str, bytes]:
-        import os
-
         mtime = os.stat(self.path).st_mtime
         with self._lock:
             if mtime != self._mtime:

@@ -80,8 +80,12 @@ def load(path: str) -> Config:
         raise InvalidArgument(f"{path}: not a table/object")
     base = os.path.dirname(os.path.abspath(path))
     cfg = Config()
-    for key in ("addr", "root", "read_only", "delete_enabled", "upload_ttl", "log"):
+    kinds: dict[str, tuple[type, ...]] = {"addr": (str,), "root": (str,), "read_only": (bool,),
+                                          "delete_enabled": (bool,), "upload_ttl": (int, float), "log": (bool,)}
+    for key, kind in kinds.items():
         if key in doc:
+            if not isinstance(doc[key], kind) or (kind != (bool,) and isinstance(doc[key], bool)):
+                raise InvalidArgument(f"{path}: {key} must be {' or '.join(k.__name__ for k in kind)}")
             setattr(cfg, key, doc[key])
     cfg.root = _relative(base, cfg.root)
     tls = doc.get("tls") or {}
