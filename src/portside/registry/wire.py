@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import sys
+import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -216,12 +217,15 @@ class _Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    # Each connection holds a thread; beyond this many, new ones are closed at once.
+    max_connections = 1024
 
     def __init__(self, addr: tuple[str, int], app: Handler, *, tls: ssl.SSLContext | None = None,
                  verbose: bool = False) -> None:
         handler = type("Handler", (_Handler,), {"app": staticmethod(app), "scheme": "https" if tls else "http",
                                                  "verbose": verbose})
         self.tls = tls
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, handler)
@@ -232,6 +236,18 @@ class Server(ThreadingHTTPServer):
             # The handshake happens in the connection's thread (first read), not in the accept loop.
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
