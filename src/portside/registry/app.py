@@ -25,7 +25,7 @@ from portside.registry.wire import BodyError, Request, Response
 _ROUTE = re.compile(
     r"/v2/(?P<name>.+?)/(?:"
     r"(?P<manifests>manifests)/(?P<ref>[^/]+)"
-    r"|(?P<uploads>blobs/uploads)/(?P<uuid>[^/]*)"
+    r"|(?P<uploads>blobs/uploads)(?:/(?P<uuid>[^/]*))?"
     r"|(?P<blobs>blobs)/(?P<digest>[^/]+)"
     r"|(?P<tags>tags/list)"
     r"|(?P<referrers>referrers)/(?P<subject>[^/]+))"
@@ -62,11 +62,13 @@ class App:
             return json_response({})
         if path == "/v2/_catalog":
             self._authorize(req, [Scope("registry", "catalog", "*")])
+            if req.method not in ("GET", "HEAD"):
+                raise RegistryError("UNSUPPORTED")
             return discovery.catalog(self.ctx, req)
         m = _ROUTE.fullmatch(path)
-        if m is None or not path.startswith("/v2/"):
-            raise RegistryError("NAME_UNKNOWN", status=404, message="page not found") if path.startswith("/v2/") else \
-                RegistryError("UNSUPPORTED", status=404, message="not found")
+        if m is None:
+            # not an endpoint of the spec: 404, with a JSON body as every other answer
+            raise RegistryError("UNSUPPORTED", status=404, message="not found")
         name = m["name"]
         if not valid_name(name):
             raise RegistryError("NAME_INVALID", detail={"name": name})
@@ -86,7 +88,7 @@ class App:
         if m["manifests"]:
             return manifests.handle(self.ctx, req, name, m["ref"])
         if m["uploads"]:
-            return uploads.handle(self.ctx, req, name, m["uuid"])
+            return uploads.handle(self.ctx, req, name, m["uuid"] or "")
         if m["blobs"]:
             return blobs.handle(self.ctx, req, name, m["digest"])
         if m["tags"]:
@@ -104,6 +106,7 @@ class App:
         body = self.auth.token_response(req.header("Authorization"), req.query.get("scope", []),
                                         req.arg("service") or "")
         return json_response(body)
+
 
 def expire_loop(storage: FileStorage, ttl: float, stop: Callable[[float], bool]) -> None:
     """Purge upload sessions idle longer than ttl, every ttl/4 (at least every minute)."""
