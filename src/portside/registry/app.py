@@ -9,7 +9,9 @@ JSON error body.
 
 from __future__ import annotations
 
+import logging
 import re
+import ssl
 import time
 from typing import Callable
 
@@ -22,6 +24,7 @@ from portside.registry.names import valid_name
 from portside.registry.storage import FileStorage
 from portside.registry.wire import BodyError, Request, Response
 
+log = logging.getLogger("portside.registry")
 _ROUTE = re.compile(
     r"/v2/(?P<name>.+?)/(?:"
     r"(?P<manifests>manifests)/(?P<ref>[^/]+)"
@@ -47,6 +50,13 @@ class App:
             return Response(e.status, [JSON, API_VERSION, *e.headers], e.body())
         except BodyError as e:
             err = RegistryError("BLOB_UPLOAD_INVALID", detail=str(e))
+            return Response(err.status, [JSON, API_VERSION], err.body())
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            raise  # the client is gone: the server closes the connection
+        except OSError as e:
+            # a storage failure (disk full, permissions): answered, logged, never half-stored
+            log.error("%s %s: %s", req.method, req.path, e)
+            err = RegistryError("UNKNOWN", detail=e.strerror or str(e))
             return Response(err.status, [JSON, API_VERSION], err.body())
 
     # -- routing and shared checks ------------------------------------------

@@ -30,6 +30,7 @@ CODES: dict[str, tuple[int, str]] = {
     "TOOMANYREQUESTS": (429, "too many requests"),
     "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
     "RANGE_INVALID": (416, "invalid content range"),
+    "UNKNOWN": (500, "unknown error"),  # distribution's code for a failure of ours
 }
 
 

@@ -220,10 +220,13 @@ class FileStorage:
             if session is None:
                 hasher = hashlib.sha256()
                 size = 0
-                with open(os.path.join(self._upload_dir(uuid), "data"), "rb") as f:
-                    while chunk := f.read(_CHUNK):
-                        hasher.update(chunk)
-                        size += len(chunk)
+                try:
+                    with open(os.path.join(self._upload_dir(uuid), "data"), "rb") as f:
+                        while chunk := f.read(_CHUNK):
+                            hasher.update(chunk)
+                            size += len(chunk)
+                except FileNotFoundError:
+                    raise UploadUnknown(uuid) from None  # finished or purged meanwhile
                 session = self._sessions[uuid] = _Session(hasher, size)
         return session
 
