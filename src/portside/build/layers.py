@@ -1,0 +1,58 @@
+"""A build step's filesystem transaction: a snapshot on the image so far, changed, diffed into a new image.
+
+COPY, ADD and WORKDIR change the files without a container: the snapshot is
+mounted on a private directory, written through an fd of its root, unmounted,
+and its upper directory becomes the layer (with ``clamp_mtime`` so that the
+same inputs give the same diff ID). RUN uses a container's snapshot instead
+(build.run) and shares ``commit_upper``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Collection, Iterator
+
+from portside.archive.layerdiff import DiffResult, write_layer_diff
+from portside.images.commit import Commit, commit_image
+from portside.images.service import Image, ImageService
+from portside.snapshots.mount import mount_all, unmount
+
+
+@contextlib.contextmanager
+def mounted_step(images: ImageService, parent: Image | None, scratch: str) -> Iterator[tuple[str, int]]:
+    """A writable snapshot on ``parent`` mounted under ``scratch``: yields (snapshot key, root fd)."""
+    key = "build-" + secrets.token_hex(16)
+    chain = [layer.chain_id for layer in parent.row.layers] if parent is not None else []
+    mounts = images.snapshots.prepare(key, chain)
+    target = tempfile.mkdtemp(prefix="mnt-", dir=scratch)
+    try:
+        mount_all(mounts, target)
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                yield key, fd
+            finally:
+                os.close(fd)
+        finally:
+            unmount(target, detach=True)
+    finally:
+        os.rmdir(target)
+
+
+def commit_upper(images: ImageService, parent: Image | None, upper: str, commit: Commit, *,
+                 clamp_mtime: int, skip: Collection[str] = ()) -> str:
+    """The new image: ``parent`` plus the upper directory as a layer (none if it is empty)."""
+    def write(out: Callable[[bytes], object]) -> DiffResult:
+        return write_layer_diff(upper, out, skip=skip, clamp_mtime=clamp_mtime)
+    return commit_image(images, parent, write, commit)
+
+
+def commit_config(images: ImageService, parent: Image | None, commit: Commit) -> str:
+    """A metadata step: the config changes, no layer (history says ``empty_layer``)."""
+    def write(out: Callable[[bytes], object]) -> DiffResult:
+        out(b"\0" * 1024)  # an empty tar: commit_image adds no layer for it
+        return DiffResult(0, 1024)
+    return commit_image(images, parent, write, commit)
