@@ -148,18 +148,25 @@ def test_copy_semantics(daemon: Daemon, busybox_image: str) -> None:
 def test_reproducible_in_two_fresh_roots(daemon_dirs: tuple[str, str, str], busybox_tar: str) -> None:
     files = {"Dockerfile": "FROM busybox\nENV A=1\nRUN echo x > /x && mkdir /d\nCOPY f /d/f\nCMD [\"sh\"]\n",
              "f": "content"}
-    ids = []
+    ids, docs = [], []
     for n in range(2):
         base = os.path.join(os.path.dirname(daemon_dirs[0]), f"r{n}")  # short: a socket path is limited
         os.makedirs(base)
         root, sock, log = (os.path.join(base, p) for p in ("root", "s.sock", "log"))
         d = start_daemon(root, sock, log)
         try:
-            d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+            saved = os.path.join(os.path.dirname(daemon_dirs[0]), "busybox-image.tar")
+            if n == 0:  # the same base in both roots: an import's config says when it was made
+                d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+                d.cli("save", "-o", saved, "busybox:latest")
+            else:
+                d.cli("load", "-i", saved)
             _, lines = build(d, files)
             ids.append([line["aux"]["ID"] for line in lines if "aux" in line])
+            docs.append(d.api.json("GET", f"/images/{ids[-1][0]}/json")["RootFS"]["Layers"])
         finally:
             remove_containers(d)
             stop_daemon(d)
             stop_monitor(d)
+    assert docs[0] == docs[1]
     assert ids[0] and ids[0] == ids[1]
