@@ -11,7 +11,7 @@ SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "portside"
 
 # bottom first; a unit may import any unit before it
 LAYERS = ["errors", "units", "readers", "timefmt", "oci", "events", "fsync", "content", "archive", "snapshots", "streams", "unpack", "images", "busybox", "distribution",
-          "volumes", "cgroups", "runtime", "network", "containers",
+          "volumes", "cgroups", "runtime", "network", "containers", "build",
           "daemon", "registry", "cli"]
 # the CLI is a client of the API: it may not reach into the engine at all
 CLI_MAY_IMPORT = {"errors", "oci", "cli", "__init__", "units", "streams"}
