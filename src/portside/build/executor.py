@@ -184,7 +184,7 @@ class _Run:
         if self.opts.labels:
             image = self.b.images.load_image(image_id)
             config = dict(image.config.config)
-            config["Labels"] = {**(config.get("Labels") or {}), **self.opts.labels}
+            config["Labels"] = dict(sorted({**(config.get("Labels") or {}), **self.opts.labels}.items()))
             shown = " ".join(f'"{k}"="{v}"' for k, v in sorted(self.opts.labels.items()))
             image_id = self._metadata(_State(image, config), f"LABEL {shown}")
         return image_id
@@ -327,7 +327,7 @@ class _Run:
                     env = [e for e in c.get("Env") or [] if e.partition("=")[0] != key]
                     c["Env"] = [*env, f"{key}={value}"]
                 else:
-                    c["Labels"] = {**(c.get("Labels") or {}), key: value}
+                    c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
             shown = f"{keyword} " + " ".join(f"{k}={v}" if keyword == "ENV" else f'"{k}"="{v}"' for k, v in pairs)
         elif keyword == "EXPOSE":
             ports = [self._expand(state, w) for w in " ".join(args).split()]
