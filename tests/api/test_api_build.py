@@ -79,6 +79,7 @@ def test_multi_stage_build_args_user_workdir(daemon: Daemon, busybox_image: str)
     assert "Successfully tagged multi:1\n" in out and "Successfully tagged multi:2\n" in out
     assert run(daemon, "multi:1") == "hi from world\n"
     assert run(daemon, "multi:2", "pwd") == "/app\n"
+    assert run(daemon, "multi:1", "stat", "-c", "%U %a", "/app") == "root 755\n"  # WORKDIR made it in the image
     assert run(daemon, "multi:2", "id", "-u") == "65534\n"
     inspect = daemon.api.json("GET", "/images/multi:1/json")
     assert inspect["Id"] == aux[0]
@@ -170,3 +171,43 @@ def test_reproducible_in_two_fresh_roots(daemon_dirs: tuple[str, str, str], busy
             stop_monitor(d)
     assert docs[0] == docs[1]
     assert ids[0] and ids[0] == ids[1]
+
+
+def test_metadata_instructions_onbuild_and_heredoc(daemon: Daemon, busybox_image: str) -> None:
+    parent = ("FROM busybox\nONBUILD RUN echo triggered > /t\nHEALTHCHECK --interval=5s CMD true\n"
+              "EXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\nSHELL [\"/bin/sh\", \"-c\"]\n"
+              "RUN <<EOF\necho heredoc > /h\necho second >> /h\nEOF\nENTRYPOINT [\"cat\"]\n")
+    _, lines = build(daemon, {"Dockerfile": parent}, t="parent")
+    assert not [line for line in lines if "error" in line], lines
+    config = daemon.api.json("GET", "/images/parent/json")["Config"]
+    assert config["OnBuild"] == ["RUN echo triggered > /t"]
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}
+    assert config["ExposedPorts"] == {"53/udp": {}, "80/tcp": {}}
+    assert config["Volumes"] == {"/data": {}} and config["StopSignal"] == "SIGINT"
+    assert config["Entrypoint"] == ["cat"]
+    assert run(daemon, "parent", "/h") == "heredoc\nsecond\n"
+    history = daemon.api.json("GET", "/images/parent/history")
+    assert [h["Size"] == 0 for h in history[:3]] == [True, False, True]
+
+    _, lines = build(daemon, {"Dockerfile": "FROM parent\nRUN cat /t\n"}, t="child")
+    out = text(lines)
+    assert "# Executing 1 build trigger\n" in out and "triggered\n" in out
+    assert daemon.api.json("GET", "/images/child/json")["Config"]["OnBuild"] is None
+
+
+def test_target_stops_at_the_stage(daemon: Daemon, busybox_image: str) -> None:
+    dockerfile = "FROM busybox AS first\nRUN echo 1 > /one\nFROM first AS second\nRUN exit 9\n"
+    _, lines = build(daemon, {"Dockerfile": dockerfile}, target="first", t="first")
+    assert not [line for line in lines if "error" in line], lines
+    assert "Step 2/2 : RUN echo 1 > /one\n" in text(lines)
+    _, lines = build(daemon, {"Dockerfile": dockerfile}, target="nosuch")
+    assert lines[-1]["error"] == "failed to reach build target nosuch in Dockerfile"
+
+
+def test_build_prune_forgets_the_cache(daemon: Daemon, busybox_image: str) -> None:
+    files = {"Dockerfile": "FROM busybox\nRUN echo x > /x\n"}
+    build(daemon, files)
+    pruned = daemon.api.json("POST", "/build/prune")
+    assert len(pruned["CachesDeleted"]) == 1 and pruned["SpaceReclaimed"] == 0
+    _, lines = build(daemon, files)
+    assert " ---> Using cache" not in text(lines)

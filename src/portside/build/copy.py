@@ -113,6 +113,8 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
                     info.uid, info.gid = owner
                     tar.addfile(info)
 
+            if not sources:  # WORKDIR: just the directory
+                parents(dest, itself=True)
             for source in sources:
                 if source.is_dir:
                     parents(dest, itself=True)

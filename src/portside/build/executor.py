@@ -30,7 +30,7 @@ from portside.build import dockerfile, shellwords
 from portside.build.cache import BuildCache, step_key
 from portside.build.context import SourceTree
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
-from portside.build.layers import commit_config, commit_upper, mounted_step
+from portside.build.layers import commit_config, fs_step
 from portside.build.run import RunFailed, RunStep, run_step
 from portside.containers.service import ContainerService
 from portside.errors import InvalidArgument, NotFound, PortsideError
@@ -400,7 +400,7 @@ class _Run:
             argv = [*self._shell(state), instr.args[0] if instr.args else ""]
             shown_cmd = " ".join(argv)
         if instr.heredocs and not instr.json_form:
-            argv = _heredoc_argv(self._shell(state), instr, self._env(state), self.df.escape)
+            argv = _heredoc_argv(self._shell(state), instr)
             shown_cmd = " ".join(argv)
         arg_env = self._build_arg_env(state)
         history_args = [a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS]
@@ -463,16 +463,13 @@ class _Run:
             key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
             cached = self._cached(key)
             if cached is None:
-                with mounted_step(self.b.images, parent, self.b.scratch) as (snap, root_fd):
+                def change(root_fd: int) -> None:
                     try:
                         copy_into(root_fd, sources, dest, state.config.get("WorkingDir") or "/", opts)
                     except OSError as e:
                         raise BuildError(f"{keyword} failed: {e}") from None
-                try:
-                    image_id = commit_upper(self.b.images, parent, self.b.images.snapshots.upper_path(snap),
-                                            self._commit(state, created_by), clamp_mtime=self.opts.epoch)
-                finally:
-                    self.b.images.snapshots.remove(snap)
+                image_id = fs_step(self.b.images, parent, self.b.scratch, change, self._commit(state, created_by),
+                                   clamp_mtime=self.opts.epoch)
             self._finish(state, key, cached or image_id, bool(cached))
         finally:
             if mount is not None:
@@ -490,13 +487,10 @@ class _Run:
         cached = self._cached(key)
         if cached is None:
             # moby makes the directory (owned by root) so that later steps and the result can use it
-            with mounted_step(self.b.images, parent, self.b.scratch) as (snap, root_fd):
+            def change(root_fd: int) -> None:
                 copy_into(root_fd, [], path.rstrip("/") + "/", "/", CopyOptions("WORKDIR", mtime=self.opts.epoch))
-            try:
-                image_id = commit_upper(self.b.images, parent, self.b.images.snapshots.upper_path(snap),
-                                        self._commit(state, created_by), clamp_mtime=self.opts.epoch)
-            finally:
-                self.b.images.snapshots.remove(snap)
+            image_id = fs_step(self.b.images, parent, self.b.scratch, change, self._commit(state, created_by),
+                               clamp_mtime=self.opts.epoch)
         self._finish(state, key, cached or image_id, bool(cached))
 
 
@@ -518,13 +512,16 @@ class _ReadOnlyImage:
             os.rmdir(self.target)
 
 
-def _heredoc_argv(shell: list[str], instr: "dockerfile.Instruction", env: dict[str, str], escape: str) -> list[str]:
-    """``RUN <<EOF``: the command line with each here-document fed to it, as BuildKit runs it."""
-    script = instr.args[0] if instr.args else ""
+def _heredoc_argv(shell: list[str], instr: "dockerfile.Instruction") -> list[str]:
+    """``RUN <<EOF``, as BuildKit runs it: a command that is only the here-document runs its body as the script;
+    otherwise the shell gets the line and the bodies, and does the redirections (and the expansion) itself."""
+    line = instr.args[0] if instr.args else ""
+    if len(instr.heredocs) == 1 and re.fullmatch(r"\s*<<-?[\"']?\w+[\"']?\s*", line):
+        return [*shell, instr.heredocs[0].content]
+    script = line
     for doc in instr.heredocs:
-        body = shellwords.expand(doc.content, env, escape=escape) if doc.expand else doc.content
-        script += f"\n{body}{doc.name}\n" if body.endswith("\n") else f"\n{body}\n{doc.name}\n"
-    return [*shell, script]
+        script += f"\n{doc.content}{doc.name}"
+    return [*shell, script + "\n"]
 
 
 def _read_dockerfile(context_dir: str, name: str) -> str:

@@ -18,22 +18,35 @@ from collections.abc import Callable, Collection, Iterator
 from portside.archive.layerdiff import DiffResult, write_layer_diff
 from portside.images.commit import Commit, commit_image
 from portside.images.service import Image, ImageService
-from portside.snapshots.mount import mount_all, unmount
+from portside.snapshots.mount import Mount, mount_all, unmount
 
 
-@contextlib.contextmanager
-def mounted_step(images: ImageService, parent: Image | None, scratch: str) -> Iterator[tuple[str, int]]:
-    """A writable snapshot on ``parent`` mounted under ``scratch``: yields (snapshot key, root fd)."""
+def fs_step(images: ImageService, parent: Image | None, scratch: str, change: Callable[[int], None],
+            commit: Commit, *, clamp_mtime: int) -> str:
+    """Prepare a snapshot on ``parent``, ``change(root_fd)`` it, commit its upper directory; returns the image ID.
+
+    The snapshot is removed whatever happens: a failed step leaves nothing behind.
+    """
     key = "build-" + secrets.token_hex(16)
     chain = [layer.chain_id for layer in parent.row.layers] if parent is not None else []
     mounts = images.snapshots.prepare(key, chain)
+    try:
+        with _mounted(mounts, scratch) as root_fd:
+            change(root_fd)
+        return commit_upper(images, parent, images.snapshots.upper_path(key), commit, clamp_mtime=clamp_mtime)
+    finally:
+        images.snapshots.remove(key)
+
+
+@contextlib.contextmanager
+def _mounted(mounts: list[Mount], scratch: str) -> Iterator[int]:
     target = tempfile.mkdtemp(prefix="mnt-", dir=scratch)
     try:
         mount_all(mounts, target)
         try:
             fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                yield key, fd
+                yield fd
             finally:
                 os.close(fd)
         finally:
