@@ -197,7 +197,7 @@ def _extract_tar(root_fd: int, path: str, into: str) -> None:
     with open(path, "rb") as f:
         head = f.read(6)
     opener = next((o for magic, o in _MAGIC if head.startswith(magic)), None)
-    with (opener(path, "rb") if opener else open(path, "rb")) as stream:  # type: ignore[operator]
+    with (opener(path, "rb") if opener else open(path, "rb")) as stream:
         fd = os.open(into or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root_fd)
         try:
             extract_archive(stream, fd, ExtractPolicy(shown_root="/" + into))

@@ -77,6 +77,7 @@ class _State:
     image: Image | None
     config: dict[str, Any]
     args: dict[str, str | None] = field(default_factory=dict)   # ARGs declared in this stage
+    cmd_set: bool = False                                          # a CMD in this stage (ENTRYPOINT keeps it)
 
 
 class Builder:
@@ -312,11 +313,13 @@ class _Run:
             self._metadata(state, f"ARG {shown}")
             return
         if keyword in ("CMD", "ENTRYPOINT"):
-            value = args if instr.json_form else [*self._shell(state), " ".join(args)]
-            c["Cmd" if keyword == "CMD" else "Entrypoint"] = value
-            if keyword == "ENTRYPOINT" and not instr.json_form:
-                c["Cmd"] = None  # moby: a shell-form ENTRYPOINT drops the image's CMD
-            shown = f"{keyword} {json.dumps(value)}"
+            command = args if instr.json_form else [*self._shell(state), " ".join(args)]
+            c["Cmd" if keyword == "CMD" else "Entrypoint"] = command
+            if keyword == "CMD":
+                state.cmd_set = True
+            elif not state.cmd_set:
+                c["Cmd"] = None  # moby: an ENTRYPOINT drops the CMD the base image had
+            shown = f"{keyword} {json.dumps(command)}"
         elif keyword in ("ENV", "LABEL"):
             pairs = []
             for word in args:
