@@ -12,7 +12,8 @@ ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG
 - single quotes keep everything literally (no escapes, no ``$``);
 - double quotes keep everything but ``$`` substitution, and the escape character
   escapes only ``"``, ``$`` and itself there (any other escape stays as written);
-- outside quotes the escape character (``\\`` or, with ``# escape=`\```, a backtick)
+- outside quotes the escape character (a backslash, or a backtick after the ``escape``
+  directive)
   takes the next character literally.
 
 ``expand`` gives the single word (ENV values, WORKDIR, COPY sources): quotes are
@@ -295,7 +296,7 @@ def _remove_affix(value: str, pattern: str, *, prefix: bool, longest: bool) -> s
         compiled = re.compile(_glob_regex(pattern), re.DOTALL)
     except re.error:
         return value
-    cuts = range(len(value), -1, -1) if longest == prefix else range(len(value) + 1)
+    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
     for cut in cuts:
         if prefix and compiled.fullmatch(value[:cut]):
             return value[cut:]
