@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from portside.build.shellwords import expand, expand_words, parse_words
@@ -222,3 +224,23 @@ def test_parse_words(rest, want):
 
 def test_parse_words_with_backtick_escape():
     assert parse_words("a` b c\\ d", "`") == ["a` b", "c\\", "d"]
+
+
+_PIECES = ["$", "${", "}", ":", "-", "+", "?", "#", "%", "'", '"', "\\", "`", "a", "PWD", "NULL", " ", "\t", "{",
+           "é", "\x00", "*", "[", "]", "1", "@"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fuzz_only_invalid_argument(seed):
+    rng = random.Random(seed)
+    for _ in range(300):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 30)))
+        escape = rng.choice(["\\", "`"])
+        try:
+            single = expand(text, ENV, escape=escape)
+            words = expand_words(text, ENV, escape=escape)
+            parse_words(text, escape)
+        except InvalidArgument:
+            continue
+        assert all(words)  # never an empty word
+        assert isinstance(single, str)
