@@ -27,6 +27,7 @@ MATCHES = [
     ("**/dir2/*", "dir/dir2/file", True),
     ("**/dir2/**", "dir/dir2/dir3/file", True),
     ("**file", "file", True),
+    ("**foo", "xfoo", True),  # the suffix fast path, as Docker
     ("**file", "dir/file", True),
     ("**/file", "dir/file", True),
     ("**file", "dir/dir/file", True),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from portside.build.shellwords import expand, expand_words, parse_words
+from portside.build.shellwords import expand, expand_heredoc, expand_words, parse_words
 from portside.errors import InvalidArgument
 
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
@@ -244,3 +244,8 @@ def test_fuzz_only_invalid_argument(seed):
             continue
         assert all(words)  # never an empty word
         assert isinstance(single, str)
+
+
+def test_heredoc_bodies_keep_quotes():
+    env = {"FOO": "bar"}
+    assert expand_heredoc('echo "hello ${FOO}" \'$FOO\'\n\\$FOO\n', env) == "echo \"hello bar\" 'bar'\n$FOO\n"
