@@ -350,3 +350,26 @@ def test_fuzz_never_raises_anything_else(seed):
         for stage in df.stages:
             for ins in stage.instructions:
                 assert 1 <= ins.line <= ins.end_line
+
+
+def test_heredoc_keeps_line_endings():
+    df = parse("FROM a\r\nCOPY <<EOF /x\r\nwin\r\nunix\nEOF\r\nRUN true\r\n")
+    copy, run = df.stages[0].instructions
+    assert copy.heredocs[0].content == "win\r\nunix\n"
+    assert (run.args, run.line) == (("true",), 6)
+
+
+@pytest.mark.parametrize("text,line", [
+    # the line parser's errors (ENV's form, JSON of non-strings, here-documents) come before any check
+    ("FROM a\nCOPY x\nENV A\n", 3),
+    ("FROM a\nRUNN x\nCMD [1]\n", 3),
+    ("RUN x\nFROM a\nRUN <<EOF\n", 3),
+    # then the instructions, in order: the first refused one
+    ("FROM a\nCOPY x\nRUNN y\n", 2),
+    ("RUN x\nFROM a\nCOPY y\n", 1),
+    ("FROM a\nRUNN x\nFROM b AS 1\n", 2),
+])
+def test_which_error_first(text, line):
+    with pytest.raises(DockerfileError) as exc:
+        parse(text)
+    assert exc.value.line == line
