@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import random
 
 import pytest
 
@@ -26,6 +27,7 @@ MATCHES = [
     ("**/dir2/*", "dir/dir2/file", True),
     ("**/dir2/**", "dir/dir2/dir3/file", True),
     ("**file", "file", True),
+    ("**foo", "xfoo", True),  # the suffix fast path, as Docker
     ("**file", "dir/file", True),
     ("**/file", "dir/file", True),
     ("**file", "dir/dir/file", True),
@@ -198,3 +200,20 @@ def test_walk_agrees_with_excluded_for_double_star_exceptions(tmp_path):
     patterns = read("a\ne\n!**/*.go\n")
     got = [rel for rel, _ in walk(str(tmp_path), patterns)]
     assert got == ["a/b/c.go", "d.go", "e/f/g/h.go"]
+
+
+_PIECES = ["*", "**", "?", "[", "]", "^", "!", "/", "\\", ".", "..", "a", "b", "#", " ", "\n", "-", "(", "$", "é"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fuzz_only_invalid_argument(seed):
+    rng = random.Random(seed)
+    paths = ["a", "a/b", "b/a/b", ".a", "a.b/c", "é/x"]
+    for _ in range(300):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 20)))
+        try:
+            patterns = read(text)
+        except InvalidArgument:
+            continue
+        for path in paths:
+            assert excluded(patterns, path) in (True, False)

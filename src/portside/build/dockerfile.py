@@ -62,6 +62,7 @@ _FLAGS: dict[str, dict[str, str]] = {
 _DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 _KNOWN_DIRECTIVES = ("syntax", "escape")
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
+_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
@@ -72,7 +73,7 @@ _MIN_HEALTH_INTERVAL_NS = 1_000_000  # container.MinimumDuration: 1ms
 class Heredoc:
     """A here-document: ``name`` is its terminator word, unquoted.
 
-    ``content`` ends with a newline per line read; for ``<<-`` (``chomp``) the
+    ``content`` is the lines read, each with its own line ending; for ``<<-`` (``chomp``) the
     leading tabs of each line are already stripped. ``expand`` is false when
     any part of the word was quoted (``<<"EOF"``): the body is then taken
     literally by COPY/ADD.
@@ -195,12 +196,9 @@ class _Logical:
 
 
 def _logical_lines(text: str, path: str, directives: _Directives) -> Iterator[_Logical]:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    if lines:
-        lines[0] = lines[0].removeprefix("\ufeff")
-    lines = [raw.removesuffix("\r") for raw in lines]
+    # here-document bodies keep their line endings (CRLF too); everything else is read without them
+    raw_lines = _LINE.findall(text.removeprefix("\ufeff"))
+    lines = [raw.rstrip("\r\n") for raw in raw_lines]
     i = 0  # lines[i] is line i+1
 
     def fail(reason: str, start: int, end: int) -> DockerfileError:
@@ -239,7 +237,7 @@ def _logical_lines(text: str, path: str, directives: _Directives) -> Iterator[_L
                     i += 1
                     if (candidate.lstrip("\t") if chomp else candidate) == name:
                         break
-                    body.append(candidate + "\n")
+                    body.append(raw_lines[i - 1])
                 content = "".join(body)
                 if chomp:
                     content = _LEADING_TABS.sub("", content)
@@ -281,7 +279,7 @@ def heredoc_word(word: str) -> tuple[str, bool, bool] | None:
 
 def _heredoc_words(line: str) -> list[tuple[str, bool, bool]]:
     try:
-        words = ShellLexer(line, {}, raw_quotes=True, raw_escapes=True).process()[1]
+        words = ShellLexer(line, {}, raw_quotes=True, raw_escapes=True, skip_unset=True).process()[1]
     except InvalidArgument:
         return []  # BuildKit ignores a line its lexer cannot read here: no here-documents
     found = []
@@ -364,8 +362,8 @@ def _parse_flags(keyword: str, words: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(parsed)
 
 
-class _NotStrings(InvalidArgument):
-    pass
+class _LineError(InvalidArgument):
+    """Refused by the line parser itself: BuildKit reports these before any instruction's own checks."""
 
 
 def _json_array(rest: str) -> list[str] | None:
@@ -384,7 +382,7 @@ def _json_array(rest: str) -> list[str] | None:
     if not isinstance(value, list):
         return None
     if not all(isinstance(item, str) for item in value):
-        raise _NotStrings("when using JSON array syntax, arrays must be comprised of strings only")
+        raise _LineError("when using JSON array syntax, arrays must be comprised of strings only")
     return value
 
 
@@ -416,11 +414,11 @@ def _name_values(rest: str, keyword: str, escape: str) -> tuple[str, ...]:
         # the legacy form, ENV name value: the value is the rest of the line as written
         parts = _WHITESPACE.split(rest, maxsplit=1)
         if len(parts) < 2:
-            raise InvalidArgument(f"{keyword} must have two arguments")
+            raise _LineError(f"{keyword} must have two arguments")
         return (f"{parts[0]}={parts[1]}",)
     for word in words:
         if "=" not in word:
-            raise InvalidArgument(
+            raise _LineError(
                 f"Syntax error - can't find = in {json.dumps(word)}. Must be of the form: name=value")
     return tuple(words)
 
@@ -537,25 +535,34 @@ def _check_healthcheck(ins: Instruction) -> None:
 
 
 def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
-    """Parse a Dockerfile; raise ``DockerfileError`` naming the line for anything Docker refuses."""
+    """Parse a Dockerfile; raise ``DockerfileError`` naming the line for anything Docker refuses.
+
+    As in BuildKit, the whole file goes through the line parser first (its
+    errors come first), then the instructions are checked in order.
+    """
     directives = _Directives()
-    instructions: list[Instruction] = []
+    parsed: list[Instruction | DockerfileError] = []
     for logical in _logical_lines(text, path, directives):
         try:
-            instructions.append(_instruction(logical.text, logical.line, logical.end_line, logical.heredocs,
-                                             directives.escape))
+            parsed.append(_instruction(logical.text, logical.line, logical.end_line, logical.heredocs,
+                                       directives.escape))
         except InvalidArgument as exc:
-            raise DockerfileError(exc.message, path=path, line=logical.line, end_line=logical.end_line,
-                                  instruction=_split_command(logical.text)[0].upper()) from None
-    if not instructions:
+            error = DockerfileError(exc.message, path=path, line=logical.line, end_line=logical.end_line,
+                                    instruction=_split_command(logical.text)[0].upper())
+            if isinstance(exc, _LineError):
+                raise error from None
+            parsed.append(error)
+    if not parsed:
         raise DockerfileError("file with no instructions", path=path, line=0, end_line=0)
-    return _assemble(instructions, path, directives)
+    return _assemble(parsed, path, directives)
 
 
-def _assemble(instructions: list[Instruction], path: str, directives: _Directives) -> Dockerfile:
+def _assemble(parsed: list[Instruction | DockerfileError], path: str, directives: _Directives) -> Dockerfile:
     meta_args: list[Instruction] = []
     stages: list[tuple[Instruction, list[Instruction]]] = []
-    for ins in instructions:
+    for ins in parsed:
+        if isinstance(ins, DockerfileError):
+            raise ins
         if ins.keyword == "FROM":
             stages.append((ins, []))
         elif stages:

@@ -100,6 +100,15 @@ def compile_pattern(line: str) -> Pattern:
         start = i
         ch = text[i]
         i += 1
+        if in_class and ch not in "]\\":
+            # inside [...] everything is literal but a leading ^ and the - of a range (filepath.Match)
+            if ch == "^" and regex[-1:] == ["["]:
+                regex.append("^")
+            elif ch == "-" and regex[-1:] != ["["] and regex[-1:] != ["-"]:
+                regex.append("-")
+            else:
+                regex.append(re.escape(ch))
+            continue
         if ch == "*":
             if i < n and text[i] == "*":
                 i += 1
@@ -135,6 +144,8 @@ def compile_pattern(line: str) -> Pattern:
             in_class = ch == "["
             regex.append(ch)
             kind = "regexp"
+        elif ch in "&~":
+            regex.append("\\" + ch)  # literal for Go; Python reserves doubled ones for set operations
         else:
             regex.append(ch)
     _check_syntax(text)

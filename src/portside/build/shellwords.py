@@ -12,8 +12,8 @@ ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG
 - single quotes keep everything literally (no escapes, no ``$``);
 - double quotes keep everything but ``$`` substitution, and the escape character
   escapes only ``"``, ``$`` and itself there (any other escape stays as written);
-- outside quotes the escape character (``\\`` or, with ``# escape=`\```, a backtick)
-  takes the next character literally.
+- outside quotes the escape character (a backslash, or a backtick after the
+  ``escape`` directive) takes the next character literally.
 
 ``expand`` gives the single word (ENV values, WORKDIR, COPY sources): quotes are
 removed, whitespace kept. ``expand_words`` also splits on whitespace that is not
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from portside.errors import InvalidArgument
 
-__all__ = ["expand", "expand_words", "parse_words", "ShellLexer"]
+__all__ = ["expand", "expand_words", "expand_heredoc", "parse_words", "ShellLexer"]
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
@@ -73,11 +73,12 @@ class ShellLexer:
 
     ``raw_quotes`` and ``raw_escapes`` keep quote and escape characters in the
     result (the heredoc detector needs to see them); ``skip_unset`` leaves
-    ``$NAME`` as written when NAME is not in ``env``.
+    ``$NAME`` as written when NAME is not in ``env``; ``skip_quotes`` makes
+    quotes ordinary characters (here-document bodies).
     """
 
     def __init__(self, text: str, env: Mapping[str, str], *, escape: str = "\\", raw_quotes: bool = False,
-                 raw_escapes: bool = False, skip_unset: bool = False) -> None:
+                 raw_escapes: bool = False, skip_unset: bool = False, skip_quotes: bool = False) -> None:
         if escape not in ("\\", "`"):
             raise InvalidArgument(f"invalid escape token '{escape}' does not match ` or \\")
         self._text = text
@@ -87,6 +88,7 @@ class ShellLexer:
         self._raw_quotes = raw_quotes
         self._raw_escapes = raw_escapes
         self._skip_unset = skip_unset
+        self._skip_quotes = skip_quotes
 
     # -- scanner ---------------------------------------------------------------
 
@@ -112,7 +114,10 @@ class ShellLexer:
             if stop and ch == stop:
                 self._next()
                 return "".join(result), words.result()
-            if ch == "'":
+            if ch in "'\"" and self._skip_quotes:
+                piece = self._next()
+                words.add_char(piece)
+            elif ch == "'":
                 piece = self._single_quoted()
                 words.add_raw(piece)
             elif ch == '"':
@@ -295,7 +300,7 @@ def _remove_affix(value: str, pattern: str, *, prefix: bool, longest: bool) -> s
         compiled = re.compile(_glob_regex(pattern), re.DOTALL)
     except re.error:
         return value
-    cuts = range(len(value), -1, -1) if longest == prefix else range(len(value) + 1)
+    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
     for cut in cuts:
         if prefix and compiled.fullmatch(value[:cut]):
             return value[cut:]
@@ -312,6 +317,15 @@ def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
 def expand_words(text: str, env: Mapping[str, str], *, escape: str = "\\") -> list[str]:
     """``text`` expanded and split on whitespace that is neither quoted nor escaped (BuildKit's ProcessWords)."""
     return ShellLexer(text, env, escape=escape).process()[1]
+
+
+def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
+    """A COPY/ADD here-document body with variables substituted: quotes are ordinary characters there.
+
+    BuildKit expands such bodies (when the ``<<EOF`` word was not quoted) with
+    the backslash as escape whatever the ``escape`` directive says.
+    """
+    return ShellLexer(content, env, skip_quotes=True).process()[0]
 
 
 def parse_words(rest: str, escape: str = "\\") -> list[str]:
