@@ -176,7 +176,8 @@ def test_reproducible_in_two_fresh_roots(daemon_dirs: tuple[str, str, str], busy
 def test_metadata_instructions_onbuild_and_heredoc(daemon: Daemon, busybox_image: str) -> None:
     parent = ("FROM busybox\nONBUILD RUN echo triggered > /t\nHEALTHCHECK --interval=5s CMD true\n"
               "EXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\nSHELL [\"/bin/sh\", \"-c\"]\n"
-              "RUN <<EOF\necho heredoc > /h\necho second >> /h\nEOF\nENTRYPOINT [\"cat\"]\n")
+              "RUN <<EOF\necho heredoc > /h\necho second >> /h\nEOF\nENTRYPOINT [\"cat\"]\n"
+              "ENV WHO=me\nCOPY <<A <<\"B\" /docs/\nhello $WHO\nA\nliteral $WHO\nB\n")
     _, lines = build(daemon, {"Dockerfile": parent}, t="parent")
     assert not [line for line in lines if "error" in line], lines
     config = daemon.api.json("GET", "/images/parent/json")["Config"]
@@ -186,8 +187,9 @@ def test_metadata_instructions_onbuild_and_heredoc(daemon: Daemon, busybox_image
     assert config["Volumes"] == {"/data": {}} and config["StopSignal"] == "SIGINT"
     assert config["Entrypoint"] == ["cat"]
     assert run(daemon, "parent", "/h") == "heredoc\nsecond\n"
+    assert run(daemon, "parent", "/docs/A", "/docs/B") == "hello me\nliteral $WHO\n"
     history = daemon.api.json("GET", "/images/parent/history")
-    assert [h["Size"] == 0 for h in history[:3]] == [True, False, True]
+    assert [h["Size"] == 0 for h in history[:5]] == [False, True, True, False, True]
 
     _, lines = build(daemon, {"Dockerfile": "FROM parent\nRUN cat /t\n"}, t="child")
     out = text(lines)

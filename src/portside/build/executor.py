@@ -18,8 +18,10 @@ it, so the same Dockerfile and context give the same image ID.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import re
 import tempfile
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from typing import Any
 
 from portside.build import dockerfile, shellwords
 from portside.build.cache import BuildCache, step_key
-from portside.build.context import SourceTree
+from portside.build.context import Source, SourceTree
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
 from portside.build.run import RunFailed, RunStep, run_step
@@ -119,6 +121,7 @@ class _Run:
                  say: Callable[[str], None]) -> None:
         self.b, self.df, self.opts, self.context, self.say = builder, parsed, opts, context, say
         self.used_args: set[str] = set()
+        self._cleanup: list[str] = []   # scratch directories (here-document bodies) removed at the end
         self.stage_images: dict[int, str] = {}
         self.created = format_rfc3339(opts.epoch * 1_000_000_000)
         self.meta: dict[str, str | None] = {}
@@ -175,6 +178,13 @@ class _Run:
     # -- running -----------------------------------------------------------------------
 
     def execute(self) -> str:
+        try:
+            return self._execute()
+        finally:
+            for path in self._cleanup:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _execute(self) -> str:
         needed = self._stages_needed()
         self.total = sum(1 + len(self.df.stages[i].instructions) for i in needed)
         self.step = 0
@@ -321,14 +331,16 @@ class _Run:
                 c["Cmd"] = None  # moby: an ENTRYPOINT drops the CMD the base image had
             shown = f"{keyword} {json.dumps(command)}"
         elif keyword in ("ENV", "LABEL"):
-            pairs = []
-            for word in args:
-                key, _, value = word.partition("=")
-                key, value = self._expand(state, key), self._expand(state, value)
-                pairs.append((key, value))
-                if keyword == "ENV":
-                    env = [e for e in c.get("Env") or [] if e.partition("=")[0] != key]
-                    c["Env"] = [*env, f"{key}={value}"]
+            pairs = dockerfile.expanded_pairs(instr, self._env(state), escape=self.df.escape)
+            for key, value in pairs:
+                if keyword == "ENV":  # moby replaces a variable in place, else appends it
+                    env = list(c.get("Env") or [])
+                    at = [i for i, e in enumerate(env) if e.partition("=")[0] == key]
+                    if at:
+                        env[at[0]] = f"{key}={value}"
+                    else:
+                        env.append(f"{key}={value}")
+                    c["Env"] = env
                 else:
                     c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
             shown = f"{keyword} " + " ".join(f"{k}={v}" if keyword == "ENV" else f'"{k}"="{v}"' for k, v in pairs)
@@ -426,10 +438,20 @@ class _Run:
 
     def _copy(self, state: _State, instr: "dockerfile.Instruction", keyword: str) -> None:
         flags = dict(instr.flags)
+        docs = list(instr.heredocs)
+        inline: list[Source] = []
+        if docs:  # COPY <<EOF /dest: each here-document is a file named as its word
+            bodies = tempfile.mkdtemp(prefix="heredoc-", dir=self.b.scratch)
+            self._cleanup.append(bodies)
+            for doc in docs:
+                path = os.path.join(bodies, doc.name)
+                with open(path, "w") as f:
+                    f.write(shellwords.expand_heredoc(doc.content, self._env(state)) if doc.expand else doc.content)
+                os.chmod(path, 0o644)
+                inline.append(Source(path, doc.name, False))
+            instr = dataclasses.replace(instr, args=tuple(w for w in instr.args if not w.startswith("<<")))
         words = [self._expand(state, w) for w in instr.args] if not instr.json_form else list(instr.args)
-        if not instr.json_form and len(words) == 1:
-            words = shellwords.expand_words(instr.args[0], self._env(state), escape=self.df.escape)
-        if len(words) < 2:
+        if len(words) + len(inline) < 2:
             raise BuildError(f"{keyword} requires at least two arguments, but only one was provided. "
                              "Destination could not be determined.")
         *srcs, dest = words
@@ -452,7 +474,7 @@ class _Run:
         try:
             if any(s.startswith(("http://", "https://")) for s in srcs):
                 raise BuildError(f"{keyword} failed: remote URLs are not supported by this builder")
-            sources = [found for s in srcs for found in tree.sources(s, keyword)]
+            sources = inline + [found for s in srcs for found in tree.sources(s, keyword)]
             opts = CopyOptions(keyword=keyword, owner=self._expand(state, flags.get("chown", "")),
                                chmod=parse_chmod(flags.get("chmod", "")), extract_tars=keyword == "ADD",
                                mtime=self.opts.epoch)
