@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import sys
 import tarfile
 import tempfile
@@ -50,7 +49,7 @@ def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
                 raise CLIError(f"unable to prepare context: the Dockerfile ({dockerfile}) cannot be empty" if
                                os.path.exists(path) else f"unable to prepare context: unable to evaluate symlinks "
                                f"in Dockerfile path: lstat {path}: no such file or directory")
-            outside, name = path, f".dockerfile.{secrets.token_hex(10)}"
+            outside, name = path, f".dockerfile.{os.urandom(10).hex()}"
         else:
             name = rel
     elif not os.path.exists(os.path.join(directory, "Dockerfile")):
