@@ -213,3 +213,12 @@ def test_build_prune_forgets_the_cache(daemon: Daemon, busybox_image: str) -> No
     assert len(pruned["CachesDeleted"]) == 1 and pruned["SpaceReclaimed"] == 0
     _, lines = build(daemon, files)
     assert " ---> Using cache" not in text(lines)
+
+
+def test_bad_query_is_refused_before_the_stream(daemon: Daemon, busybox_image: str) -> None:
+    status, _, body = daemon.api.request("POST", "/build?t=Bad%3ATag", context_tar({"Dockerfile": "FROM busybox\n"}),
+                                         {"Content-Type": "application/x-tar"})
+    assert status == 400 and b"invalid reference format" in body
+    status, _, body = daemon.api.request("POST", "/build?buildargs=%5B1%5D", context_tar({"Dockerfile": "FROM x\n"}),
+                                         {"Content-Type": "application/x-tar"})
+    assert status == 400

@@ -80,3 +80,20 @@ def test_docker_classic_build_quiet(docker, busybox, tmp_path):
     image_id = r.out.strip()
     assert HEX64.match(image_id), r
     assert docker("run", "--rm", image_id, "cat", "/q").out == "quiet\n"
+
+
+def test_docker_py_build(daemon, busybox, tmp_path):
+    """docker-py's images.build reads the stream's "Successfully built" line (and aux) for the image."""
+    docker_py = pytest.importorskip("docker")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL via=docker-py\nRUN echo py > /py\n")
+    client = docker_py.DockerClient(base_url=daemon.host)
+    try:
+        image, logs = client.images.build(path=str(tmp_path), tag="example/py:1", rm=True)
+        assert image.id.startswith("sha256:") and "example/py:1" in image.tags
+        assert image.labels == {"via": "docker-py"}
+        assert any("Successfully built" in entry.get("stream", "") for entry in logs)
+        with pytest.raises(docker_py.errors.BuildError, match="returned a non-zero code: 4"):
+            (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 4\n")
+            client.images.build(path=str(tmp_path))
+    finally:
+        client.close()
