@@ -7,6 +7,7 @@ import random
 import pytest
 
 from portside.build.dockerfile import Heredoc, expanded_pairs, key_values, parse, parse_instruction
+from portside.build.shellwords import expand
 from portside.errors import DockerfileError, InvalidArgument
 
 
@@ -122,6 +123,14 @@ def test_onbuild_trigger():
     assert (ins.onbuild.keyword, ins.onbuild.args) == ("RUN", ("/usr/local/bin/python-build --dir /app/src",))
     ins = only('onbuild copy --chown=1 ["a", "b"]')
     assert ins.onbuild.flags == (("chown", "1"),) and ins.onbuild.json_form
+
+
+def test_onbuild_trigger_checked_only_when_it_fires():
+    # dockerd 20.10 builds these; the child image's build refuses them
+    assert only("ONBUILD RUNN x").onbuild is None
+    assert only("ONBUILD COPY --bogus a b").onbuild is None
+    with pytest.raises(DockerfileError, match="ENV must have two arguments"):
+        parse("FROM a\nONBUILD ENV A\n")  # the line parser reads the trigger at once
 
 
 def test_parse_instruction_alone():
@@ -261,7 +270,7 @@ ERRORS = [
     ("FROM a b\n", 1, "FROM requires either one or three arguments"),
     ("FROM\n", 1, "FROM requires either one or three arguments"),
     ("FROM a AS 1x\n", 1, 'invalid name for build stage: "1x", name can\'t start with a number or contain symbols'),
-    ("FROM a AS b\nFROM c AS B\n", 2, 'duplicate stage name "b"'),
+    ("FROM a AS b\nFROM c AS B\n", 2, "b stage name already used"),
     ("FROM a\nENV A\n", 2, "ENV must have two arguments"),
     ("FROM a\nENV\n", 2, "ENV requires at least one argument"),
     ("FROM a\nENV A=1 B\n", 2, 'Syntax error - can\'t find = in "B". Must be of the form: name=value'),
@@ -373,3 +382,50 @@ def test_which_error_first(text, line):
     with pytest.raises(DockerfileError) as exc:
         parse(text)
     assert exc.value.line == line
+
+
+# What dockerd 20.10's classic builder made of this Dockerfile (FROM scratch, `docker image inspect`),
+# recomputed from the parse with the expansion the executor applies.
+DOCKERD_CASE = """\
+FROM scratch
+ARG A=arg\\ val
+ENV MY_NAME="John Doe" MY_DOG=Rex\\ The\\ Dog \\
+    MY_CAT=fluffy
+ENV ONE TWO= THREE=world
+ENV abc=hello
+ENV abc=bye def=$abc
+ENV Q='single $abc' R="dq $abc \\$abc \\x" S=${nope:-dflt}${abc:+alt} T=$A
+LABEL "com.example.vendor"="ACME Incorporated" multi.label1="value1" other=value\\ 3
+CMD [ "echo" , 'hi' ]
+EXPOSE 80/tcp ${abc:+81}
+VOLUME /var/log $abc
+USER ${abc}:grp
+WORKDIR /a b/$abc
+"""
+
+
+def test_words_expand_as_dockerd_did():
+    (stage,) = parse(DOCKERD_CASE).stages
+    env: dict[str, str] = {}
+    envs, labels, config = [], {}, {}
+    for ins in stage.instructions:
+        if ins.keyword == "ARG":
+            for key, value in key_values(ins):
+                env[key] = expand(value or "", env)
+        elif ins.keyword == "ENV":
+            pairs = expanded_pairs(ins, env)
+            env.update(pairs)
+            envs += [f"{k}={v}" for k, v in pairs]
+        elif ins.keyword == "LABEL":
+            labels.update(expanded_pairs(ins, env))
+        elif ins.keyword in ("EXPOSE", "VOLUME"):
+            config[ins.keyword] = [expand(word, env) for word in ins.args]
+        elif ins.keyword in ("USER", "WORKDIR"):
+            config[ins.keyword] = expand(ins.args[0], env)
+        else:
+            config[ins.keyword] = (ins.args, ins.json_form)
+    assert envs == ["MY_NAME=John Doe", "MY_DOG=Rex The Dog", "MY_CAT=fluffy", "ONE=TWO= THREE=world", "abc=hello",
+                    "abc=bye", "def=hello", "Q=single $abc", "R=dq bye $abc \\x", "S=dfltalt", "T=arg val"]
+    assert labels == {"com.example.vendor": "ACME Incorporated", "multi.label1": "value1", "other": "value 3"}
+    assert config == {"CMD": (("[ \"echo\" , 'hi' ]",), False), "EXPOSE": ["80/tcp", "81"],
+                      "VOLUME": ["/var/log", "bye"], "USER": "bye:grp", "WORKDIR": "/a b/bye"}

@@ -28,6 +28,8 @@ MATCHES = [
     ("**/dir2/**", "dir/dir2/dir3/file", True),
     ("**file", "file", True),
     ("**foo", "xfoo", True),  # the suffix fast path, as Docker
+    ("b\\[1\\]", "b[1]", True),  # escaped: checked against the docker CLI
+    ("b\\[1\\]", "b1", False),
     ("**file", "dir/file", True),
     ("**/file", "dir/file", True),
     ("**file", "dir/dir/file", True),

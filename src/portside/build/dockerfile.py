@@ -109,7 +109,7 @@ class Instruction:
     line: int
     end_line: int
     original: str
-    onbuild: Instruction | None = None
+    onbuild: Instruction | None = None  # None also when the trigger would fail when it fires
 
     def flag(self, name: str, default: str | None = None) -> str | None:
         """The last value given for ``--name``."""
@@ -453,7 +453,12 @@ def _instruction(text: str, line: int, end_line: int, heredocs: tuple[Heredoc, .
     elif keyword == "ONBUILD":
         args = (rest,) if rest else ()
         if rest:
-            onbuild = _instruction(rest, line, end_line, heredocs, escape)
+            try:
+                onbuild = _instruction(rest, line, end_line, heredocs, escape)
+            except _LineError:
+                raise
+            except InvalidArgument:
+                pass  # Docker checks a trigger only when it fires, in the child's build (dockerd 20.10 agrees)
     else:  # MAINTAINER, STOPSIGNAL, USER, WORKDIR
         args = (rest,) if rest else ()
     if keyword == "HEALTHCHECK" and args[:1] == ("NONE",):
@@ -491,8 +496,7 @@ def _check(ins: Instruction) -> None:
         elif len(args) != 1:
             raise InvalidArgument("FROM requires either one or three arguments")
     elif keyword == "ONBUILD":
-        assert ins.onbuild is not None
-        trigger = ins.onbuild.keyword
+        trigger = _split_command(args[0])[0].upper()
         if trigger == "ONBUILD":
             raise InvalidArgument("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
         if trigger in ("MAINTAINER", "FROM"):
@@ -580,7 +584,7 @@ def _assemble(parsed: list[Instruction | DockerfileError], path: str, directives
         name = from_.args[2].lower() if len(from_.args) == 3 else None
         if name is not None:
             if name in names:
-                raise DockerfileError(f"duplicate stage name {json.dumps(name)}", path=path, line=from_.line,
+                raise DockerfileError(f"{name} stage name already used", path=path, line=from_.line,
                                       end_line=from_.end_line, instruction="FROM")
             names.add(name)
         built.append(Stage(index=index, name=name, base=from_.args[0], platform=from_.flag("platform"),
