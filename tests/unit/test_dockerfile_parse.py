@@ -429,3 +429,17 @@ def test_words_expand_as_dockerd_did():
     assert labels == {"com.example.vendor": "ACME Incorporated", "multi.label1": "value1", "other": "value 3"}
     assert config == {"CMD": (("[ \"echo\" , 'hi' ]",), False), "EXPOSE": ["80/tcp", "81"],
                       "VOLUME": ["/var/log", "bye"], "USER": "bye:grp", "WORKDIR": "/a b/bye"}
+
+
+def test_escaped_escape_does_not_continue():
+    df = parse("FROM a\nRUN echo C:\\\\\nRUN echo b\n")
+    assert df.stages[0].instructions[0].args == ("echo C:\\\\",)
+    # nor does one after an escaped one: BuildKit's regular expression cannot tell, and says no
+    with pytest.raises(DockerfileError, match="line 3: unknown instruction: C"):
+        parse("FROM a\nRUN echo b \\\\\\\n  c\n")
+
+
+def test_exec_form_takes_no_heredoc():
+    df = parse('FROM a\nRUN ["cat", "<<EOF"]\nCMD x\n')
+    run, cmd = df.stages[0].instructions
+    assert run.heredocs == () and run.json_form and cmd.keyword == "CMD"

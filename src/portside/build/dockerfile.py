@@ -9,8 +9,10 @@ its ``instructions`` package, which dockerd's classic builder shares:
   continuation it is skipped and does not end the instruction, and so is a
   blank line (an "empty continuation line");
 - a line ending in the escape character (``\\`` or the ``escape`` directive's
-  backtick), blanks after it allowed, continues on the next line;
-- RUN, COPY and ADD (also as ONBUILD triggers) take here-documents: ``<<EOF``,
+  backtick), blanks after it allowed, continues on the next line, unless that
+  character is itself escaped;
+- RUN, COPY and ADD in shell form (also as ONBUILD triggers) take
+  here-documents: ``<<EOF``,
   ``<<-EOF`` (leading tabs stripped), ``<<"EOF"`` / ``<<'EOF'`` (no expansion),
   several per line, their bodies read in order from the following lines;
 - RUN, CMD, ENTRYPOINT, SHELL, ADD, COPY, VOLUME and HEALTHCHECK CMD are in
@@ -178,7 +180,8 @@ class _Directives:
     def trim_continuation(self, line: str) -> tuple[str, bool]:
         """``line`` without its trailing escape character, and whether the instruction ends here."""
         stripped = line.rstrip(" \t")
-        if stripped.endswith(self.escape):
+        # an escaped escape character (``echo C:\\``) does not continue the line
+        if stripped.endswith(self.escape) and not stripped.endswith(self.escape * 2):
             return stripped[:-1], False
         return line, True
 
@@ -251,11 +254,18 @@ def _split_command(line: str) -> tuple[str, str]:
 
 
 def _may_have_heredocs(line: str) -> bool:
+    """RUN, COPY or ADD (or an ONBUILD of one), in shell form: only they take here-documents."""
     keyword, rest = _split_command(line)
     keyword = keyword.upper()
     if keyword == "ONBUILD":
-        keyword = _split_command(rest)[0].upper()
-    return keyword in _HEREDOC_KEYWORDS
+        keyword, rest = _split_command(rest)
+        keyword = keyword.upper()
+    if keyword not in _HEREDOC_KEYWORDS:
+        return False
+    try:
+        return _json_array(_extract_flags(rest)[1]) is None
+    except _LineError:
+        return False
 
 
 def heredoc_word(word: str) -> tuple[str, bool, bool] | None:
