@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from portside.build.dockerfile import Heredoc, expanded_pairs, key_values, parse, parse_instruction
+from portside.build.dockerfile import (Heredoc, expand_instruction, expanded_pairs, key_values, parse,
+                                         parse_instruction)
 from portside.build.shellwords import expand
 from portside.errors import DockerfileError, InvalidArgument
 
@@ -443,3 +444,31 @@ def test_exec_form_takes_no_heredoc():
     df = parse('FROM a\nRUN ["cat", "<<EOF"]\nCMD x\n')
     run, cmd = df.stages[0].instructions
     assert run.heredocs == () and run.json_form and cmd.keyword == "CMD"
+
+
+@pytest.mark.parametrize("text,args,flags", [
+    ("ENV A=$X B=${Y:-y} $X=k", ("A=1", "B=y", "1=k"), ()),
+    ('LABEL "$X"="a $X"', ("1=a 1",), ()),
+    ("ARG N=${X}0 M", ("N=10", "M"), ()),
+    ("COPY --chown=$X:$X --from=st$X --link $X* /dst/$X/", ("1*", "/dst/1/"), (("chown", "1:1"), ("from", "st1"),
+                                                                            ("link", "true"))),
+    ('COPY ["$X a", "/d"]', ("1 a", "/d"), ()),
+    ("COPY <<EOF$X /d$X\nbody $X\nEOF$X\n", ("<<EOF$X", "/d1"), ()),  # the here-document word stays
+    ("EXPOSE $X/tcp ${P:-80}", ("1/tcp", "80"), ()),
+    ("VOLUME /v$X '/q'$X", ("/v1", "/q1"), ()),
+    ("USER ${X}:grp", ("1:grp",), ()),
+    ("WORKDIR /a b/$X", ("/a b/1",), ()),
+    ("STOPSIGNAL SIG$X", ("SIG1",), ()),
+    ("RUN echo $X", ("echo $X",), ()),  # left to the shell
+    ("CMD [\"$X\"]", ("$X",), ()),
+    ("ONBUILD RUN $X", ("RUN $X",), ()),
+])
+def test_expand_instruction(text, args, flags):
+    ins = expand_instruction(only(text), {"X": "1"})
+    assert (ins.args, ins.flags) == (args, flags)
+
+
+def test_expand_instruction_from_with_meta_args():
+    df = parse("ARG TAG=1.36\nFROM --platform=$P busybox:$TAG AS b\n")
+    ins = expand_instruction(df.stages[0].from_, {"TAG": "1.36", "P": "linux/amd64"})
+    assert ins.args == ("busybox:1.36", "AS", "b") and ins.flags == (("platform", "linux/amd64"),)

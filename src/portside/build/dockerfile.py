@@ -29,6 +29,7 @@ Errors are ``DockerfileError`` with BuildKit's text:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -38,7 +39,8 @@ from portside.build.shellwords import ShellLexer, expand, parse_words
 from portside.errors import DockerfileError, InvalidArgument
 from portside.timefmt import parse_duration
 
-__all__ = ["Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "KEYWORDS", "EXPANDS"]
+__all__ = ["Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "parse_instruction", "expand_instruction",
+           "key_values", "expanded_pairs", "heredoc_word", "KEYWORDS", "EXPANDS"]
 
 KEYWORDS = frozenset({"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
                       "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"})
@@ -46,6 +48,9 @@ KEYWORDS = frozenset({"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE"
 # The instructions whose words Docker runs through variable substitution when they execute
 # (docs: "Environment replacement"); ONBUILD triggers follow their own instruction.
 EXPANDS = frozenset({"ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"})
+# flags whose values are expanded too
+_EXPANDED_FLAGS = {"FROM": frozenset({"platform"}), "ADD": frozenset({"chown", "chmod"}),
+                   "COPY": frozenset({"chown", "chmod", "from"})}
 
 _HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 
@@ -620,3 +625,33 @@ def expanded_pairs(ins: Instruction, env: Mapping[str, str], *, escape: str = "\
     """
     return [(expand(key, env, escape=escape), expand(value or "", env, escape=escape))
             for key, value in key_values(ins)]
+
+
+def expand_instruction(ins: Instruction, env: Mapping[str, str], *, escape: str = "\\") -> Instruction:
+    """``ins`` with its words substituted as Docker does when it runs it; other instructions unchanged.
+
+    Each word separately (BuildKit's single-word expansion, no splitting): the
+    keys and values of ENV, LABEL and ARG (every pair against ``env`` as it was
+    before the instruction), the sources and destination of ADD and COPY, the
+    ports of EXPOSE, the paths of VOLUME, the argument of USER, WORKDIR,
+    STOPSIGNAL and FROM's image, and the flags ``--chown``, ``--chmod``,
+    ``COPY --from`` and ``FROM --platform``. Here-document bodies are left to
+    ``shellwords.expand_heredoc`` (when ``Heredoc.expand``), RUN, CMD,
+    ENTRYPOINT, SHELL and HEALTHCHECK to the shell in the container.
+    """
+    if ins.keyword not in EXPANDS:
+        return ins
+    if ins.keyword in ("ENV", "LABEL", "ARG"):
+        args = tuple(expand(key, env, escape=escape) + ("" if value is None else "=" + expand(value, env, escape=escape))
+                     for key, value in key_values(ins))
+    elif ins.keyword == "FROM":
+        args = (expand(ins.args[0], env, escape=escape), *ins.args[1:])
+    elif ins.keyword in ("ADD", "COPY"):
+        # a here-document source names its body; it is not a path to expand
+        args = tuple(word if heredoc_word(word) else expand(word, env, escape=escape) for word in ins.args)
+    else:
+        args = tuple(expand(word, env, escape=escape) for word in ins.args)
+    expanded_flags = _EXPANDED_FLAGS.get(ins.keyword, frozenset())
+    flags = tuple((name, expand(value, env, escape=escape) if name in expanded_flags else value)
+                  for name, value in ins.flags)
+    return dataclasses.replace(ins, args=args, flags=flags)
