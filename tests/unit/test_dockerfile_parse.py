@@ -472,3 +472,39 @@ def test_expand_instruction_from_with_meta_args():
     df = parse("ARG TAG=1.36\nFROM --platform=$P busybox:$TAG AS b\n")
     ins = expand_instruction(df.stages[0].from_, {"TAG": "1.36", "P": "linux/amd64"})
     assert ins.args == ("busybox:1.36", "AS", "b") and ins.flags == (("platform", "linux/amd64"),)
+
+
+BACKTICK_CASE = """\
+# escape=`
+
+FROM scratch
+ENV P=C:\\path\\x Q="a`"b" R=a`
+b
+ENV A=1 `
+# inside
+  B=2 `
+
+  C=3
+ENV U="\\u0041 $P" V=${NOPE:-d`}ef}
+CMD ["\\u0041", "b" ]\x20\x20\x20
+WORKDIR /w/$P
+USER `$P
+LABEL "k`"q"=v
+"""
+
+
+def test_backtick_escape_as_dockerd_did():
+    # dockerd 20.10 built this (FROM scratch) into the config asserted here
+    df = parse(BACKTICK_CASE)
+    env: dict[str, str] = {}
+    envs, other = [], {}
+    for ins in df.stages[0].instructions:
+        done = expand_instruction(ins, env, escape=df.escape)
+        if ins.keyword == "ENV":
+            pairs = key_values(done)
+            env.update(pairs)
+            envs += [f"{k}={v}" for k, v in pairs]
+        else:
+            other[ins.keyword] = done.args
+    assert envs == ["P=C:\\path\\x", 'Q=a"b', "R=ab", "A=1", "B=2", "C=3", "U=\\u0041 C:\\path\\x", "V=d}ef"]
+    assert other == {"CMD": ("A", "b"), "WORKDIR": ("/w/C:\\path\\x",), "USER": ("$P",), "LABEL": ('k"q=v',)}
