@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from portside.build.dockerfile import Heredoc, expanded_pairs, key_values, parse, parse_instruction
+from portside.build.dockerfile import (Heredoc, expand_instruction, expanded_pairs, key_values, parse,
+                                         parse_instruction)
+from portside.build.shellwords import expand
 from portside.errors import DockerfileError, InvalidArgument
 
 
@@ -122,6 +124,14 @@ def test_onbuild_trigger():
     assert (ins.onbuild.keyword, ins.onbuild.args) == ("RUN", ("/usr/local/bin/python-build --dir /app/src",))
     ins = only('onbuild copy --chown=1 ["a", "b"]')
     assert ins.onbuild.flags == (("chown", "1"),) and ins.onbuild.json_form
+
+
+def test_onbuild_trigger_checked_only_when_it_fires():
+    # dockerd 20.10 builds these; the child image's build refuses them
+    assert only("ONBUILD RUNN x").onbuild is None
+    assert only("ONBUILD COPY --bogus a b").onbuild is None
+    with pytest.raises(DockerfileError, match="ENV must have two arguments"):
+        parse("FROM a\nONBUILD ENV A\n")  # the line parser reads the trigger at once
 
 
 def test_parse_instruction_alone():
@@ -261,7 +271,7 @@ ERRORS = [
     ("FROM a b\n", 1, "FROM requires either one or three arguments"),
     ("FROM\n", 1, "FROM requires either one or three arguments"),
     ("FROM a AS 1x\n", 1, 'invalid name for build stage: "1x", name can\'t start with a number or contain symbols'),
-    ("FROM a AS b\nFROM c AS B\n", 2, 'duplicate stage name "b"'),
+    ("FROM a AS b\nFROM c AS B\n", 2, "b stage name already used"),
     ("FROM a\nENV A\n", 2, "ENV must have two arguments"),
     ("FROM a\nENV\n", 2, "ENV requires at least one argument"),
     ("FROM a\nENV A=1 B\n", 2, 'Syntax error - can\'t find = in "B". Must be of the form: name=value'),
@@ -373,3 +383,128 @@ def test_which_error_first(text, line):
     with pytest.raises(DockerfileError) as exc:
         parse(text)
     assert exc.value.line == line
+
+
+# What dockerd 20.10's classic builder made of this Dockerfile (FROM scratch, `docker image inspect`),
+# recomputed from the parse with the expansion the executor applies.
+DOCKERD_CASE = """\
+FROM scratch
+ARG A=arg\\ val
+ENV MY_NAME="John Doe" MY_DOG=Rex\\ The\\ Dog \\
+    MY_CAT=fluffy
+ENV ONE TWO= THREE=world
+ENV abc=hello
+ENV abc=bye def=$abc
+ENV Q='single $abc' R="dq $abc \\$abc \\x" S=${nope:-dflt}${abc:+alt} T=$A
+LABEL "com.example.vendor"="ACME Incorporated" multi.label1="value1" other=value\\ 3
+CMD [ "echo" , 'hi' ]
+EXPOSE 80/tcp ${abc:+81}
+VOLUME /var/log $abc
+USER ${abc}:grp
+WORKDIR /a b/$abc
+"""
+
+
+def test_words_expand_as_dockerd_did():
+    (stage,) = parse(DOCKERD_CASE).stages
+    env: dict[str, str] = {}
+    envs, labels, config = [], {}, {}
+    for ins in stage.instructions:
+        if ins.keyword == "ARG":
+            for key, value in key_values(ins):
+                env[key] = expand(value or "", env)
+        elif ins.keyword == "ENV":
+            pairs = expanded_pairs(ins, env)
+            env.update(pairs)
+            envs += [f"{k}={v}" for k, v in pairs]
+        elif ins.keyword == "LABEL":
+            labels.update(expanded_pairs(ins, env))
+        elif ins.keyword in ("EXPOSE", "VOLUME"):
+            config[ins.keyword] = [expand(word, env) for word in ins.args]
+        elif ins.keyword in ("USER", "WORKDIR"):
+            config[ins.keyword] = expand(ins.args[0], env)
+        else:
+            config[ins.keyword] = (ins.args, ins.json_form)
+    assert envs == ["MY_NAME=John Doe", "MY_DOG=Rex The Dog", "MY_CAT=fluffy", "ONE=TWO= THREE=world", "abc=hello",
+                    "abc=bye", "def=hello", "Q=single $abc", "R=dq bye $abc \\x", "S=dfltalt", "T=arg val"]
+    assert labels == {"com.example.vendor": "ACME Incorporated", "multi.label1": "value1", "other": "value 3"}
+    assert config == {"CMD": (("[ \"echo\" , 'hi' ]",), False), "EXPOSE": ["80/tcp", "81"],
+                      "VOLUME": ["/var/log", "bye"], "USER": "bye:grp", "WORKDIR": "/a b/bye"}
+
+
+def test_escaped_escape_does_not_continue():
+    df = parse("FROM a\nRUN echo C:\\\\\nRUN echo b\n")
+    assert df.stages[0].instructions[0].args == ("echo C:\\\\",)
+    # nor does one after an escaped one: BuildKit's regular expression cannot tell, and says no
+    with pytest.raises(DockerfileError, match="line 3: unknown instruction: C"):
+        parse("FROM a\nRUN echo b \\\\\\\n  c\n")
+
+
+def test_exec_form_takes_no_heredoc():
+    df = parse('FROM a\nRUN ["cat", "<<EOF"]\nCMD x\n')
+    run, cmd = df.stages[0].instructions
+    assert run.heredocs == () and run.json_form and cmd.keyword == "CMD"
+
+
+@pytest.mark.parametrize("text,args,flags", [
+    ("ENV A=$X B=${Y:-y} $X=k", ("A=1", "B=y", "1=k"), ()),
+    ('LABEL "$X"="a $X"', ("1=a 1",), ()),
+    ("ARG N=${X}0 M", ("N=10", "M"), ()),
+    ("COPY --chown=$X:$X --from=st$X --link $X* /dst/$X/", ("1*", "/dst/1/"), (("chown", "1:1"), ("from", "st1"),
+                                                                            ("link", "true"))),
+    ('COPY ["$X a", "/d"]', ("1 a", "/d"), ()),
+    ("COPY <<EOF$X /d$X\nbody $X\nEOF$X\n", ("<<EOF$X", "/d1"), ()),  # the here-document word stays
+    ("EXPOSE $X/tcp ${P:-80}", ("1/tcp", "80"), ()),
+    ("VOLUME /v$X '/q'$X", ("/v1", "/q1"), ()),
+    ("USER ${X}:grp", ("1:grp",), ()),
+    ("WORKDIR /a b/$X", ("/a b/1",), ()),
+    ("STOPSIGNAL SIG$X", ("SIG1",), ()),
+    ("RUN echo $X", ("echo $X",), ()),  # left to the shell
+    ("CMD [\"$X\"]", ("$X",), ()),
+    ("ONBUILD RUN $X", ("RUN $X",), ()),
+])
+def test_expand_instruction(text, args, flags):
+    ins = expand_instruction(only(text), {"X": "1"})
+    assert (ins.args, ins.flags) == (args, flags)
+
+
+def test_expand_instruction_from_with_meta_args():
+    df = parse("ARG TAG=1.36\nFROM --platform=$P busybox:$TAG AS b\n")
+    ins = expand_instruction(df.stages[0].from_, {"TAG": "1.36", "P": "linux/amd64"})
+    assert ins.args == ("busybox:1.36", "AS", "b") and ins.flags == (("platform", "linux/amd64"),)
+
+
+BACKTICK_CASE = """\
+# escape=`
+
+FROM scratch
+ENV P=C:\\path\\x Q="a`"b" R=a`
+b
+ENV A=1 `
+# inside
+  B=2 `
+
+  C=3
+ENV U="\\u0041 $P" V=${NOPE:-d`}ef}
+CMD ["\\u0041", "b" ]\x20\x20\x20
+WORKDIR /w/$P
+USER `$P
+LABEL "k`"q"=v
+"""
+
+
+def test_backtick_escape_as_dockerd_did():
+    # dockerd 20.10 built this (FROM scratch) into the config asserted here
+    df = parse(BACKTICK_CASE)
+    env: dict[str, str] = {}
+    envs, other = [], {}
+    for ins in df.stages[0].instructions:
+        done = expand_instruction(ins, env, escape=df.escape)
+        if ins.keyword == "ENV":
+            pairs = key_values(done)
+            env.update(pairs)
+            envs += [f"{k}={v}" for k, v in pairs]
+        else:
+            other[ins.keyword] = done.args
+    assert envs == ["P=C:\\path\\x", 'Q=a"b', "R=ab", "A=1", "B=2", "C=3", "U=\\u0041 C:\\path\\x", "V=d}ef"]
+    assert other == {"CMD": ("A", "b"), "WORKDIR": ("/w/C:\\path\\x",), "USER": ("$P",), "LABEL": ('k"q=v',)}

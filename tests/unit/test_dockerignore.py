@@ -28,6 +28,8 @@ MATCHES = [
     ("**/dir2/**", "dir/dir2/dir3/file", True),
     ("**file", "file", True),
     ("**foo", "xfoo", True),  # the suffix fast path, as Docker
+    ("b\\[1\\]", "b[1]", True),  # escaped: checked against the docker CLI
+    ("b\\[1\\]", "b1", False),
     ("**file", "dir/file", True),
     ("**/file", "dir/file", True),
     ("**file", "dir/dir/file", True),
@@ -217,3 +219,29 @@ def test_fuzz_only_invalid_argument(seed):
             continue
         for path in paths:
             assert excluded(patterns, path) in (True, False)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_walk_prunes_only_what_excluded_drops(tmp_path, seed):
+    # random trees and pattern lists: the pruning walk must list exactly the paths excluded() keeps
+    rng = random.Random(seed)
+    names = ["a", "b", "c.go", "d.md", ".x"]
+    files = sorted({"/".join(rng.choice(names) for _ in range(rng.randint(1, 4))) for _ in range(30)})
+    for name in files:
+        path = tmp_path / name
+        if any(p.is_file() for p in [path, *path.parents]):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text("x")
+    all_paths = []
+    for root, dirs, found in os.walk(tmp_path):
+        rel = os.path.relpath(root, tmp_path)
+        all_paths += [os.path.normpath(os.path.join(rel, n)) for n in dirs + found]
+    atoms = ["a", "b", "*.go", "**/*.md", "a/b", "**/c.go", "b/**", ".x", "*/a", "a*", "?"]
+    for _ in range(25):
+        text = "\n".join(("!" if rng.random() < 0.4 else "") + rng.choice(atoms) for _ in range(rng.randint(1, 5)))
+        patterns = read(text)
+        want = sorted(p for p in all_paths if not excluded(patterns, p))
+        got = sorted(rel for rel, _ in walk(str(tmp_path), patterns))
+        assert got == want, text

@@ -109,7 +109,19 @@ WORDS = [
     ("${PWD#*o}", "me"),
     ("${PWD%e}", "/hom"),
     ("${PWD%o*}", "/h"),
-    ("${SHELL%%[a-s]*}", ""),
+    ("${SHELL%%a*}", "b"),
+    ("${SHELL%a*}", "b"),
+    ("${SHELL#*s}", "h"),
+    ("${PWD#\\/}", "home"),
+    ("${PWD#\\x}", None),  # only * ? and \\ may be escaped in a pattern
+    ("${XXX#*}", ""),
+    # replacement
+    ("${PWD/o/0}", "/h0me"),
+    ("${SHELL/?/X}", "Xash"),
+    ("${SHELL//[a]/X}", "bash"),  # no bracket expressions: [a] is literal
+    ("${KOREAN//국/-}", "한-어"),
+    ("${PWD//*/x}", "x"),
+    ("${PWD/o", None),
     ("${SHELL##*a}", "sh"),
 ]
 
@@ -132,7 +144,9 @@ def test_error_messages_are_buildkits():
         "${XXX?where is it}": "XXX: where is it",
         "'abc": "unexpected end of statement while looking for matching single-quote",
         '"abc': "unexpected end of statement while looking for matching double-quote",
-        "${PWD:=x}": "unsupported modifier (=) in substitution",
+        "${PWD:=x}": "unsupported modifier (:=) in substitution",
+        "${PWD=x}": "unsupported modifier (=) in substitution",
+        "${PWD/x": "syntax error: missing '/' in ${}",
     }
     for word, message in cases.items():
         with pytest.raises(InvalidArgument) as exc:

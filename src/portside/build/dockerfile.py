@@ -9,8 +9,10 @@ its ``instructions`` package, which dockerd's classic builder shares:
   continuation it is skipped and does not end the instruction, and so is a
   blank line (an "empty continuation line");
 - a line ending in the escape character (``\\`` or the ``escape`` directive's
-  backtick), blanks after it allowed, continues on the next line;
-- RUN, COPY and ADD (also as ONBUILD triggers) take here-documents: ``<<EOF``,
+  backtick), blanks after it allowed, continues on the next line, unless that
+  character is itself escaped;
+- RUN, COPY and ADD in shell form (also as ONBUILD triggers) take
+  here-documents: ``<<EOF``,
   ``<<-EOF`` (leading tabs stripped), ``<<"EOF"`` / ``<<'EOF'`` (no expansion),
   several per line, their bodies read in order from the following lines;
 - RUN, CMD, ENTRYPOINT, SHELL, ADD, COPY, VOLUME and HEALTHCHECK CMD are in
@@ -27,6 +29,7 @@ Errors are ``DockerfileError`` with BuildKit's text:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -36,7 +39,8 @@ from portside.build.shellwords import ShellLexer, expand, parse_words
 from portside.errors import DockerfileError, InvalidArgument
 from portside.timefmt import parse_duration
 
-__all__ = ["Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "KEYWORDS", "EXPANDS"]
+__all__ = ["Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "parse_instruction", "expand_instruction",
+           "key_values", "expanded_pairs", "heredoc_word", "KEYWORDS", "EXPANDS"]
 
 KEYWORDS = frozenset({"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
                       "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"})
@@ -44,6 +48,9 @@ KEYWORDS = frozenset({"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE"
 # The instructions whose words Docker runs through variable substitution when they execute
 # (docs: "Environment replacement"); ONBUILD triggers follow their own instruction.
 EXPANDS = frozenset({"ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"})
+# flags whose values are expanded too
+_EXPANDED_FLAGS = {"FROM": frozenset({"platform"}), "ADD": frozenset({"chown", "chmod"}),
+                   "COPY": frozenset({"chown", "chmod", "from"})}
 
 _HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 
@@ -109,7 +116,7 @@ class Instruction:
     line: int
     end_line: int
     original: str
-    onbuild: Instruction | None = None
+    onbuild: Instruction | None = None  # None also when the trigger would fail when it fires
 
     def flag(self, name: str, default: str | None = None) -> str | None:
         """The last value given for ``--name``."""
@@ -178,7 +185,8 @@ class _Directives:
     def trim_continuation(self, line: str) -> tuple[str, bool]:
         """``line`` without its trailing escape character, and whether the instruction ends here."""
         stripped = line.rstrip(" \t")
-        if stripped.endswith(self.escape):
+        # an escaped escape character (``echo C:\\``) does not continue the line
+        if stripped.endswith(self.escape) and not stripped.endswith(self.escape * 2):
             return stripped[:-1], False
         return line, True
 
@@ -251,11 +259,18 @@ def _split_command(line: str) -> tuple[str, str]:
 
 
 def _may_have_heredocs(line: str) -> bool:
+    """RUN, COPY or ADD (or an ONBUILD of one), in shell form: only they take here-documents."""
     keyword, rest = _split_command(line)
     keyword = keyword.upper()
     if keyword == "ONBUILD":
-        keyword = _split_command(rest)[0].upper()
-    return keyword in _HEREDOC_KEYWORDS
+        keyword, rest = _split_command(rest)
+        keyword = keyword.upper()
+    if keyword not in _HEREDOC_KEYWORDS:
+        return False
+    try:
+        return _json_array(_extract_flags(rest)[1]) is None
+    except _LineError:
+        return False
 
 
 def heredoc_word(word: str) -> tuple[str, bool, bool] | None:
@@ -453,7 +468,12 @@ def _instruction(text: str, line: int, end_line: int, heredocs: tuple[Heredoc, .
     elif keyword == "ONBUILD":
         args = (rest,) if rest else ()
         if rest:
-            onbuild = _instruction(rest, line, end_line, heredocs, escape)
+            try:
+                onbuild = _instruction(rest, line, end_line, heredocs, escape)
+            except _LineError:
+                raise
+            except InvalidArgument:
+                pass  # Docker checks a trigger only when it fires, in the child's build (dockerd 20.10 agrees)
     else:  # MAINTAINER, STOPSIGNAL, USER, WORKDIR
         args = (rest,) if rest else ()
     if keyword == "HEALTHCHECK" and args[:1] == ("NONE",):
@@ -491,8 +511,7 @@ def _check(ins: Instruction) -> None:
         elif len(args) != 1:
             raise InvalidArgument("FROM requires either one or three arguments")
     elif keyword == "ONBUILD":
-        assert ins.onbuild is not None
-        trigger = ins.onbuild.keyword
+        trigger = _split_command(args[0])[0].upper()
         if trigger == "ONBUILD":
             raise InvalidArgument("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
         if trigger in ("MAINTAINER", "FROM"):
@@ -580,7 +599,7 @@ def _assemble(parsed: list[Instruction | DockerfileError], path: str, directives
         name = from_.args[2].lower() if len(from_.args) == 3 else None
         if name is not None:
             if name in names:
-                raise DockerfileError(f"duplicate stage name {json.dumps(name)}", path=path, line=from_.line,
+                raise DockerfileError(f"{name} stage name already used", path=path, line=from_.line,
                                       end_line=from_.end_line, instruction="FROM")
             names.add(name)
         built.append(Stage(index=index, name=name, base=from_.args[0], platform=from_.flag("platform"),
@@ -606,3 +625,33 @@ def expanded_pairs(ins: Instruction, env: Mapping[str, str], *, escape: str = "\
     """
     return [(expand(key, env, escape=escape), expand(value or "", env, escape=escape))
             for key, value in key_values(ins)]
+
+
+def expand_instruction(ins: Instruction, env: Mapping[str, str], *, escape: str = "\\") -> Instruction:
+    """``ins`` with its words substituted as Docker does when it runs it; other instructions unchanged.
+
+    Each word separately (BuildKit's single-word expansion, no splitting): the
+    keys and values of ENV, LABEL and ARG (every pair against ``env`` as it was
+    before the instruction), the sources and destination of ADD and COPY, the
+    ports of EXPOSE, the paths of VOLUME, the argument of USER, WORKDIR,
+    STOPSIGNAL and FROM's image, and the flags ``--chown``, ``--chmod``,
+    ``COPY --from`` and ``FROM --platform``. Here-document bodies are left to
+    ``shellwords.expand_heredoc`` (when ``Heredoc.expand``), RUN, CMD,
+    ENTRYPOINT, SHELL and HEALTHCHECK to the shell in the container.
+    """
+    if ins.keyword not in EXPANDS:
+        return ins
+    if ins.keyword in ("ENV", "LABEL", "ARG"):
+        args = tuple(expand(key, env, escape=escape) + ("" if value is None else "=" + expand(value, env, escape=escape))
+                     for key, value in key_values(ins))
+    elif ins.keyword == "FROM":
+        args = (expand(ins.args[0], env, escape=escape), *ins.args[1:])
+    elif ins.keyword in ("ADD", "COPY"):
+        # a here-document source names its body; it is not a path to expand
+        args = tuple(word if heredoc_word(word) else expand(word, env, escape=escape) for word in ins.args)
+    else:
+        args = tuple(expand(word, env, escape=escape) for word in ins.args)
+    expanded_flags = _EXPANDED_FLAGS.get(ins.keyword, frozenset())
+    flags = tuple((name, expand(value, env, escape=escape) if name in expanded_flags else value)
+                  for name, value in ins.flags)
+    return dataclasses.replace(ins, args=args, flags=flags)

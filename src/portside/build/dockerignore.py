@@ -140,6 +140,7 @@ def compile_pattern(line: str) -> Pattern:
                 i += 1
             else:
                 regex.append("\\\\")
+            kind = "regexp"  # the text is not the path any more: b\[1\] matches b[1] (checked against the docker CLI)
         elif ch in "[]":
             in_class = ch == "["
             regex.append(ch)

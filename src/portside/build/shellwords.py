@@ -8,7 +8,8 @@ ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG
 - ``${VAR:-word}`` / ``${VAR-word}``: ``word`` if VAR is empty-or-unset / unset;
 - ``${VAR:+word}`` / ``${VAR+word}``: ``word`` if VAR is non-empty / set, else empty;
 - ``${VAR:?msg}`` / ``${VAR?msg}``: an error if VAR is empty-or-unset / unset;
-- ``${VAR#glob}``, ``${VAR##glob}``, ``${VAR%glob}``, ``${VAR%%glob}``: prefix/suffix removal;
+- ``${VAR#pat}``, ``${VAR##pat}``, ``${VAR%pat}``, ``${VAR%%pat}``: prefix/suffix removal,
+  ``${VAR/pat/repl}``, ``${VAR//pat/repl}``: replacement (``*`` and ``?`` wildcards);
 - single quotes keep everything literally (no escapes, no ``$``);
 - double quotes keep everything but ``$`` substitution, and the escape character
   escapes only ``"``, ``$`` and itself there (any other escape stays as written);
@@ -107,7 +108,8 @@ class ShellLexer:
         """The whole text: (the single word, the split words)."""
         return self._process_until("")
 
-    def _process_until(self, stop: str) -> tuple[str, list[str]]:
+    def _process_until(self, stop: str, raw_escapes: bool = False) -> tuple[str, list[str]]:
+        raw_escapes = raw_escapes or self._raw_escapes
         result: list[str] = []
         words = _Words()
         while (ch := self._peek()) != "":
@@ -129,7 +131,7 @@ class ShellLexer:
             else:
                 ch = self._next()
                 if ch == self._escape:
-                    if self._raw_escapes:
+                    if raw_escapes:
                         words.add_raw(ch)
                         result.append(ch)
                     ch = self._next()
@@ -228,78 +230,87 @@ class ShellLexer:
             return value
         if ch == "":
             raise InvalidArgument("syntax error: missing '}'")
-        value, found = self._lookup(name)
-        if ch == ":":
-            modifier = self._next()
-            word = self._word_until_brace()
-            if modifier == "+":
-                return word if value else ""
+        modifier, null_is_unset = ch, False
+        if ch == ":":  # the same operators, an empty value counting as unset
+            modifier, null_is_unset = self._next(), True
+        if modifier and modifier in "+-?#%":
+            word = self._word_until_brace("}", raw_escapes=modifier in "#%")
+            value, found = self._lookup(name)
+            unset = not found or (null_is_unset and not value)
             if modifier == "-":
-                return value if value else word
+                return word if unset else value
+            if modifier == "+":
+                return "" if unset else word
             if modifier == "?":
                 if not found:
                     raise InvalidArgument(f"{name}: {word or 'is not allowed to be unset'}")
-                if not value:
+                if unset:
                     raise InvalidArgument(f"{name}: {word or 'is not allowed to be empty'}")
                 return value
-            raise InvalidArgument(f"unsupported modifier ({modifier}) in substitution")
-        if ch in "+-?":
-            word = self._word_until_brace()
-            if ch == "+":
-                return word if found else ""
-            if ch == "-":
-                return value if found else word
-            if not found:
-                raise InvalidArgument(f"{name}: {word or 'is not allowed to be unset'}")
-            return value
-        if ch in "#%":
-            longest = self._peek() == ch
-            if longest:
+            longest = word.startswith(modifier)  # ## and %% remove the longest match
+            return _remove_affix(value, word[1:] if longest else word, prefix=modifier == "#", longest=longest)
+        if ch == "/":
+            replace_all = self._peek() == "/"
+            if replace_all:
                 self._next()
-            pattern = self._word_until_brace()
-            return _remove_affix(value, pattern, prefix=ch == "#", longest=longest)
-        raise InvalidArgument(f"unsupported modifier ({ch}) in substitution")
+            pattern = self._word_until_brace("/", raw_escapes=True, missing="syntax error: missing '/' in ${}")
+            replacement = self._word_until_brace("}", raw_escapes=True)
+            value, _ = self._lookup(name)
+            return _replace(_pattern_regex(pattern), value, replacement, replace_all=replace_all)
+        raise InvalidArgument(f"unsupported modifier ({ch}{modifier if null_is_unset else ''}) in substitution")
 
-    def _word_until_brace(self) -> str:
+    def _word_until_brace(self, stop: str, *, raw_escapes: bool = False,
+                          missing: str = "syntax error: missing '}'") -> str:
         try:
-            word, _ = self._process_until("}")
+            word, _ = self._process_until(stop, raw_escapes)
         except InvalidArgument:
             if self._peek() == "":
-                raise InvalidArgument("syntax error: missing '}'") from None
+                raise InvalidArgument(missing) from None
             raise
         return word
 
 
-def _glob_regex(pattern: str) -> str:
-    """A shell glob as a regular expression body: * ? and [...] classes, everything else literal."""
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A ${VAR#pattern} pattern as a regular expression: ``*`` and ``?`` only, ``\\`` escapes them and itself."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
+        i += 1
         if ch == "*":
             out.append(".*")
         elif ch == "?":
             out.append(".")
-        elif ch == "\\" and i + 1 < len(pattern):
+        elif ch == "\\":
+            following = pattern[i:i + 1]
+            if following in ("}", "/"):
+                continue  # escaped only to get past the ${} parser
+            if following not in ("*", "?", "\\"):
+                raise InvalidArgument(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{following}'")
+            out.append(re.escape(following))
             i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1:end]
-            if body.startswith(("!", "^")):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = end
         else:
             out.append(re.escape(ch))
-        i += 1
-    return "".join(out)
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _replace(regex: re.Pattern[str], value: str, replacement: str, *, replace_all: bool) -> str:
+    """Go's ReplaceAllString (or the first match only): an empty match right after a match is skipped."""
+    out: list[str] = []
+    pos = 0
+    last_end = -1
+    for match in regex.finditer(value):
+        if match.start() == match.end() == last_end:
+            continue
+        out.append(value[pos:match.start()] + replacement)
+        pos = last_end = match.end()
+        if not replace_all:
+            break
+    return "".join(out) + value[pos:]
 
 
 def _remove_affix(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
-    try:
-        compiled = re.compile(_glob_regex(pattern), re.DOTALL)
-    except re.error:
-        return value
+    compiled = _pattern_regex(pattern)
     cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
     for cut in cuts:
         if prefix and compiled.fullmatch(value[:cut]):
