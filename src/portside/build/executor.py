@@ -437,6 +437,7 @@ class _Run:
         self._finish(state, key, cached or image_id, bool(cached))
 
     def _copy(self, state: _State, instr: "dockerfile.Instruction", keyword: str) -> None:
+        instr = dockerfile.expand_instruction(instr, self._env(state), escape=self.df.escape)  # words and flags
         flags = dict(instr.flags)
         docs = list(instr.heredocs)
         inline: list[Source] = []
@@ -449,8 +450,8 @@ class _Run:
                     f.write(shellwords.expand_heredoc(doc.content, self._env(state)) if doc.expand else doc.content)
                 os.chmod(path, 0o644)
                 inline.append(Source(path, doc.name, False))
-            instr = dataclasses.replace(instr, args=tuple(w for w in instr.args if not w.startswith("<<")))
-        words = [self._expand(state, w) for w in instr.args] if not instr.json_form else list(instr.args)
+            instr = dataclasses.replace(instr, args=tuple(w for w in instr.args if not dockerfile.heredoc_word(w)))
+        words = list(instr.args)
         if len(words) + len(inline) < 2:
             raise BuildError(f"{keyword} requires at least two arguments, but only one was provided. "
                              "Destination could not be determined.")
@@ -475,7 +476,7 @@ class _Run:
             if any(s.startswith(("http://", "https://")) for s in srcs):
                 raise BuildError(f"{keyword} failed: remote URLs are not supported by this builder")
             sources = inline + [found for s in srcs for found in tree.sources(s, keyword)]
-            opts = CopyOptions(keyword=keyword, owner=self._expand(state, flags.get("chown", "")),
+            opts = CopyOptions(keyword=keyword, owner=flags.get("chown", ""),
                                chmod=parse_chmod(flags.get("chmod", "")), extract_tars=keyword == "ADD",
                                mtime=self.opts.epoch)
             files = content_hash(sources)
