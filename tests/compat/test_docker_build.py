@@ -97,3 +97,37 @@ def test_docker_py_build(daemon, busybox, tmp_path):
             client.images.build(path=str(tmp_path))
     finally:
         client.close()
+
+
+def _files(tar_bytes: bytes) -> dict[str, tuple[str, int, int, int, str]]:
+    """name -> (type, mode, uid, gid, content or link target) of an exported container filesystem."""
+    import hashlib
+    import io
+    import tarfile
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for m in tar:
+            data = tar.extractfile(m).read() if m.isreg() else b""  # type: ignore[union-attr]
+            out[m.name.rstrip("/")] = (m.type.decode(), m.mode, m.uid, m.gid,
+                                       hashlib.sha256(data).hexdigest() if m.isreg() else m.linkname)
+    return out
+
+
+def test_same_filesystem_as_dockerd_classic_builder(docker, busybox, dockerd, tmp_path):
+    """The same Dockerfile and context built by dockerd 20.10's classic builder: the same files in the result."""
+    ctx = context(tmp_path)
+    saved = tmp_path / "busybox.tar"
+    docker("save", "-o", str(saved), "busybox:latest")
+    dockerd.cli("load", "-i", str(saved))
+    built = {}
+    for name, cli in (("portside", docker), ("dockerd", dockerd.cli)):
+        cli("build", "-t", "example/same:1", "--build-arg", "FLAVOUR=x", ctx, env=CLASSIC)
+        cid = cli("create", "example/same:1").out.strip()
+        built[name] = _files(cli("export", cid).raw)
+        cli("rm", cid)
+    # what dockerd's init layer adds to every container it exports (mount points, .dockerenv)
+    init_layer = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console",
+                  "dev/pts", "dev/shm", "proc", "sys"}
+    mine = {k: v for k, v in built["portside"].items() if k not in init_layer}
+    theirs = {k: v for k, v in built["dockerd"].items() if k not in init_layer}
+    assert len(mine) > 250 and mine == theirs
