@@ -28,7 +28,8 @@ def test_build_directory_with_dockerignore(daemon: Daemon, busybox_image: str, t
     })
     result = daemon.cli("build", "-t", "ctx:test", "--build-arg", "WHO=me", str(tmp_path))
     out = result.stdout.decode()
-    assert "Step 1/6 : FROM busybox\n" in out and "Successfully tagged ctx:test\n" in out
+    assert out.startswith("Sending build context to Docker daemon  ") and "B\r\r\nStep 1/6 : FROM busybox\n" in out
+    assert "Successfully tagged ctx:test\n" in out
     listing = daemon.cli("run", "--rm", "ctx:test", "cat", "/listing").stdout.decode().split()
     assert listing == [".", "./.dockerignore", "./Dockerfile", "./app.py", "./logs", "./logs/keep.log", "./sub",
                        "./sub/y.txt"]

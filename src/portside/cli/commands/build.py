@@ -19,6 +19,7 @@ import tempfile
 from typing import IO, Any
 
 from portside.build.dockerignore import Pattern, read as read_dockerignore, walk as walk_context
+from portside.units import human_size
 from portside.cli.commands.base import BOOL, LIST, STRING, STRING_ARRAY, Args, CLIError, Command, Context, Flag, \
     Options, StatusError
 
@@ -61,6 +62,7 @@ def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
             info = tar.gettarinfo(path, arcname)
             info.uid = info.gid = 0
             info.uname = info.gname = ""
+            info.mtime = int(info.mtime)  # whole seconds: no pax header for a fraction, as docker sends
             if info.isreg():
                 with open(path, "rb") as f:
                     tar.addfile(info, f)
@@ -76,6 +78,8 @@ def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
                 add(os.path.join(directory, rel), rel)
         if outside is not None:
             add(outside, name)
+    out.truncate(tar.offset)  # no padding to tarfile's 10 KiB record: docker's CLI sends none
+    out.seek(tar.offset)
     return name
 
 
@@ -88,6 +92,8 @@ def _stdin_context(stdin: IO[bytes], out: IO[bytes]) -> str:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
+    out.truncate(tar.offset)
+    out.seek(tar.offset)
     return "Dockerfile"
 
 
@@ -126,7 +132,10 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
                 dockerfile = _dir_context(source, df.name, body)
         else:
             dockerfile = _dir_context(source, dockerfile, body)
+        size = body.tell()
         body.seek(0)
+        if not opts.quiet:  # docker's CLI says it before the classic builder's output
+            ctx.out(f"Sending build context to Docker daemon  {human_size(size)}\r\r\n")
         query: list[tuple[str, str]] = [("t", t) for t in opts.tag]
         if dockerfile:
             query.append(("dockerfile", dockerfile))
