@@ -222,3 +222,29 @@ def test_bad_query_is_refused_before_the_stream(daemon: Daemon, busybox_image: s
     status, _, body = daemon.api.request("POST", "/build?buildargs=%5B1%5D", context_tar({"Dockerfile": "FROM x\n"}),
                                          {"Content-Type": "application/x-tar"})
     assert status == 400
+
+
+def test_context_symlinks_stay_links_and_cannot_reach_out(daemon: Daemon, busybox_image: str) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        df = b"FROM busybox\nCOPY . /ctx/\nCOPY abs /copied\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(df)
+        tar.addfile(info, io.BytesIO(df))
+        link = tarfile.TarInfo("abs")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/hostname"
+        tar.addfile(link)
+    status, _, body = daemon.api.request("POST", "/build?t=links", buf.getvalue(), {"Content-Type": "application/x-tar"})
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    # the link is followed inside the context, where /etc/hostname does not exist
+    assert lines[-1]["error"] == ("COPY failed: file not found in build context or excluded by .dockerignore: "
+                                  "stat abs: file does not exist")
+    buf2 = io.BytesIO()
+    with tarfile.open(fileobj=buf2, mode="w") as tar:
+        link = tarfile.TarInfo("out")
+        link.type, link.linkname = tarfile.SYMTYPE, "/tmp"
+        tar.addfile(link)
+        evil = tarfile.TarInfo("out/escaped")
+        tar.addfile(evil, io.BytesIO(b""))
+    status, _, body = daemon.api.request("POST", "/build", buf2.getvalue(), {"Content-Type": "application/x-tar"})
+    assert status == 400 and not os.path.exists("/tmp/escaped")

@@ -58,11 +58,27 @@ def extract(untrusted_tar: Reader, parent: str) -> str:
     try:
         if head:
             with tarfile.open(fileobj=stream, mode="r|") as tar:
-                tar.extractall(directory, filter="data")
+                tar.extractall(directory, filter=_context_filter)
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
         shutil.rmtree(directory, ignore_errors=True)
         raise InvalidArgument(f"Error processing tar file({e}): ") from None
     return directory
+
+
+def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's contexts.
+
+    A symlink is only created, never followed here: every later entry still has
+    to resolve inside ``dest`` (the data filter checks that through the links made
+    so far), and COPY resolves sources inside the context (archive.rootpath).
+    """
+    if member.issym():
+        real = os.path.realpath(dest)
+        parent = os.path.realpath(os.path.join(real, os.path.dirname(member.name.lstrip("/"))))
+        if parent != real and not parent.startswith(real + os.sep):
+            raise tarfile.OutsideDestinationError(member, parent)
+        return tarfile.tar_filter(member, dest)
+    return tarfile.data_filter(member, dest)
 
 
 @dataclass(frozen=True)
