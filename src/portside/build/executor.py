@@ -225,9 +225,8 @@ class _Run:
         if triggers:
             state.config["OnBuild"] = None
             self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
-            parsed = dockerfile.parse("FROM scratch\n" + "\n".join(triggers), "ONBUILD")
-            for instr in parsed.stages[0].instructions:
-                self._dispatch(state, instr, stage)
+            for trigger in triggers:
+                self._dispatch(state, dockerfile.parse_instruction(trigger, escape=self.df.escape), stage)
         for instr in stage.instructions:
             self._announce(instr)
             self._dispatch(state, instr, stage)
