@@ -78,5 +78,23 @@ class ArchiveError(InvalidArgument):
     """A tarball is malformed or hostile; the message names the entry."""
 
 
+class DockerfileError(InvalidArgument):
+    """A Dockerfile Docker would refuse; the message is BuildKit's, ``path`` and ``line`` say where."""
+
+    def __init__(self, reason: str, *, path: str, line: int, end_line: int, instruction: str = "") -> None:
+        where = f"dockerfile parse error on line {line}: " if line else ""
+        super().__init__(where + reason)
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.end_line = end_line
+        self.instruction = instruction
+
+    @property
+    def located(self) -> str:
+        """``Dockerfile:3: unknown instruction: RUNN``: the form for logs and progress output."""
+        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
 class Internal(PortsideError):
     """Anything else (HTTP 500)."""

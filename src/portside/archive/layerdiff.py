@@ -61,7 +61,8 @@ class DiffResult:
 
 
 def write_layer_diff(upper: str, write: Write, *, skip: Collection[str] = (),
-                     owners: Callable[[int, int], tuple[int, int]] | None = None) -> DiffResult:
+                     owners: Callable[[int, int], tuple[int, int]] | None = None,
+                     clamp_mtime: int | None = None) -> DiffResult:
     """Write the overlay upper directory ``upper`` as an uncompressed layer tar through ``write``.
 
     ``skip`` holds paths relative to ``upper`` ("etc/hosts") to leave out, a
@@ -71,6 +72,7 @@ def write_layer_diff(upper: str, write: Write, *, skip: Collection[str] = (),
     """
     writer = _Writer(write, frozenset(skip))
     writer.owners = owners
+    writer.clamp_mtime = clamp_mtime
     root_fd = os.open(upper, _DIR_FLAGS)
     try:
         writer.walk(root_fd, "")
@@ -86,6 +88,8 @@ class _Writer:
         self._skip = skip
         self._links: dict[tuple[int, int], str] = {}  # (dev, ino) -> the name it was first written as
         self.owners: Callable[[int, int], tuple[int, int]] | None = None
+        # No mtime later than this (a build's SOURCE_DATE_EPOCH): the same changes give the same diff ID.
+        self.clamp_mtime: int | None = None
         self.entries = 0
         self.size = 0
 
@@ -220,6 +224,8 @@ class _Writer:
     def _header(self, info: tarfile.TarInfo) -> None:
         if self.owners is not None:
             info.uid, info.gid = self.owners(info.uid, info.gid)
+        if self.clamp_mtime is not None and info.mtime > self.clamp_mtime:
+            info.mtime = self.clamp_mtime
         self.out(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
         self.entries += 1
 

@@ -27,6 +27,7 @@ import portside
 from portside.containers import userns
 from portside.containers.userns import IdentityMapping
 from portside.daemon.api import archive as archive_api
+from portside.daemon.api import build as build_api
 from portside.daemon.api import commit as commit_api
 from portside.daemon.api import containers as containers_api
 from portside.daemon.api import distribution as distribution_api
@@ -186,6 +187,7 @@ def build(root: str, exec_root: str, *, debug: bool = False, remap: IdentityMapp
     stats_api.register(router, engine)
     archive_api.register(router, engine)
     commit_api.register(router, engine)
+    build_api.register(router, engine)
     volumes_api.register(router, engine)
     events_api.register(router, engine)
     networks_api.register(router, engine)

@@ -41,6 +41,7 @@ class Commit:
     container_id: str = ""                  # the image config's "container", when made from one
     container_config: dict[str, Any] | None = None
     tags: list[Reference] = field(default_factory=list)
+    created: str | None = None              # a fixed creation time (a reproducible build); else now
 
 
 def commit_image(service: ImageService, parent: Image | None, write_diff: DiffWriter, commit: Commit) -> str:
@@ -53,7 +54,7 @@ def commit_image(service: ImageService, parent: Image | None, write_diff: DiffWr
                     raise NotFound(f"layer {row.diff_id} of image {parent.id} is missing")
         layer, diff = unpack_written(service.content, service.snapshots, write_diff, pin)
         try:
-            created = now_rfc3339()  # after the diff: the image is as new as its layer
+            created = commit.created or now_rfc3339()  # after the diff: the image is as new as its layer
             layers = [NewLayer.from_row(row) for row in parent.row.layers] if parent is not None else []
             if diff.entries:
                 layers.append(NewLayer.from_unpacked(layer))

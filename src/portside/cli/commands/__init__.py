@@ -26,6 +26,7 @@ TOP: dict[str, Entry] = {
     "version": Entry("system", "VERSION", "Show the portside version information"),
     "info": Entry("system", "INFO", "Display system-wide information"),
     "history": Entry("images", "HISTORY", "Show the history of an image"),
+    "build": Entry("build", "BUILD", "Build an image from a Dockerfile"),
     "import": Entry("images", "IMPORT", "Import the contents from a tarball to create a filesystem image"),
     "inspect": Entry("system", "INSPECT", "Return low-level information on Docker objects"),
     "load": Entry("images", "LOAD", "Load an image from a tar archive or STDIN"),
@@ -104,6 +105,7 @@ GROUPS: dict[str, GroupEntry] = {
     "image": GroupEntry(
         "Manage images",
         {
+            "build": Entry("build", "IMAGE_BUILD", TOP["build"].short),
             "history": Entry("images", "IMAGE_HISTORY", TOP["history"].short),
             "import": Entry("images", "IMAGE_IMPORT", TOP["import"].short),
             "inspect": Entry("images", "IMAGE_INSPECT", "Display detailed information on one or more images"),
@@ -119,7 +121,7 @@ GROUPS: dict[str, GroupEntry] = {
             "save": Entry("images", "IMAGE_SAVE", TOP["save"].short),
             "tag": Entry("images", "IMAGE_TAG", TOP["tag"].short),
         },
-        ("history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"),
+        ("build", "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"),
     ),
     "volume": GroupEntry(
         "Manage volumes",

@@ -1,0 +1,1 @@
+"""Builds: the Dockerfile front end (parser, word expansion, .dockerignore) and the executor."""

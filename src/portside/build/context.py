@@ -1,0 +1,138 @@
+"""The build context: the client's tar, unpacked into a private directory, and paths looked up in it.
+
+The tar comes from the client (filtered by its .dockerignore already, gzip
+allowed), so it is hostile: it is extracted with tarfile's ``data`` filter
+(no absolute names, nothing out of the directory, no devices, no setuid bits)
+into a fresh directory under the daemon's root. Sources of COPY/ADD are then
+resolved inside that directory (archive.rootpath) so that a symlink in the
+context cannot reach the host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import io
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from portside.archive.rootpath import Root, clean
+from portside.errors import InvalidArgument, NotFound
+from portside.readers import Reader
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``reader``: the sniffed bytes put back."""
+
+    def __init__(self, head: bytes, reader: Reader) -> None:
+        self._head, self._reader = head, reader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: "bytearray | memoryview") -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._reader.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+def extract(untrusted_tar: Reader, parent: str) -> str:
+    """Unpack the context tar (plain or gzip) into a new directory under ``parent``; returns it."""
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    directory = tempfile.mkdtemp(prefix="context-", dir=parent)
+    head = untrusted_tar.read(2)
+    raw: io.RawIOBase = _Prefixed(head, untrusted_tar)
+    stream: io.IOBase = gzip.GzipFile(fileobj=io.BufferedReader(raw)) if head == _GZIP_MAGIC else io.BufferedReader(raw)
+    try:
+        if head:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                tar.extractall(directory, filter=_context_filter)
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise InvalidArgument(f"Error processing tar file({e}): ") from None
+    return directory
+
+
+def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's contexts.
+
+    A symlink is only created, never followed here: every later entry still has
+    to resolve inside ``dest`` (the data filter checks that through the links made
+    so far), and COPY resolves sources inside the context (archive.rootpath).
+    """
+    if member.issym():
+        real = os.path.realpath(dest)
+        parent = os.path.realpath(os.path.join(real, os.path.dirname(member.name.lstrip("/"))))
+        if parent != real and not parent.startswith(real + os.sep):
+            raise tarfile.OutsideDestinationError(member, parent)
+        return tarfile.tar_filter(member, dest)
+    return tarfile.data_filter(member, dest)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file or directory a COPY names: where it is on disk and its name as given."""
+    path: str       # on the host, inside the context (or a stage's root)
+    rel: str        # relative to the context root, symlinks resolved
+    is_dir: bool
+
+
+class SourceTree:
+    """A directory COPY sources are looked up in: the context, or another stage's or image's root."""
+
+    def __init__(self, root: str, what: str = "build context") -> None:
+        self.root = root
+        self.what = what
+
+    def _resolve(self, untrusted: str) -> str:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return Root(fd).resolve(untrusted).lstrip("/")
+        finally:
+            os.close(fd)
+
+    def sources(self, untrusted_pattern: str, keyword: str) -> list[Source]:
+        """The sources a COPY argument names: one path, or every match of a wildcard (Go's filepath.Match)."""
+        pattern = clean("/" + untrusted_pattern).lstrip("/")
+        if not any(c in pattern for c in "*?["):
+            rel = self._resolve(pattern)
+            path = os.path.join(self.root, rel) if rel else self.root
+            try:
+                st = os.stat(path)
+            except OSError:
+                where = "build context or excluded by .dockerignore" if self.what == "build context" else self.what
+                raise NotFound(f"{keyword} failed: file not found in {where}: stat {untrusted_pattern}: "
+                               "file does not exist") from None
+            return [Source(path, rel, stat.S_ISDIR(st.st_mode))]
+        found = [s for s in self._walk() if _match(pattern, s.rel)]
+        if not found:
+            raise NotFound(f"{keyword} failed: no source files were specified")
+        return found
+
+    def _walk(self) -> Iterator[Source]:
+        for top, dirs, files in os.walk(self.root):
+            dirs.sort()
+            for name in sorted(dirs + files):
+                path = os.path.join(top, name)
+                rel = os.path.relpath(path, self.root)
+                yield Source(path, rel, os.path.isdir(path) and not os.path.islink(path))
+
+
+def _match(pattern: str, rel: str) -> bool:
+    """Go's filepath.Match: ``*`` and ``?`` never cross a ``/``; the names must have as many parts."""
+    p_parts, r_parts = pattern.split("/"), rel.split("/")
+    if len(p_parts) != len(r_parts):
+        return False
+    return all(fnmatch.fnmatchcase(r, p) for p, r in zip(p_parts, r_parts))

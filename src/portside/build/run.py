@@ -1,0 +1,80 @@
+"""RUN: the command in a real container of the image so far, its container layer diffed into a new image.
+
+The container is made through ContainerService as ``docker run`` would (the
+build's env, user, working directory, shell as its command, no entrypoint),
+its output followed from its json log into the build's stream, and it is
+removed afterwards unless the caller keeps it (``rm=false``). The layer
+leaves out what the runtime mounted itself (containers.commit's mount points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from portside.archive.layerdiff import mount_placeholders
+from portside.build.layers import commit_upper
+from portside.containers.commit import RUNTIME_MOUNT_POINTS
+from portside.containers.record import State
+from portside.containers.service import ContainerService
+from portside.errors import NotFound
+from portside.images.commit import Commit
+from portside.images.service import Image
+from portside.streams import jsonlog
+
+
+class RunFailed(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+@dataclass(frozen=True)
+class RunStep:
+    argv: list[str]          # the shell and the command, or the exec form's list
+    env: list[str]           # the config's Env plus the build args in scope
+    user: str
+    workdir: str
+    shown: str               # how Docker names the command in the failure message
+
+
+def run_step(containers: ContainerService, parent: Image, step: RunStep, commit: Commit, *,
+             say: Callable[[str], None], clamp_mtime: int, remove: bool = True) -> str:
+    """Run the step; returns the new image's ID or raises RunFailed with Docker's message."""
+    body: dict[str, Any] = {
+        "Image": parent.id, "Cmd": step.argv, "Entrypoint": [], "Env": step.env, "User": step.user,
+        "WorkingDir": step.workdir, "AttachStdout": True, "AttachStderr": True,
+        "Labels": {}, "HostConfig": {"NetworkMode": "bridge"}}
+    record = containers.create(body, None)
+    say(f" ---> Running in {record.id[:12]}\n")
+    failed = True
+    try:
+        containers.start(record.id)
+        log = containers.log_path(record.id)
+
+        def stopped() -> bool:
+            try:
+                return containers.store.load(record.id).state not in (State.RUNNING, State.PAUSED, State.RESTARTING)
+            except NotFound:
+                return True
+
+        for entry in jsonlog.follow_logs(log, stop=stopped):
+            say(entry.data.decode(errors="replace"))
+        code = containers.wait(record.id)
+        if code != 0:
+            raise RunFailed(f"The command '{step.shown}' returned a non-zero code: {code}", code)
+        snapshots = containers.images.snapshots
+        upper = snapshots.upper_path(record.id)
+        lowers = [snapshots.layer_path(layer.chain_id) for layer in reversed(parent.row.layers)]
+        skip = mount_placeholders(upper, lowers, RUNTIME_MOUNT_POINTS)
+        image_id = commit_upper(containers.images, parent, upper, commit, clamp_mtime=clamp_mtime, skip=skip)
+        failed = False
+        return image_id
+    finally:
+        if remove or failed:
+            try:
+                containers.remove(record.id, force=True)
+                say(f"Removing intermediate container {record.id[:12]}\n")
+            except NotFound:
+                pass

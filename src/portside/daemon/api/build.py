@@ -1,0 +1,103 @@
+"""POST /build (the classic builder's endpoint) and POST /build/prune.
+
+The request's query is checked before the stream starts (a bad tag or JSON
+is a 400); after that everything, errors included, is a line of Docker's
+JSON stream: ``{"stream": ...}`` for the output, ``{"aux": {"ID": ...}}``
+for the result, ``{"errorDetail": ..., "error": ...}`` for a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+from portside.build.cache import BuildCache
+from portside.build.context import extract
+from portside.build.executor import BuildError, BuildOptions, Builder, check_tags
+from portside.daemon.engine import Engine
+from portside.daemon.http import Request, Response, StreamResponse
+from portside.daemon.router import Router
+from portside.errors import InvalidArgument, PortsideError
+
+log = logging.getLogger(__name__)
+
+
+def register(router: Router, engine: Engine) -> None:
+    router.add("POST", "/build", lambda req: build(engine, req))
+    router.add("POST", "/build/prune", lambda req: prune(engine, req))
+
+
+def _build_dir(engine: Engine) -> str:
+    return os.path.join(engine.root, "build")
+
+
+def _string_map(req: Request, name: str, *, nullable: bool) -> dict[str, Any]:
+    value = req.json_arg(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(v, str) or (nullable and v is None) for v in value.values()):
+        raise InvalidArgument(f"invalid {name}: a JSON object of strings is expected")
+    return value
+
+
+def _epoch(req: Request) -> int:
+    """SOURCE_DATE_EPOCH as a build arg (BuildKit's spelling) or the daemon's environment; else 0."""
+    raw = _string_map(req, "buildargs", nullable=True).get("SOURCE_DATE_EPOCH") or os.environ.get(
+        "SOURCE_DATE_EPOCH") or "0"
+    if not raw.isdigit():
+        raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH: {raw!r}")
+    return int(raw)
+
+
+def build(engine: Engine, req: Request) -> StreamResponse:
+    tags = tuple(req.query.get("t", []))
+    check_tags(tags)
+    opts = BuildOptions(
+        dockerfile=req.arg("dockerfile") or "Dockerfile", tags=tags,
+        build_args=_string_map(req, "buildargs", nullable=True), labels=_string_map(req, "labels", nullable=False),
+        target=req.arg("target") or "", no_cache=req.flag("nocache"), remove=req.flag("rm", True),
+        force_remove=req.flag("forcerm"), platform=req.arg("platform") or "", epoch=_epoch(req))
+    if req.arg("remote"):
+        raise InvalidArgument("remote build contexts are not supported")
+    quiet = req.flag("q")
+    directory = _build_dir(engine)
+    scratch = os.path.join(directory, "tmp")
+    os.makedirs(scratch, mode=0o700, exist_ok=True)
+    context = extract(req.body, scratch)
+
+    def write_body(write: Callable[[bytes], None]) -> None:
+        def emit(obj: dict[str, Any]) -> None:
+            write(json.dumps(obj).encode() + b"\r\n")
+
+        def say(text: str) -> None:
+            if not quiet:
+                emit({"stream": text})
+
+        try:
+            builder = Builder(engine.containers(), engine.images, BuildCache(directory, engine.images), scratch)
+            image_id = builder.build(context, opts, say, aux=lambda a: emit({"aux": a}))
+            if quiet:
+                emit({"stream": image_id + "\n"})
+        except PortsideError as e:
+            detail: dict[str, Any] = {"message": e.message}
+            if isinstance(e, BuildError) and e.code is not None:
+                detail = {"code": e.code, **detail}
+            emit({"errorDetail": detail, "error": e.message})
+        except OSError as e:
+            log.exception("build failed")
+            emit({"errorDetail": {"message": str(e)}, "error": str(e)})
+
+    def cleanup() -> None:
+        shutil.rmtree(context, ignore_errors=True)
+
+    return StreamResponse(write_body, headers=[("Content-Type", "application/json")], on_close=cleanup)
+
+
+def prune(engine: Engine, req: Request) -> Response:
+    deleted = BuildCache(_build_dir(engine), engine.images).prune()
+    return Response.json({"CachesDeleted": deleted, "SpaceReclaimed": 0})
