@@ -1,10 +1,8 @@
 """docker-compose 1.29 (Debian's, the Python one, on docker-py 5) against a portside daemon.
 
-A one-service project from an image (no build). Compose creates a
-``<project>_default`` network for every service that does not choose its
-network mode, and portside has no networks API yet: the project that works
-today says ``network_mode: none``; the plain one is the expected failure
-below, which turns into a pass (and fails, being strict) when networks land.
+A one-service project from an image, with and without its own network; and
+the two-service project of the issue: a build, a named volume, a user-defined
+network, depends_on, ports and environment.
 """
 
 from __future__ import annotations
@@ -108,3 +106,71 @@ def test_up_with_the_default_network(daemon, busybox_image, tmp_path):
         assert [c["State"] for c in containers(daemon)] == ["running"]
     finally:
         compose("down", "-v", check=False)
+
+
+TWO_SERVICES = """\
+version: "3.8"
+services:
+  web:
+    build: ./web
+    image: tour-web:1
+    ports:
+      - "127.0.0.1::80"
+    environment:
+      GREETING: from-web
+    volumes:
+      - site:/site
+    networks: [back]
+  client:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    depends_on: [web]
+    networks: [back]
+volumes:
+  site:
+networks:
+  back:
+"""
+
+WEB_DOCKERFILE = """\
+FROM busybox
+COPY index.html /www/index.html
+CMD ["sh", "-c", "echo $GREETING > /site/greeting; echo web is up; exec httpd -f -v -p 80 -h /www"]
+"""
+
+
+def test_build_network_ports_volume_and_depends_on(daemon, busybox_image, tmp_path):
+    import json
+    import urllib.request
+
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    (tmp_path / "docker-compose.yml").write_text(TWO_SERVICES)
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "Dockerfile").write_text(WEB_DOCKERFILE)
+    (tmp_path / "web" / "index.html").write_text("built by compose\n")
+    compose = Compose(binary, str(tmp_path), daemon.host)
+    compose.env["DOCKER_BUILDKIT"] = "0"
+    compose.env["COMPOSE_DOCKER_CLI_BUILD"] = "0"
+    try:
+        compose("up", "-d", "--build")
+        states = {c["Names"][0]: c["State"] for c in containers(daemon)}
+        assert states == {"/tour_web_1": "running", "/tour_client_1": "running"}, states
+        # the published port, from the host
+        port = compose("port", "web", "80").stdout.strip().rpartition(":")[2]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
+            assert reply.read() == b"built by compose\n"
+        # the service name resolves on the project's network; the environment reached the volume
+        r = compose("exec", "-T", "client", "nslookup", "web")
+        web = daemon.api.json("GET", "/containers/tour_web_1/json")
+        ip = web["NetworkSettings"]["Networks"]["tour_back"]["IPAddress"]
+        assert f"Address: {ip}" in r.stdout
+        assert compose("exec", "-T", "web", "cat", "/site/greeting").stdout == "from-web\n"
+        assert "web is up" in compose("logs", "web").stdout
+        assert "tour_web_1" in compose("ps").stdout
+    finally:
+        compose("down", "-v", "--rmi", "local", check=False)
+    assert containers(daemon) == []
+    networks = daemon.api.json("GET", "/networks")
+    assert "tour_back" not in {n["Name"] for n in networks}
