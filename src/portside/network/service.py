@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol
 
 from portside.errors import Conflict, Forbidden, Internal, InvalidArgument, NotFound
-from portside.network import firewall, ipam, links, netns
+from portside.network import firewall, ipam, links, netns, rtnl
 from portside.network.records import Endpoint, NetworkRecord, NetworkStore
 from portside.timefmt import now_rfc3339
 
@@ -105,6 +105,7 @@ class NetworkService:
         self._dns: dict[str, DnsServer] = {}           # by network ID; guarded by _lock
         self._lock = threading.RLock()                 # guards the records on disk and the host's links/rules
         self._ipr: Any = None                          # pyroute2 IPRoute once the host state is up
+        self._rtnl: rtnl.Socket | None = None          # the start path's netlink socket, beside _ipr
         self._inner: dict[str, Any] = {}               # netlink sockets in new sandboxes, by container ID
         self._predefined()
 
@@ -239,6 +240,7 @@ class NetworkService:
         if self._ipr is not None:
             return
         self._ipr = links.host()
+        self._rtnl = rtnl.Socket()
         self._predefined()
         with _host_wide_lock():
             for record in self.store.all():
@@ -289,6 +291,9 @@ class NetworkService:
                     links.delete(ipr, lk.name)
             firewall.remove(self.tag)
             self._ipr = None
+            if self._rtnl is not None:
+                self._rtnl.close()
+                self._rtnl = None
 
     # -- sandboxes and endpoints -----------------------------------------------------------
 
@@ -334,7 +339,8 @@ class NetworkService:
             record.endpoints[cid] = endpoint
             self.store.save(record)
             try:
-                links.plug(self._ipr, self.sandbox_path(cid), links.EndpointLink(
+                assert self._rtnl is not None  # made with _ipr
+                links.plug(self._rtnl, self._ipr, self.sandbox_path(cid), links.EndpointLink(
                     bridge=record.bridge, host_ifname=endpoint.host_ifname, ifname=ifname, address=ip,
                     prefixlen=ipaddress.IPv4Network(record.subnet).prefixlen, mac=endpoint.mac,
                     gateway=record.gateway if default_route and not record.internal else "",
