@@ -382,7 +382,7 @@ class NetworkService:
     def set_ports(self, nid: str, cid: str, ports: dict[str, list[dict[str, str]]]) -> None:
         with self._lock:
             record = self.store.load(nid)
-            if cid in record.endpoints:
+            if cid in record.endpoints and record.endpoints[cid].ports != ports:  # mostly {} == {}: no write
                 record.endpoints[cid].ports = ports
                 self.store.save(record)
 
