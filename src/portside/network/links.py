@@ -72,8 +72,9 @@ def host_networks(ipr: IPRoute, skip: frozenset[int] | set[int] = frozenset()) -
     return out
 
 
-def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: str) -> None:
-    """The bridge up with the gateway address; made if missing (idempotent)."""
+def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: str, *, mtu: int = 0) -> None:
+    """The bridge up with the gateway address (and ``mtu`` when given: the veths get the same);
+    made if missing (idempotent)."""
     found = ipr.link_lookup(ifname=name)
     if not found:
         try:
@@ -83,7 +84,7 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: 
                 raise Internal(f"creating bridge {name}: {e}") from None
         found = ipr.link_lookup(ifname=name)
     index = found[0]
-    ipr.link("set", index=index, ifalias=alias)
+    ipr.link("set", index=index, ifalias=alias, **({"mtu": mtu} if mtu else {}))
     have = {(m.get_attr("IFA_ADDRESS"), m["prefixlen"]) for m in ipr.get_addr(index=index, family=socket.AF_INET)}
     if (gateway, prefixlen) not in have:
         try:
