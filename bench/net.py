@@ -16,11 +16,12 @@ ENGINE c2c          container to container on a user network (``network create``
                     default MTU 1500
 ENGINE c2c mtu      the same on a network made with ``-o com.docker.network.driver.mtu=65520``
                     (loopback's MTU is 65536)
-ENGINE published    host to 127.0.0.1:HOSTPORT, ``run -p 5001`` on the default network
+ENGINE published    host to 127.0.0.1:HOSTPORT, ``run -p 127.0.0.1::5001`` on the first user network
 
 Engines: portside (a private daemon, as bench/run.py), podman (a private store;
-netavark), docker (a private dockerd; its userland proxy serves 127.0.0.1 ports;
-the host's iptables are restored after, see harness.dockerd). A missing peer is
+netavark), docker (a private dockerd started with ``--iptables=false --bridge=none``
+so that it changes no host rule, see harness.dockerd: its bridges carry no
+filtering, and its userland proxy, a process, serves the published port). A missing peer is
 reported as such. Target (issue 7): within 10 % of loopback for the kernel path.
 """
 
@@ -115,7 +116,8 @@ def engine_paths(engine: Engine, procs: list[subprocess.Popen[str]]) -> Iterator
         networks.append(f"benchnet-{tag}")
         engine.run("network", "create", networks[-1])
         networks.append(f"benchnet-{tag}-mtu")
-        engine.run("network", "create", "-o", f"com.docker.network.driver.mtu={JUMBO}", networks[-1])
+        mtu_option = f"mtu={JUMBO}" if tag == "podman" else f"com.docker.network.driver.mtu={JUMBO}"  # netavark's name
+        engine.run("network", "create", "-o", mtu_option, networks[-1])
 
         def start(name: str, *args: str) -> tuple[str, str]:
             engine.run("run", "-d", "--name", name, *args, run.IMAGE, "sleep", "3600")
@@ -130,7 +132,8 @@ def engine_paths(engine: Engine, procs: list[subprocess.Popen[str]]) -> Iterator
                            sink)
             _sink(_in_netns(sink_pid), procs)
             rows.append(Path_(f"{tag} {label}", _in_netns(client_pid), address, PORT))
-        pub_pid, pub = start(f"bench-{tag}-pub", "-p", f"127.0.0.1::{PORT}")
+        # on the user network: the benchmark's dockerd runs without a default bridge (harness.dockerd)
+        pub_pid, pub = start(f"bench-{tag}-pub", "--network", networks[0], "-p", f"127.0.0.1::{PORT}")
         _sink(_in_netns(pub_pid), procs)
         host_port = int(_out(engine, "port", pub, f"{PORT}/tcp").splitlines()[0].rsplit(":", 1)[1])
         rows.append(Path_(f"{tag} published", [], "127.0.0.1", host_port))
@@ -144,6 +147,30 @@ def engine_paths(engine: Engine, procs: list[subprocess.Popen[str]]) -> Iterator
             engine.run("rm", "-f", name, check=False)
         for net in networks:
             engine.run("network", "rm", net, check=False)
+
+
+def _nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+    return {line.strip() for line in out.splitlines() if line.startswith("table ")}
+
+
+@contextlib.contextmanager
+def netavark_tables_removed() -> Iterator[None]:
+    """podman's netavark leaves iptables-nft tables (`ip nat`, `ip filter` with empty NETAVARK chains) after
+    its networks are gone: delete those it made during the run, and only if they hold nothing but its own."""
+    before = _nft_tables()
+    try:
+        yield
+    finally:
+        for table in sorted(_nft_tables() - before):
+            family_name = table.split()[1:]
+            text = subprocess.run(["nft", "list", "table", *family_name], capture_output=True, text=True,
+                                  check=False).stdout
+            jumps = [ln for ln in text.splitlines() if "jump" in ln or "goto" in ln]
+            if family_name in (["ip", "nat"], ["ip", "filter"], ["ip6", "nat"], ["ip6", "filter"]) and \
+                    all("NETAVARK" in ln for ln in jumps) and "NETAVARK" in text:
+                subprocess.run(["nft", "delete", "table", *family_name], check=False)
+                harness.log(f"  deleted netavark's leftover {table}")
 
 
 def bench_engine(name: str, start: Callable[[], contextlib.AbstractContextManager[Engine]], runs: int, warmup: int,
@@ -199,7 +226,8 @@ def main() -> int:
         run.build_rootfs()
         for name in ENGINES:  # portside first: the peers load the image it saves
             if name in only or (name == "portside" and only & {"podman", "docker"}):
-                rows = bench_engine(name, starts[name], args.runs, args.warmup, args.mib, versions)
+                with netavark_tables_removed() if name == "podman" else contextlib.nullcontext():
+                    rows = bench_engine(name, starts[name], args.runs, args.warmup, args.mib, versions)
                 results += rows if name in only else []
     title = f"TCP stream, {args.mib} MiB per stream: seconds (lower is better), median of {args.runs} rounds"
     rows_out = []
