@@ -222,7 +222,9 @@ def main() -> int:
     results: list[Result] = []
     starts = {"portside": harness.portside_daemon, "podman": harness.podman, "docker": harness.dockerd}
     owned = (lambda rel: rel in ("docker", "libpod_parent", "libpod_parent/conmon"))
-    with harness.removing_new_cgroups(owned), run.work_dir():
+    # netavark's tables checked after the podman rounds and again at the end (a late `podman container
+    # cleanup` can make them again after the first check)
+    with harness.removing_new_cgroups(owned), run.work_dir(), netavark_tables_removed():
         run.build_rootfs()
         for name in ENGINES:  # portside first: the peers load the image it saves
             if name in only or (name == "portside" and only & {"podman", "docker"}):
