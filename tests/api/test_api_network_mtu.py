@@ -14,11 +14,8 @@ def mtu_of_link(name: str) -> int:
     return int(json.loads(out.stdout)[0]["mtu"])
 
 
-def test_mtu_option_reaches_the_bridge_the_veths_and_eth0(daemon: Daemon, busybox_image: str) -> None:
-    status, _, data = daemon.api.request("POST", "/networks/create", {
-        "Name": "jumbo", "Options": {"com.docker.network.driver.mtu": "9000"}})
-    assert status == 201, data
-    nid = json.loads(data)["Id"]
+def test_mtu_option_from_the_cli_reaches_the_bridge_the_veths_and_eth0(daemon: Daemon, busybox_image: str) -> None:
+    nid = daemon.cli("network", "create", "-o", "com.docker.network.driver.mtu=9000", "jumbo").stdout.decode().strip()
     doc = daemon.api.json("GET", f"/networks/{nid}")
     assert doc["Options"]["com.docker.network.driver.mtu"] == "9000"
     daemon.cli("run", "-d", "--name", "j1", "--network", "jumbo", "busybox", "sleep", "60")
