@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -75,4 +76,23 @@ def test_refusals_keep_their_errno_and_leave_no_veth(tmp_path) -> None:
         assert not subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
     finally:
         host.close()
+        netns.remove(path)
+
+
+def test_a_name_taken_by_someone_else_is_refused_and_their_link_kept(tmp_path) -> None:
+    path = str(tmp_path / "ns")
+    netns.create(path).close()
+    suffix = secrets.token_hex(3)
+    bridge, theirs = f"vb{suffix}", f"vt{suffix}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", theirs, "type", "veth", "peer", "name", f"vu{suffix}"], check=True)
+    try:
+        link = links.EndpointLink(bridge=bridge, host_ifname=theirs, ifname="eth0", address="10.9.9.2", prefixlen=24,
+                                  mac="02:42:0a:09:09:02", gateway="", alias="x")
+        with rtnl.Socket() as host, pytest.raises(Internal, match=os.strerror(errno.EEXIST)):
+            links.plug(host, links.host(), path, link)
+        assert subprocess.run(["ip", "link", "show", theirs], capture_output=True).returncode == 0
+    finally:
+        subprocess.run(["ip", "link", "del", theirs], check=False)
+        subprocess.run(["ip", "link", "del", bridge], check=False)
         netns.remove(path)

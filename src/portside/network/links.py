@@ -150,7 +150,8 @@ def plug(host: rtnl.Socket, ipr: IPRoute, netns_path: str, link: EndpointLink,
                                   peer_netns_fd=fd, mtu=link.mtu),
                     rtnl.set_alias(link.host_ifname, link.alias)])
     except rtnl.NetlinkError as e:
-        delete(ipr, link.host_ifname)  # the alias failed after the pair was made
+        if e.request is not None and e.request.kind == rtnl.RTM_SETLINK:  # the pair was made, its alias failed
+            delete(ipr, link.host_ifname)  # (never on a failed creation: the name may be someone else's)
         raise Internal(f"creating veth {link.host_ifname}: {e.strerror}") from None
     finally:
         os.close(fd)

@@ -36,7 +36,9 @@ _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg
 
 
 class NetlinkError(OSError):
-    """A request the kernel refused: the errno, and what was asked."""
+    """A request the kernel refused: the errno, and what was asked (``request``; None for a lookup)."""
+
+    request: Request | None = None
 
 
 def attr(kind: int, payload: bytes) -> bytes:
@@ -152,7 +154,9 @@ class Socket:
         if errors:
             seq = min(errors)
             code = errors[seq]
-            raise NetlinkError(code, f"{requests[seq - first].what}: {os.strerror(code)}")
+            error = NetlinkError(code, f"{requests[seq - first].what}: {os.strerror(code)}")
+            error.request = requests[seq - first]
+            raise error
 
     def index_of(self, ifname: str) -> int:
         """The link's index by name (one RTM_GETLINK)."""
