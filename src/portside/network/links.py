@@ -133,11 +133,10 @@ def plug(host: rtnl.Socket, ipr: IPRoute, netns_path: str, link: EndpointLink,
     """A veth pair: one end on the bridge, the other in the container's namespace as ``link.ifname``
     with its address, MAC and (if asked) the default route; the namespace's lo up too.
 
-    Three round trips (each request takes the rtnl lock, and a veth's creation is most of an
-    endpoint's cost): on the host, the pair created with the host end already on the bridge
-    and up and the container end already inside the namespace with its name and MAC, then
-    its alias, in one batch; inside, the container end's index; then it up, its address, lo and the
-    route in one batch. ``host``: a socket in the host's namespace; ``inner_sock``: one already
+    Four round trips of hand-packed requests (rtnl.py): on the host, the bridge's index; then the
+    pair created with the host end already on the bridge and up and the container end already
+    inside the namespace with its name and MAC, and its alias, in one batch; inside, the container
+    end's index; then it up, its address, lo and the route in one batch. ``host``: a socket in the host's namespace; ``inner_sock``: one already
     inside the namespace (it is closed); ``ipr`` only deletes the pair if a step fails.
     """
     try:
