@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,27 @@ def timed_row(name: str, argv: Sequence[str], runs: int, warmup: int, *,
         return Result(name, note=f"failed: {e}")
     left = leftovers() if leftovers is not None else ""
     return Result(name, samples, f"left behind: {left}" if left else "")
+
+
+def timed_rows(rows: dict[str, Sequence[str]], runs: int, warmup: int, *, env: dict[str, str] | None = None,
+               leftovers: Callable[[], str] | None = None) -> list[Result]:
+    """``timed_row`` for several commands, run in turn (A B A B ...) rather than one block after another."""
+    if len(rows) < 2:
+        return [timed_row(name, argv, runs, warmup, env=env, leftovers=leftovers) for name, argv in rows.items()]
+    harness.log(f"{', '.join(rows)}: measuring {runs} runs each, in turn, after {max(warmup, 1)} warmup")
+    samples: dict[str, list[float]] = {name: [] for name in rows}
+    try:
+        for i in range(max(warmup, 1) + runs):
+            for name, argv in rows.items():
+                start = time.perf_counter()
+                run_quiet(argv, env=env)
+                if i >= max(warmup, 1):
+                    samples[name].append(time.perf_counter() - start)
+    except CommandFailed as e:
+        harness.log(f"failed: {e}")
+        return [Result(name, note=f"failed: {e}") for name in rows]
+    left = leftovers() if leftovers is not None else ""
+    return [Result(name, samples[name], f"left behind: {left}" if left else "") for name in rows]
 
 
 def containers_left(engine: Engine, cli: Sequence[str] | None = None) -> Callable[[], str]:
@@ -251,13 +273,12 @@ def bench_portside(wanted: Callable[[str], bool], runs: int, warmup: int, versio
                 err = proc.stderr.decode(errors="replace").strip().splitlines()
                 raise CommandFailed(f"portside import: exit {proc.returncode}: {err[-1] if err else 'no image'}")
             engine.run("save", "-o", str(IMAGE_TAR), IMAGE)
-            if wanted("portside"):
-                results.append(timed_row(ROWS["portside"], engine.cmd(*RUN_ARGS), runs, warmup,
-                                         env=portside_cli_env(), leftovers=containers_left(engine)))
-            if wanted("portside-bridge"):
-                bridge_args = tuple(a for a in RUN_ARGS if a not in ("--network", "none"))
-                results.append(timed_row(ROWS["portside-bridge"], engine.cmd(*bridge_args), runs, warmup,
-                                         env=portside_cli_env(), leftovers=containers_left(engine)))
+            bridge_args = tuple(a for a in RUN_ARGS if a not in ("--network", "none"))
+            starts = {ROWS[k]: engine.cmd(*args) for k, args in (("portside", RUN_ARGS), ("portside-bridge", bridge_args))
+                      if wanted(k)}
+            # taking turns: what the bridge adds is a difference of two medians, and a drift of the
+            # shared machine's load between two blocks of runs would be counted in it
+            results += timed_rows(starts, runs, warmup, env=portside_cli_env(), leftovers=containers_left(engine))
             if wanted("portside-crun"):
                 if harness.which("crun") is None or (why := crun_refusal()):
                     results.append(Result(ROWS["portside-crun"],
@@ -368,7 +389,7 @@ def main() -> int:
             versions["unshare"] = first_line(["unshare", "--version"])
             results.append(bench_floor(args.runs, args.warmup))
         # portside first: the peers load the image it saves
-        if any(wanted(k) for k in ("portside", "portside-crun", "docker-cli", "podman", "docker")):
+        if any(wanted(k) for k in ("portside", "portside-bridge", "portside-crun", "docker-cli", "podman", "docker")):
             results += bench_portside(wanted, args.runs, args.warmup, versions)
         for runtime in ("crun", "runc"):
             if wanted(runtime):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portside.errors import Internal
-from portside.network import netns
+from portside.network import netns, rtnl
 
 # pyroute2 is imported on first use (140 ms): a daemon that never touches a network never pays it
 IPRoute = Any
@@ -72,8 +72,9 @@ def host_networks(ipr: IPRoute, skip: frozenset[int] | set[int] = frozenset()) -
     return out
 
 
-def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: str) -> None:
-    """The bridge up with the gateway address; made if missing (idempotent)."""
+def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: str, *, mtu: int = 0) -> None:
+    """The bridge up with the gateway address (and ``mtu`` when given: the veths get the same);
+    made if missing (idempotent)."""
     found = ipr.link_lookup(ifname=name)
     if not found:
         try:
@@ -83,7 +84,7 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int, alias: 
                 raise Internal(f"creating bridge {name}: {e}") from None
         found = ipr.link_lookup(ifname=name)
     index = found[0]
-    ipr.link("set", index=index, ifalias=alias)
+    ipr.link("set", index=index, ifalias=alias, **({"mtu": mtu} if mtu else {}))
     have = {(m.get_attr("IFA_ADDRESS"), m["prefixlen"]) for m in ipr.get_addr(index=index, family=socket.AF_INET)}
     if (gateway, prefixlen) not in have:
         try:
@@ -118,43 +119,50 @@ class EndpointLink:
     mac: str
     gateway: str         # "" : no default route through this one
     alias: str
+    mtu: int = 0         # 0: the kernel's (1500)
 
 
 def loopback_up(inner_sock: socket.socket) -> None:
     """lo up in the namespace of ``inner_sock`` (closed after)."""
-    with _iproute(use_socket=inner_sock) as inner:
-        inner.link("set", index=1, state="up")  # lo: always index 1 in a namespace
+    with rtnl.Socket(inner_sock) as inner:
+        inner.batch([rtnl.link_up(1)])  # lo: always index 1 in a namespace
 
 
-def plug(ipr: IPRoute, netns_path: str, link: EndpointLink, inner_sock: socket.socket | None = None) -> None:
+def plug(host: rtnl.Socket, ipr: IPRoute, netns_path: str, link: EndpointLink,
+         inner_sock: socket.socket | None = None) -> None:
     """A veth pair: one end on the bridge, the other in the container's namespace as ``link.ifname``
     with its address, MAC and (if asked) the default route; the namespace's lo up too.
 
-    Made in as few netlink requests as the kernel allows (each takes the rtnl lock, and a
-    veth's creation is most of an endpoint's cost): the pair is created with the host end
-    already on the bridge and up, and the container end already in the namespace with its
-    name and MAC. ``inner_sock``: a netlink socket already inside the namespace (it is closed).
+    Four round trips of hand-packed requests (rtnl.py): on the host, the bridge's index; then the
+    pair created with the host end already on the bridge and up and the container end already
+    inside the namespace with its name and MAC, and its alias, in one batch; inside, the container
+    end's index; then it up, its address, lo and the route in one batch. ``host``: a socket in the host's namespace; ``inner_sock``: one already
+    inside the namespace (it is closed); ``ipr`` only deletes the pair if a step fails.
     """
-    bridge = ipr.link_lookup(ifname=link.bridge)
-    if not bridge:
-        raise Internal(f"bridge {link.bridge} is gone")
+    try:
+        bridge = host.index_of(link.bridge)
+    except rtnl.NetlinkError:
+        raise Internal(f"bridge {link.bridge} is gone") from None
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        ipr.link("add", ifname=link.host_ifname, kind="veth", master=bridge[0], state="up",
-                 peer={"ifname": link.ifname, "address": link.mac, "net_ns_fd": fd})
-    except _netlink_error() as e:
-        raise Internal(f"creating veth {link.host_ifname}: {e}") from None
+        host.batch([rtnl.new_veth(link.host_ifname, master=bridge, peer_ifname=link.ifname, peer_mac=link.mac,
+                                  peer_netns_fd=fd, mtu=link.mtu),
+                    rtnl.set_alias(link.host_ifname, link.alias)])
+    except rtnl.NetlinkError as e:
+        if e.request is not None and e.request.kind == rtnl.RTM_SETLINK:  # the pair was made, its alias failed
+            delete(ipr, link.host_ifname)  # (never on a failed creation: the name may be someone else's)
+        raise Internal(f"creating veth {link.host_ifname}: {e.strerror}") from None
     finally:
         os.close(fd)
     try:
-        ipr.link("set", ifname=link.host_ifname, ifalias=link.alias)  # not taken at creation
-        with _iproute(use_socket=inner_sock or netns.netlink_in(netns_path)) as inner:
-            inside = inner.link_lookup(ifname=link.ifname)[0]
-            inner.link("set", index=inside, state="up")
-            inner.addr("add", index=inside, address=link.address, prefixlen=link.prefixlen)
-            inner.link("set", index=1, state="up")  # lo: always index 1 in a namespace
+        with rtnl.Socket(inner_sock or netns.netlink_in(netns_path)) as inner:
+            inside = inner.index_of(link.ifname)
+            steps = [rtnl.link_up(inside), rtnl.add_address(inside, link.address, link.prefixlen), rtnl.link_up(1)]
             if link.gateway:
-                inner.route("replace", dst="0.0.0.0/0", gateway=link.gateway, oif=inside)
-    except BaseException:
+                steps.append(rtnl.default_route(link.gateway, inside))
+            inner.batch(steps)
+    except BaseException as e:
         delete(ipr, link.host_ifname)
+        if isinstance(e, rtnl.NetlinkError):
+            raise Internal(f"configuring {link.ifname}: {e.strerror}") from None
         raise

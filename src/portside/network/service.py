@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol
 
 from portside.errors import Conflict, Forbidden, Internal, InvalidArgument, NotFound
-from portside.network import firewall, ipam, links, netns
+from portside.network import firewall, ipam, links, netns, rtnl
 from portside.network.records import Endpoint, NetworkRecord, NetworkStore
 from portside.timefmt import now_rfc3339
 
@@ -38,6 +38,21 @@ _DEFAULT_BRIDGE_OPTIONS = {
     "com.docker.network.driver.mtu": "1500",
 }
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
+
+
+def mtu_of(options: dict[str, str]) -> int:
+    """The network's MTU option (0: not given, the kernel's 1500); dockerd's message for a bad one."""
+    value = options.get(MTU_OPTION, "")
+    if not value:
+        return 0
+    try:
+        mtu = int(value)
+    except ValueError:
+        raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+    if not 68 <= mtu <= 65535:  # dockerd refuses below 0 only; the kernel refuses the rest at the first start
+        raise InvalidArgument(f"invalid MTU number: {mtu}")
+    return mtu
 DRIVERS = {"bridge", "host", "null"}
 
 
@@ -105,6 +120,7 @@ class NetworkService:
         self._dns: dict[str, DnsServer] = {}           # by network ID; guarded by _lock
         self._lock = threading.RLock()                 # guards the records on disk and the host's links/rules
         self._ipr: Any = None                          # pyroute2 IPRoute once the host state is up
+        self._rtnl: rtnl.Socket | None = None          # the start path's netlink socket, beside _ipr
         self._inner: dict[str, Any] = {}               # netlink sockets in new sandboxes, by container ID
         self._predefined()
 
@@ -171,6 +187,7 @@ class NetworkService:
             bridge = opts.options.get(BRIDGE_NAME_OPTION) or f"br-{nid[:12]}"
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+            mtu = mtu_of(opts.options)
             if any(r.bridge == bridge for r in self.store.all()):
                 raise Conflict(f"bridge name {bridge} is already in use by another network")
             self._host()
@@ -183,7 +200,7 @@ class NetworkService:
                     gateway=gateway, ip_range=ip_range, user_subnet=bool(opts.subnet), bridge=bridge,
                     internal=opts.internal, attachable=opts.attachable, labels=dict(opts.labels),
                     options=dict(opts.options), ipam_options=dict(opts.ipam_options))
-                links.ensure_bridge(self._ipr, bridge, gateway, subnet.prefixlen, self.tag)
+                links.ensure_bridge(self._ipr, bridge, gateway, subnet.prefixlen, self.tag, mtu=mtu)
             try:
                 self.store.save(record, sync=True)
                 self._apply_rules()
@@ -239,6 +256,7 @@ class NetworkService:
         if self._ipr is not None:
             return
         self._ipr = links.host()
+        self._rtnl = rtnl.Socket()
         self._predefined()
         with _host_wide_lock():
             for record in self.store.all():
@@ -259,7 +277,8 @@ class NetworkService:
                     record.subnet, record.gateway = str(subnet), ipam.first_host(subnet)
                     self.store.save(record, sync=True)
                 links.ensure_bridge(self._ipr, record.bridge, record.gateway,
-                                    ipaddress.IPv4Network(record.subnet).prefixlen, self.tag)
+                                    ipaddress.IPv4Network(record.subnet).prefixlen, self.tag,
+                                    mtu=mtu_of(record.options))
                 self._start_dns(record)
         self._apply_rules()
 
@@ -289,6 +308,9 @@ class NetworkService:
                     links.delete(ipr, lk.name)
             firewall.remove(self.tag)
             self._ipr = None
+            if self._rtnl is not None:
+                self._rtnl.close()
+                self._rtnl = None
 
     # -- sandboxes and endpoints -----------------------------------------------------------
 
@@ -334,11 +356,12 @@ class NetworkService:
             record.endpoints[cid] = endpoint
             self.store.save(record)
             try:
-                links.plug(self._ipr, self.sandbox_path(cid), links.EndpointLink(
+                assert self._rtnl is not None  # made with _ipr
+                links.plug(self._rtnl, self._ipr, self.sandbox_path(cid), links.EndpointLink(
                     bridge=record.bridge, host_ifname=endpoint.host_ifname, ifname=ifname, address=ip,
                     prefixlen=ipaddress.IPv4Network(record.subnet).prefixlen, mac=endpoint.mac,
                     gateway=record.gateway if default_route and not record.internal else "",
-                    alias=f"{self.tag} {cid}"), inner_sock=self._inner.pop(cid, None))
+                    alias=f"{self.tag} {cid}", mtu=mtu_of(record.options)), inner_sock=self._inner.pop(cid, None))
             except BaseException:
                 del record.endpoints[cid]
                 self.store.save(record)
@@ -376,7 +399,7 @@ class NetworkService:
     def set_ports(self, nid: str, cid: str, ports: dict[str, list[dict[str, str]]]) -> None:
         with self._lock:
             record = self.store.load(nid)
-            if cid in record.endpoints:
+            if cid in record.endpoints and record.endpoints[cid].ports != ports:  # mostly {} == {}: no write
                 record.endpoints[cid].ports = ports
                 self.store.save(record)
 
