@@ -28,7 +28,8 @@ def sh(d: Daemon, ref: str, script: str) -> str:
 
 def test_join_another_containers_network(daemon: Daemon, busybox_image: str) -> None:
     daemon.cli("network", "create", "nm")
-    daemon.cli("run", "-d", "--name", "peer", "--network", "nm", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    daemon.cli("run", "-d", "--name", "peer", "--network", "nm", "--ipc", "shareable", "busybox",
+               "httpd", "-f", "-p", "80", "-h", "/etc")
     peer = daemon.api.json("GET", "/containers/peer/json")
     status, doc = create(daemon, "joiner", {"NetworkMode": "container:peer"})
     assert status == 201, doc
@@ -59,9 +60,24 @@ def test_join_another_containers_network(daemon: Daemon, busybox_image: str) -> 
     for ns in ("ipc", "pid"):
         assert sh(daemon, "ipcpid", f"readlink /proc/self/ns/{ns}") == sh(daemon, "peer", f"readlink /proc/self/ns/{ns}")
     assert "httpd" in sh(daemon, "ipcpid", "ps")
+    sh(daemon, "peer", "echo shared > /dev/shm/note")  # the donor's /dev/shm too, as dockerd binds its ShmPath
+    assert sh(daemon, "ipcpid", "cat /dev/shm/note") == "shared\n"
+    # a private IPC cannot be joined (dockerd's message); an unknown donor is refused at create
+    daemon.cli("run", "-d", "--name", "private", "busybox", "sleep", "1000")
+    private = daemon.api.json("GET", "/containers/private/json")["Id"]
+    create(daemon, "ipc3", {"IpcMode": "container:private"})
+    status, doc = start(daemon, "ipc3")
+    assert status == 500 and doc["message"] == (f"can't join IPC of container {private}: non-shareable IPC "
+                                                "(hint: use IpcMode:shareable for the donor container)")
+    for mode in ("IpcMode", "PidMode"):
+        status, doc = create(daemon, "unknown", {mode: "container:nope"})
+        assert (status, doc["message"]) == (404, "No such container: nope")
+    shm_dir = os.path.join(daemon.root, "containers", peer["Id"], "mounts", "shm")
+    assert os.path.ismount(shm_dir)
 
     # the peer stops: the joiner keeps running, in a namespace with only lo
     daemon.cli("stop", "-t", "0", "peer")
+    assert not os.path.ismount(shm_dir)  # unmounted when the donor stopped (ipcpid died with its PID namespace)
     deadline = time.monotonic() + 10
     while "eth0" in sh(daemon, "joiner", "ip -o link") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -85,7 +101,8 @@ def test_join_another_containers_network(daemon: Daemon, busybox_image: str) -> 
     daemon.cli("start", "peer")
     assert start(daemon, "joiner")[0] == 204
     assert "eth0" in sh(daemon, "joiner", "ip -o link")
-    daemon.cli("rm", "-f", "joiner", "ipcpid", "ipc2", "pid2", "peer")
+    daemon.cli("rm", "-f", "joiner", "ipcpid", "ipc2", "pid2", "ipc3", "private", "peer")
+    assert not os.path.ismount(shm_dir)
     daemon.cli("network", "rm", "nm")
     tag = daemon.network_tag  # the default bridge (ipcpid used it) stays up until the daemon stops
     assert set(leftovers(tag, os.path.dirname(daemon.socket))) <= {f"link {tag}0", f"nft table ip {tag}"}

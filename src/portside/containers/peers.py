@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+from portside.containers import shm
 from portside.containers.record import ContainerRecord, State
 from portside.errors import Conflict, Internal, InvalidArgument, NotFound
 
@@ -50,12 +51,13 @@ def pin(host_config: dict[str, Any], resolve: Callable[[str], str]) -> dict[str,
             try:
                 out[field] = "container:" + resolve(ref)
             except NotFound:
-                pass
+                if field != "NetworkMode":  # dockerd looks the IPC and PID donors up at create
+                    raise
     return out
 
 
 def join(spec: dict[str, Any], cid: str, host_config: dict[str, Any], load: Callable[[str], ContainerRecord],
-         etc_dir: Callable[[str], str]) -> str:
+         container_dir: Callable[[str], str]) -> str:
     """At start: point the spec at the peers' namespaces (dockerd's checks and messages first).
 
     ``load`` finds a record by name or ID (NotFound: dockerd's ``No such container``).
@@ -63,6 +65,7 @@ def join(spec: dict[str, Any], cid: str, host_config: dict[str, Any], load: Call
     """
     paths: dict[str, str] = {}
     net_peer = None
+    shm_source = ""
     for field, ns_type, proc_name in MODES:
         ref = peer_of(host_config.get(field))
         if not ref:
@@ -74,8 +77,10 @@ def join(spec: dict[str, Any], cid: str, host_config: dict[str, Any], load: Call
             if not _running(peer):
                 raise Conflict(f"cannot join network of a non running container: {ref}")
             net_peer = peer
-        elif ns_type == "ipc" and not _running(peer):
-            raise Internal(f"can't join IPC of container {peer.id}: container {peer.id} is not running")
+        elif ns_type == "ipc":
+            if not _running(peer):
+                raise Internal(f"can't join IPC of container {peer.id}: container {peer.id} is not running")
+            shm_source = _shm_of(peer, container_dir(peer.id))
         elif ns_type == "pid" and not _running(peer):
             raise Internal(f"container {peer.id} is not running")
         paths[ns_type] = f"/proc/{peer.pid}/ns/{proc_name}"
@@ -83,9 +88,12 @@ def join(spec: dict[str, Any], cid: str, host_config: dict[str, Any], load: Call
     for ns in (spec.get("linux") or {}).get("namespaces") or []:
         if ns.get("type") in paths:
             ns["path"] = paths[ns["type"]]
+    for mount in spec.get("mounts") or []:
+        if shm_source and mount.get("destination") == "/dev/shm" and mount.get("type") == "bind":
+            mount["source"] = shm_source
     if net_peer is None:
         return ""
-    directory = etc_dir(net_peer.id)
+    directory = container_dir(net_peer.id)
     for mount in spec.get("mounts") or []:
         name = ETC_FILES.get(mount.get("destination", ""))
         if name and mount.get("type") == "bind":
@@ -98,3 +106,13 @@ def join(spec: dict[str, Any], cid: str, host_config: dict[str, Any], load: Call
 
 def _running(record: ContainerRecord) -> bool:
     return record.state in (State.RUNNING, State.PAUSED) and record.pid > 0
+
+
+def _shm_of(peer: ContainerRecord, directory: str) -> str:
+    """The donor's /dev/shm on the host: dockerd's ShmPath, which must exist (shareable or host IPC)."""
+    if (peer.host_config.get("IpcMode") or "") == "host":
+        return "/dev/shm"
+    if not shm.mounted(directory):
+        raise Internal(f"can't join IPC of container {peer.id}: non-shareable IPC "
+                       "(hint: use IpcMode:shareable for the donor container)")
+    return shm.path(directory)

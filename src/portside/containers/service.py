@@ -33,7 +33,7 @@ from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import runtimes, spec as specs
 from portside.containers import update as updates
-from portside.containers import peers, userns
+from portside.containers import peers, shm, userns
 from portside.containers.eventlog import container_event, exec_action, volume_mounts
 from portside.containers.names import random_name
 from portside.containers.fsview import RootfsLocks
@@ -160,6 +160,7 @@ class ContainerService:
             self._changed.notify_all()
             self._emit_exit(record)
             self._unmount_volumes(cid)
+            shm.unmount(self.store.dir(cid))
             self._network_down(cid, shared=self._has_joiners(cid))
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
@@ -287,6 +288,7 @@ class ContainerService:
             hostname_default=hostname_default, etc_files=etc, volume_path=self._volume_for(cid),
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
             peer_namespace=lambda ref, ns: "",  # the peer's process is known at start (containers/peers.py)
+            shm_path=self._shm_path(directory, request.body["HostConfig"]),
             host=self.remap.host_facts(_host_facts()) if self.remap else _host_facts())
         doc = spec.to_json()
         userns.hand_over([self.images.snapshots.upper_path(cid), *filter(None, dataclasses.astuple(etc))], doc)
@@ -313,6 +315,21 @@ class ContainerService:
             except NotFound:
                 pass
         return live
+
+    def _shm_path(self, directory: str, host_config: dict[str, Any]) -> str | None:
+        """The host directory bound as /dev/shm (containers/shm.py); None: a private tmpfs."""
+        mode = str(host_config.get("IpcMode") or "")
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "shareable":
+            return shm.path(directory)
+        peer = peers.peer_of(mode)
+        return shm.path(self.store.dir(peer)) if peer else None  # start checks the peer shares it
+
+    def _mount_shm(self, record: ContainerRecord) -> None:
+        if record.host_config.get("IpcMode") == "shareable":
+            size = int(record.host_config.get("ShmSize") or 0) or specs.DEFAULT_SHM_SIZE
+            shm.mount(self.store.dir(record.id), size, self.remap.root if self.remap else None)
 
     def _network_down(self, cid: str, *, shared: bool = False) -> None:
         if self.networking is None:
@@ -397,6 +414,7 @@ class ContainerService:
         # daemon that crashes halfway; what is left is swept at the next start (_sweep).
         self.store.forget(cid)
         self.images.snapshots.remove(cid)
+        shm.unmount(self.store.dir(cid))
         shutil.rmtree(self.store.dir(cid), ignore_errors=True)
 
     def _sweep(self) -> None:
@@ -437,6 +455,7 @@ class ContainerService:
             pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
             try:
                 self._mount_volumes(record.id)
+                self._mount_shm(record)
                 if self.networking is not None:
                     self.networking.up(record.id, record.name, spec.get("hostname") or record.id[:12], record.config,
                                        record.host_config, record.networking_config, spec)
@@ -452,6 +471,7 @@ class ContainerService:
                 }, fds=[slot.fd for slot in pending])
             except (MonitorError, Internal) as e:
                 self._unmount_volumes(record.id)
+                shm.unmount(directory)
                 self._network_down(record.id)
                 record.exit_code = e.exit_code if isinstance(e, MonitorError) else 128  # dockerd's exitUnknown
                 record.error = str(e)
