@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from helpers import Daemon
+from helpers import Daemon, remove_containers, start_daemon, stop_daemon, stop_monitor
 from nethelpers import leftovers
 
 
@@ -130,3 +130,21 @@ def test_container_mode_refusals(daemon: Daemon, busybox_image: str) -> None:
         status, doc = create(daemon, "bad", {"NetworkMode": "container:self", **host_config}, **body)
         assert (status, doc["message"]) == (400, message)
     daemon.cli("rm", "ghost", "self")
+
+
+def test_the_peers_exit_after_a_daemon_restart(daemon_dirs: tuple[str, str, str], busybox_tar: str) -> None:
+    d = start_daemon(*daemon_dirs)
+    try:
+        d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+        d.cli("run", "-d", "--name", "peer", "busybox", "sleep", "300")
+        d.cli("run", "-d", "--name", "joiner", "--network", "container:peer", "busybox", "sleep", "300")
+        assert "eth0" in sh(d, "joiner", "ip -o link")
+        stop_daemon(d)  # both keep running (live restore)
+        d = start_daemon(*daemon_dirs, extra_args=("--network-tag", d.network_tag))
+        d.cli("stop", "-t", "0", "peer")
+        assert len(sh(d, "joiner", "ip -o link").splitlines()) == 1  # lo only: the peer's veth went with it
+    finally:
+        remove_containers(d)
+        stop_daemon(d)
+        stop_monitor(d)
+    assert leftovers(d.network_tag, os.path.dirname(d.socket)) == [], d.log()[-3000:]

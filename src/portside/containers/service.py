@@ -108,6 +108,9 @@ class ContainerService:
                 continue
             live = running.get(record.id)
             if live is not None and live.get("status") is None:
+                peer = peers.network_peer(record.host_config)
+                if peer:  # still in its peer's namespace: the peer's exit must take its veths out
+                    self._joiners.setdefault(peer, set()).add(record.id)
                 continue
             exit_record = self._exit_record(record.id)
             self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
