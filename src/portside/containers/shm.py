@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import os
 
+from portside.errors import Internal
 from portside.runtime import linux
 
 
 def path(container_dir: str) -> str:
     return os.path.join(container_dir, "mounts", "shm")
-
-
-def shareable(ipc_mode: str, default_mode: str) -> bool:
-    return (ipc_mode or default_mode) == "shareable"
 
 
 def mount(container_dir: str, size: int, owner: tuple[int, int] | None = None) -> None:
@@ -31,7 +28,10 @@ def mount(container_dir: str, size: int, owner: tuple[int, int] | None = None) -
     if os.path.ismount(target):
         return
     data = f"mode=1777,size={size}" + (f",uid={owner[0]},gid={owner[1]}" if owner else "")
-    linux.mount("shm", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, data)
+    try:
+        linux.mount("shm", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, data)
+    except OSError as e:  # Internal: the start's failure path undoes what it did so far
+        raise Internal(f"mounting the shareable /dev/shm: {e}") from None
 
 
 def mounted(container_dir: str) -> bool:
