@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 pytestmark = [pytest.mark.root, pytest.mark.peers]
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HTTPD_ETC = ["httpd", "-f", "-p", "80", "-h", "/etc"]
 
 
 @pytest.fixture
@@ -58,3 +60,45 @@ def test_network_commands_and_traffic(docker, busybox):
     assert docker("network", "rm", "appnet").out == "appnet\n"
     r = docker("network", "inspect", "appnet", check=False)
     assert r.rc == 1 and "network appnet not found" in r.err
+
+
+def test_run_network_container_mode(docker, busybox):
+    docker("network", "create", "joinnet")
+    peer = docker("run", "-d", "--name", "peer", "--network", "joinnet", "busybox", *HTTPD_ETC).out.strip()
+    # one network stack: the peer's server on the joiner's loopback, the peer's hostname and /etc/hosts
+    r = docker("run", "--rm", "--network", "container:peer", "busybox", "sh", "-c",
+               "hostname; wget -q -O - http://127.0.0.1/hostname; cat /etc/hosts")
+    lines = r.out.splitlines()
+    assert lines[:2] == [peer[:12], peer[:12]]
+    assert "\n".join(lines[2:]) + "\n" == docker("exec", "peer", "cat", "/etc/hosts").out
+    docker("run", "-d", "--name", "joiner", "--network", "container:peer", "busybox", "sleep", "300")
+    assert docker("inspect", "-f", "{{.HostConfig.NetworkMode}} {{json .NetworkSettings.Networks}}",
+                  "joiner").out == f"container:{peer} {{}}\n"
+    assert docker("ps", "--format", "{{.Names}}|{{.Networks}}|{{.Ports}}", "-f", "name=joiner").out == "joiner||\n"
+    r = docker("network", "connect", "joinnet", "joiner", check=False)
+    assert r.rc == 1 and r.err == ("Error response from daemon: container sharing network namespace with another "
+                                   "container or host cannot be connected to any other network\n")
+    for flags, message in [(["-p", "80"], "conflicting options: port publishing and the container type network mode"),
+                           (["--hostname", "h"], "conflicting options: hostname and the network mode"),
+                           (["--dns", "1.1.1.1"], "conflicting options: dns and the network mode"),
+                           (["--add-host", "a:1.2.3.4"],
+                            "conflicting options: custom host-to-IP mapping and the network mode"),
+                           (["--mac-address", "02:42:ac:11:00:09"], "conflicting options: mac-address and the network mode"),
+                           (["--network-alias", "a"], "network-scoped aliases are only supported for user-defined networks"),
+                           (["--link", "peer:a"], "conflicting options: container type network can't be used with links")]:
+        r = docker("run", "--rm", "--network", "container:peer", *flags, "busybox", "true", check=False)
+        assert r.rc == 125 and message in r.err, (flags, r.err)
+    # the peer stops: the joiner keeps running with lo only; it cannot start again until the peer runs
+    docker("stop", "-t", "0", "peer")
+    deadline = time.monotonic() + 10
+    while "eth0" in docker("exec", "joiner", "ip", "-o", "link").out and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [line.split()[1] for line in docker("exec", "joiner", "ip", "-o", "link").out.splitlines()] == ["lo:"]
+    docker("stop", "-t", "0", "joiner")
+    r = docker("start", "joiner", check=False)
+    assert r.rc == 1 and f"cannot join network of a non running container: {peer}" in r.err
+    docker("start", "peer")
+    docker("start", "joiner")
+    assert "eth0" in docker("exec", "joiner", "ip", "-o", "link").out
+    docker("rm", "-f", "joiner", "peer")
+    docker("network", "rm", "joinnet")

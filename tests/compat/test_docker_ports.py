@@ -115,3 +115,45 @@ def test_publish_all_and_ephemeral_ports_through_the_portside_cli(daemon, busybo
         assert daemon.cli("port", "eph").stdout == b""
     finally:
         daemon.cli("rm", "-f", "eph", check=False)
+
+
+def test_docker_cli_ports_on_a_user_network(daemon, docker, busybox) -> None:
+    """docker run -p with an address and an ephemeral port, UDP and a range, --expose; docker port and ps."""
+    udp, low = _free_port(), _free_port()
+    while True:  # two consecutive free ports for the range
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("0.0.0.0", low))
+                b.bind(("0.0.0.0", low + 1))
+            break
+        except OSError:
+            low = _free_port()
+    docker("network", "create", "portnet")
+    docker("run", "-d", "--name", "multi", "--network", "portnet", "--hostname", "multihost",
+           "-p", "127.0.0.1::80", "-p", f"{udp}:53/udp", "-p", f"{low}-{low + 1}:90-91", "--expose", "7000",
+           "busybox", *HTTPD)
+    try:
+        lines = docker("port", "multi").out.splitlines()
+        eph = int(next(line for line in lines if line.startswith("80/tcp -> 127.0.0.1:")).rsplit(":", 1)[1])
+        assert sorted(lines) == sorted([f"53/udp -> 0.0.0.0:{udp}", f"80/tcp -> 127.0.0.1:{eph}",
+                                        f"90/tcp -> 0.0.0.0:{low}", f"91/tcp -> 0.0.0.0:{low + 1}"])
+        assert docker("port", "multi", "53/udp").out == f"0.0.0.0:{udp}\n"
+        assert _get(eph) == "multihost\n"
+        ports = json.loads(docker("inspect", "multi").out)[0]["NetworkSettings"]["Ports"]
+        assert ports == {"53/udp": [{"HostIp": "0.0.0.0", "HostPort": str(udp)}], "7000/tcp": None,
+                         "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(eph)}],
+                         "90/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(low)}],
+                         "91/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(low + 1)}]}
+        column = docker("ps", "--format", "{{.Ports}}", "--filter", "name=multi").out.strip()
+        # as dockerd 20.10's (less its [::] lines): mapped ports one by one, after the unpublished ones
+        assert column.split(", ") == ["7000/tcp", f"0.0.0.0:{udp}->53/udp", f"127.0.0.1:{eph}->80/tcp",
+                                      f"0.0.0.0:{low}->90/tcp", f"0.0.0.0:{low + 1}->91/tcp"]
+        # live connect/disconnect keeps the published ports of the first network
+        docker("network", "connect", "bridge", "multi")
+        assert "eth1" in docker("exec", "multi", "ip", "-o", "link").out
+        docker("network", "disconnect", "bridge", "multi")
+        assert "eth1" not in docker("exec", "multi", "ip", "-o", "link").out
+        assert _get(eph) == "multihost\n"
+    finally:
+        docker("rm", "-f", "multi", check=False)
+        docker("network", "rm", "portnet", check=False)

@@ -146,9 +146,14 @@ class ContainerNetworking:
             raise
         _set_netns(spec, path)
 
-    def down(self, cid: str) -> None:
+    def down(self, cid: str, *, shared: bool = False) -> None:
+        """``shared``: containers joined its namespace (--network container:X) and keep it alive, so
+        its veths are deleted here, not by the kernel: they are left with lo only, as in Docker."""
         if self.publisher is not None:
             self.publisher.unpublish(cid)
+        if shared:
+            for record, _ in self.networks.endpoints_of(cid).values():
+                self.networks.detach(record.id, cid)
         self.networks.release(cid)
 
     def sweep(self, live: set[str]) -> None:

@@ -33,7 +33,7 @@ from portside import cgroups
 from portside.cgroups import from_host_config
 from portside.containers import runtimes, spec as specs
 from portside.containers import update as updates
-from portside.containers import userns
+from portside.containers import peers, shm, userns
 from portside.containers.eventlog import container_event, exec_action, volume_mounts
 from portside.containers.names import random_name
 from portside.containers.fsview import RootfsLocks
@@ -81,6 +81,9 @@ class ContainerService:
         self._names: dict[str, str] = {r.name: r.id for r in self.store.all()}
         # attachments made before start (docker run attaches first), by container ID
         self._pending: dict[str, list[AttachSlot]] = {}
+        # --network container:X: X's ID → the containers started in its namespace (guarded by _lock);
+        # X's exit must take its veths out of the namespace they keep alive (containers/peers.py)
+        self._joiners: dict[str, set[str]] = {}
         self.execs: dict[str, ExecRecord] = {}  # guarded by _lock; in memory, as dockerd keeps them
         # Exit codes of the containers removed last (guarded by _lock): a wait that resolved its
         # container just before an auto-remove still answers with the code (docker run --rm).
@@ -105,6 +108,9 @@ class ContainerService:
                 continue
             live = running.get(record.id)
             if live is not None and live.get("status") is None:
+                peer = peers.network_peer(record.host_config)
+                if peer:  # still in its peer's namespace: the peer's exit must take its veths out
+                    self._joiners.setdefault(peer, set()).add(record.id)
                 continue
             exit_record = self._exit_record(record.id)
             self._exited(record.id, exit_record.get("status", 255) if exit_record else 255,
@@ -157,7 +163,8 @@ class ContainerService:
             self._changed.notify_all()
             self._emit_exit(record)
             self._unmount_volumes(cid)
-            self._network_down(cid)
+            shm.unmount(self.store.dir(cid))
+            self._network_down(cid, shared=self._has_joiners(cid))
             auto_remove = bool(record.host_config.get("AutoRemove"))
         if restart:
             delay = min(0.1 * 2 ** min(record.restart_count - 1, 10), 60.0)  # dockerd's back-off, capped
@@ -231,6 +238,9 @@ class ContainerService:
 
     def create(self, untrusted_body: Any, name: str | None) -> ContainerRecord:
         request = specs.parse_create(untrusted_body, name, volumes_from=self._mount_points_of)
+        peers.check(dict(request.body))
+        request = dataclasses.replace(request, body={  # container:NAME → container:<full id>, as dockerd keeps it
+            **request.body, "HostConfig": peers.pin(dict(request.body.get("HostConfig") or {}), self.resolve)})
         if self.networking is not None:
             self.networking.check(dict(request.body.get("HostConfig") or {}), dict(request.networking_config or {}))
         from_host_config(dict(request.body.get("HostConfig") or {}))  # dockerd refuses bad limits at create
@@ -266,6 +276,9 @@ class ContainerService:
         config = specs.merged_config(request, image.config.config)
         # dockerd: a container on the host's network is named as the host
         hostname_default = socket.gethostname() if request.host_config.network_mode == "host" else cid[:12]
+        peer = peers.network_peer(request.body["HostConfig"])
+        if peer and self.store.exists(peer):  # dockerd: the peer's hostname (its /etc files come at start)
+            hostname_default = self.store.load(peer).config.get("Hostname") or hostname_default
         hostname = request.config.hostname or hostname_default
         config["Hostname"] = hostname  # dockerd keeps the one it chose in the container's Config
         host_gateway = self.host_gateway_ip
@@ -277,6 +290,8 @@ class ContainerService:
             request, image.config.config, container_id=cid, rootfs=os.path.join(directory, "rootfs"),
             hostname_default=hostname_default, etc_files=etc, volume_path=self._volume_for(cid),
             passwd=self._image_file(image, "etc/passwd"), group=self._image_file(image, "etc/group"),
+            peer_namespace=lambda ref, ns: "",  # the peer's process is known at start (containers/peers.py)
+            shm_path=self._shm_path(directory, request.body["HostConfig"]),
             host=self.remap.host_facts(_host_facts()) if self.remap else _host_facts())
         doc = spec.to_json()
         userns.hand_over([self.images.snapshots.upper_path(cid), *filter(None, dataclasses.astuple(etc))], doc)
@@ -295,11 +310,35 @@ class ContainerService:
             self.store.save(record, sync=Sync.SOON)
         return record
 
-    def _network_down(self, cid: str) -> None:
+    def _has_joiners(self, cid: str) -> bool:
+        live = False
+        for joiner in self._joiners.pop(cid, set()):
+            try:
+                live = live or self.store.load(joiner).state in (State.RUNNING, State.PAUSED)
+            except NotFound:
+                pass
+        return live
+
+    def _shm_path(self, directory: str, host_config: dict[str, Any]) -> str | None:
+        """The host directory bound as /dev/shm (containers/shm.py); None: a private tmpfs."""
+        mode = str(host_config.get("IpcMode") or "")
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "shareable":
+            return shm.path(directory)
+        peer = peers.peer_of(mode)
+        return shm.path(self.store.dir(peer)) if peer else None  # start checks the peer shares it
+
+    def _mount_shm(self, record: ContainerRecord) -> None:
+        if record.host_config.get("IpcMode") == "shareable":
+            size = int(record.host_config.get("ShmSize") or 0) or specs.DEFAULT_SHM_SIZE
+            shm.mount(self.store.dir(record.id), size, self.remap.root if self.remap else None)
+
+    def _network_down(self, cid: str, *, shared: bool = False) -> None:
         if self.networking is None:
             return
         try:
-            self.networking.down(cid)
+            self.networking.down(cid, shared=shared)
         except PortsideError as e:
             log.warning("releasing the network of %s: %s", cid[:12], e)
 
@@ -378,6 +417,7 @@ class ContainerService:
         # daemon that crashes halfway; what is left is swept at the next start (_sweep).
         self.store.forget(cid)
         self.images.snapshots.remove(cid)
+        shm.unmount(self.store.dir(cid))
         shutil.rmtree(self.store.dir(cid), ignore_errors=True)
 
     def _sweep(self) -> None:
@@ -412,9 +452,13 @@ class ContainerService:
             image = self.images.load_image(record.image_id)
             mounts = userns.idmapped(self.images.snapshots.mounts(record.id, [la.chain_id for la in image.row.layers]),
                                      spec)
+            net_peer = peers.join(spec, record.id, record.host_config, self.get, self.store.dir)
+            if net_peer:
+                self._joiners.setdefault(net_peer, set()).add(record.id)
             pending = [slot for slot in self._pending.pop(record.id, []) if slot.wait()]
             try:
                 self._mount_volumes(record.id)
+                self._mount_shm(record)
                 if self.networking is not None:
                     self.networking.up(record.id, record.name, spec.get("hostname") or record.id[:12], record.config,
                                        record.host_config, record.networking_config, spec)
@@ -430,6 +474,7 @@ class ContainerService:
                 }, fds=[slot.fd for slot in pending])
             except (MonitorError, Internal) as e:
                 self._unmount_volumes(record.id)
+                shm.unmount(directory)
                 self._network_down(record.id)
                 record.exit_code = e.exit_code if isinstance(e, MonitorError) else 128  # dockerd's exitUnknown
                 record.error = str(e)

@@ -9,6 +9,7 @@ import socket
 import time
 from typing import Any, Callable
 
+from portside.containers import peers
 from portside.containers.eventlog import container_event, emit_for
 from portside.containers.record import ContainerRecord, State
 from portside.containers.service import ContainerService, parse_signal
@@ -135,6 +136,8 @@ class _ContainersAPI:
     def _inspect_doc(self, r: ContainerRecord) -> dict[str, Any]:
         running = r.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
         directory = self.containers.store.dir(r.id)
+        peer = peers.network_peer(r.host_config)  # dockerd shows the peer's /etc files: they are the ones bound
+        etc_dir = self.containers.store.dir(peer) if len(peer) == 64 else directory
         return {
             "Id": r.id,
             "Created": _time(r.created_ns),
@@ -147,9 +150,9 @@ class _ContainersAPI:
                 "Error": r.error, "StartedAt": _time(r.started_ns), "FinishedAt": _time(r.finished_ns),
             },
             "Image": r.image_id,
-            "ResolvConfPath": os.path.join(directory, "resolv.conf"),
-            "HostnamePath": os.path.join(directory, "hostname"),
-            "HostsPath": os.path.join(directory, "hosts"),
+            "ResolvConfPath": os.path.join(etc_dir, "resolv.conf"),
+            "HostnamePath": os.path.join(etc_dir, "hostname"),
+            "HostsPath": os.path.join(etc_dir, "hosts"),
             "LogPath": self.containers.log_path(r.id),
             "Name": r.name,
             "RestartCount": r.restart_count,
