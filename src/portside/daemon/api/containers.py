@@ -181,7 +181,8 @@ class _ContainersAPI:
 
     def list_containers(self, req: Request) -> Response:
         filters = parse_filters(req.json_arg("filters"),
-                                {"id", "name", "status", "label", "ancestor", "exited", "before", "since"})
+                                {"id", "name", "status", "label", "ancestor", "exited", "before", "since",
+                                 "network", "volume"})
         show_all = req.flag("all")
         limit = req.int_arg("limit") or 0
         with_size = req.flag("size")  # a walk of each container's layer: only when asked
@@ -224,6 +225,17 @@ class _ContainersAPI:
                 except NotFound:
                     pass
             if r.image_id not in wanted:
+                return False
+        if filters.get("network"):
+            wanted_nets = set(filters["network"])
+            networks = summary(self.containers, r, 0)["NetworkSettings"].get("Networks") or {}
+            if not any(name in wanted_nets or (n.get("NetworkID") or "") in wanted_nets
+                       for name, n in networks.items()):
+                return False
+        if filters.get("volume"):
+            wanted_vols = set(filters["volume"])
+            mounts = mounts_json(r.mount_points, self.containers.volumes.mountpoint)
+            if not any(m.get("Name") in wanted_vols or m.get("Destination") in wanted_vols for m in mounts):
                 return False
         return True
 
