@@ -153,6 +153,8 @@ def test_system_df_and_info(daemon, busybox_image):
     info = daemon.api.json("GET", "/info")
     assert info["Images"] == 1 and info["DockerRootDir"] == daemon.root and info["OSType"] == "linux"
     assert info["CgroupVersion"] in ("1", "2") and info["NCPU"] >= 1 and info["MemTotal"] > 0
+    assert info["SecurityOptions"][0] == "name=seccomp,profile=builtin"  # every container gets the default profile
+    assert info["DefaultRuntime"] in info["Runtimes"] and info["CgroupDriver"] == "cgroupfs"
     version = daemon.api.json("GET", "/version")
     assert version["ApiVersion"] == "1.45" and version["MinAPIVersion"] == "1.24"
 

@@ -141,7 +141,7 @@ def info_document(engine: Engine) -> dict[str, Any]:
         "LiveRestoreEnabled": False,
         "Isolation": "",
         "InitBinary": "",
-        "SecurityOptions": ["name=userns"] if engine.remap else [],
+        "SecurityOptions": _security_options(engine),
         "Warnings": None,
     }
 
@@ -166,3 +166,14 @@ def df_document(engine: Engine, api_version: str) -> dict[str, Any]:
         "Volumes": volumes.disk_usage(engine),
         "BuildCache": [],
     }
+
+
+def _security_options(engine: Engine) -> list[str]:
+    """What dockerd lists: the default seccomp profile is always on; userns when remapping; a private
+    cgroup namespace by default on cgroup v2."""
+    options = ["name=seccomp,profile=builtin"]
+    if engine.remap:
+        options.append("name=userns")
+    if _cgroup_version() == "2":
+        options.append("name=cgroupns")
+    return options
