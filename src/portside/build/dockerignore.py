@@ -23,30 +23,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from portside.errors import InvalidArgument
+from portside.oci.gopath import clean
 
 __all__ = ["Pattern", "read", "excluded", "walk", "clean"]
 
-
-def clean(path: str) -> str:
-    """Go's ``path.Clean``: the shortest equivalent path, purely lexical."""
-    if not path:
-        return "."
-    rooted = path.startswith("/")
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out and out[-1] != "..":
-                out.pop()
-            elif not rooted:
-                out.append("..")
-            continue
-        out.append(part)
-    joined = "/".join(out)
-    if rooted:
-        return "/" + joined
-    return joined or "."
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import os
 import stat
 import tarfile
 import threading
+from portside.oci.gopath import clean
 from dataclasses import dataclass
 
 TYPE_CHECKING = False
@@ -39,25 +40,6 @@ class CopyError(Exception):
 
 # -- paths, as Go's filepath and moby's archive package see them -----------------------
 
-
-def clean(path: str) -> str:
-    """Go's ``filepath.Clean``."""
-    if not path:
-        return "."
-    rooted = path.startswith("/")
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out and out[-1] != "..":
-                out.pop()
-            elif not rooted:
-                out.append("..")
-            continue
-        out.append(part)
-    text = "/".join(out)
-    return ("/" + text) if rooted else (text or ".")
 
 
 def base(path: str) -> str:

@@ -29,6 +29,7 @@ import posixpath
 from portside import units
 from portside.cli.commands.base import BOOL, INT, LIST, STRING, Flag, Options, go_quote
 from portside.errors import InvalidArgument
+from portside.oci.gopath import clean as go_clean
 
 # Every `portside run` imports this module: typing, collections.abc and
 # dataclasses (which loads inspect) would cost more than the rest of it, so
@@ -1395,13 +1396,6 @@ def _is_file_path(source: str) -> bool:
         return True
     return source[0].isalpha() and source[1] == ":"
 
-
-def go_clean(path: str) -> str:
-    """Go's path.Clean (posixpath.normpath keeps a leading ``//``; Go does not)."""
-    cleaned = posixpath.normpath(path)
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    return cleaned
 
 
 # ---------------------------------------------------------------------------

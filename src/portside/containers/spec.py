@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping
 from portside.containers.user import additional_groups, resolve_user
 from portside.errors import InvalidArgument, NotImplementedYet, json_kind
 from portside.oci import runtime_spec as rs
+from portside.oci.gopath import clean as _clean
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -699,11 +700,6 @@ def _validate_destination(dest: str) -> None:
     if not dest.replace("\\", "/").startswith("/"):
         raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
 
-
-def _clean(path: str) -> str:
-    """Go's path.Clean (posixpath.normpath keeps a leading '//')."""
-    cleaned = posixpath.normpath(path) if path else "."
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 def parse_signal(text: str) -> int:

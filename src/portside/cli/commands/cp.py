@@ -17,6 +17,7 @@ import stat
 
 from portside import units
 from portside.cli import localcopy
+from portside.oci import gopath
 from portside.cli.commands.base import BOOL, Args, CLIError, Command, Context, Flag, Options, go_quote
 
 TYPE_CHECKING = False
@@ -82,7 +83,7 @@ def _from_container(ctx: Context, container: str, src_path: str, dst_path: str, 
         if found is not None and found["mode"] & _GO_MODE_SYMLINK:
             target = str(found["linkTarget"])
             if not target.startswith("/"):
-                target = localcopy.clean(localcopy.split_path_dir_entry(src_path)[0] + "/" + target)
+                target = gopath.clean(localcopy.split_path_dir_entry(src_path)[0] + "/" + target)
             src_path, rebase_name = localcopy.get_rebase_name(src_path, target)
 
     resp = ctx.client.request("GET", f"/containers/{container}/archive", {"path": src_path})
@@ -114,7 +115,7 @@ def _from_container(ctx: Context, container: str, src_path: str, dst_path: str, 
 
 def _validate_output_path(path: str) -> None:
     """docker/cli's ValidateOutputPath: the directory must exist; an existing path must not be a device."""
-    directory = os.path.dirname(localcopy.clean(path))
+    directory = os.path.dirname(gopath.clean(path))
     if directory not in ("", ".") and not os.path.exists(directory):
         raise CLIError(f"invalid output path: directory {go_quote(directory)} does not exist")
     try:
@@ -142,7 +143,7 @@ def _to_container(ctx: Context, src_path: str, container: str, dst_path: str, *,
         if found["mode"] & _GO_MODE_SYMLINK:
             target = str(found["linkTarget"])
             if not target.startswith("/"):
-                target = localcopy.clean(localcopy.split_path_dir_entry(dst_path)[0] + "/" + target)
+                target = gopath.clean(localcopy.split_path_dir_entry(dst_path)[0] + "/" + target)
             dst.path = target
             found = _stat(ctx, container, target)
         if found is not None:
