@@ -8,6 +8,7 @@ daemon's docker.io mirror, which the test daemons point at a dead port.
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import os
@@ -57,8 +58,6 @@ class Serve:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
-
-import http.client  # noqa: E402
 
 
 @pytest.fixture
