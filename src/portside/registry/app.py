@@ -15,7 +15,7 @@ import ssl
 import time
 from typing import Callable
 
-from portside.registry.api import blobs, discovery, manifests, uploads
+from portside.registry.api import blobs, discovery, manifests, search, uploads
 from portside.registry.api.common import API_VERSION, JSON, Context, json_response
 from portside.registry.auth import Authorizer, Scope
 from portside.registry.codes import RegistryError
@@ -75,6 +75,12 @@ class App:
             if req.method not in ("GET", "HEAD"):
                 raise RegistryError("UNSUPPORTED")
             return discovery.catalog(self.ctx, req)
+        if path == "/v1/search":
+            # lists repository names, as _catalog does: the same scope
+            self._authorize(req, [Scope("registry", "catalog", "*")])
+            if req.method not in ("GET", "HEAD"):
+                raise RegistryError("UNSUPPORTED")
+            return search.search(self.ctx, req)
         m = _ROUTE.fullmatch(path)
         if m is None:
             # not an endpoint of the spec: 404, with a JSON body as every other answer

@@ -35,6 +35,7 @@ TOP: dict[str, Entry] = {
     "pull": Entry("distribution", "PULL", "Download an image from a registry"),
     "push": Entry("distribution", "PUSH", "Upload an image to a registry"),
     "rmi": Entry("images", "RMI", "Remove one or more images"),
+    "search": Entry("search", "SEARCH", "Search Docker Hub for images"),
     "save": Entry("images", "SAVE", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "tag": Entry("images", "TAG", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     # containers

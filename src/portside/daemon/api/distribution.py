@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from portside.daemon.api import search as search_api
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
@@ -31,6 +32,7 @@ def register(router: Router, engine: Engine) -> None:
     router.add("POST", "/auth", lambda req: auth(engine, req))
     router.add("GET", "/distribution/{name}/json", lambda req: distribution_inspect(engine, req))
     router.add("POST", "/images/{name}/push", lambda req: push(engine, req))
+    search_api.register(router, engine)
 
 
 def pull_reference(from_image: str, tag: str | None) -> Reference:
