@@ -712,7 +712,9 @@ class ContainerService:
                 # a body without them (not a docker client) gets both, as before
                 "stdout": bool(ex.config.get("AttachStdout", True)), "stderr": bool(ex.config.get("AttachStderr", True)),
             }, fds=fds)
-            ex.pid = int(reply["pid"])
+            with self._lock:
+                ex.pid = int(reply["pid"])
+                size, ex.pending_size = ex.pending_size, None
         except MonitorError as e:
             with self._lock:
                 ex.running = False
@@ -722,6 +724,20 @@ class ContainerService:
         finally:
             for fd in fds:
                 os.close(fd)
+        if size is not None and process.get("terminal"):
+            # docker 20.10 sends no ConsoleSize: its first resize races the process's start
+            try:
+                self.monitor.request({"op": "resize", "id": ex.id, "h": size[0], "w": size[1]})
+            except MonitorError:
+                pass  # it exited already
+
+    def exec_resize(self, ex: ExecRecord, height: int, width: int) -> None:
+        """Resize an exec's terminal; before its process exists, the start applies the size."""
+        with self._lock:
+            if not ex.pid:
+                ex.pending_size = (height, width)
+                return
+        self.monitor.request({"op": "resize", "id": ex.id, "h": height, "w": width})
 
     def _exec_process(self, base: dict[str, Any], record: ContainerRecord, cfg: dict[str, Any]) -> dict[str, Any]:
         """The container's process settings, with the exec's command, env, user, cwd and terminal."""
@@ -903,6 +919,7 @@ class ExecRecord:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    pending_size: tuple[int, int] | None = None  # a resize that came before the process existed
 
 
 class AttachSlot:

@@ -371,9 +371,8 @@ class _ContainersAPI:
 
     def exec_resize(self, req: Request) -> Response:
         ex = self.containers.exec_get(req.params["id"])
-        if ex.running and ex.config.get("Tty"):
-            self.containers.monitor.request({"op": "resize", "id": ex.id, "h": req.int_arg("h") or 0,
-                                             "w": req.int_arg("w") or 0})
+        if ex.config.get("Tty") and (ex.running or not ex.started):
+            self.containers.exec_resize(ex, req.int_arg("h") or 0, req.int_arg("w") or 0)
         return Response(status=200)
 
     # -- streams ----------------------------------------------------------------------------
