@@ -41,6 +41,7 @@ from portside.archive.tarstream import CHUNK_SIZE, BadHeader, ForwardReader, ope
 from portside.errors import ArchiveError
 from portside.fsync import WRITEBACK_STRIDE, start_writeback
 from portside.readers import Reader
+from portside.oci.gopath import climbs_out
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -320,7 +321,7 @@ class _Applier:
         # The target is data and may point anywhere: nothing here resolves it.
         if not untrusted_target or "\0" in untrusted_target:
             raise _Rejected("invalid symlink target")
-        if not self._mode.layer and _climbs_out(parts[:-1], untrusted_target):
+        if not self._mode.layer and climbs_out(parts[:-1], untrusted_target):
             # Harmless here (nothing follows it), but Docker refuses it: so do we.
             raise _Rejected(f"invalid symlink {self._shown(parts)} -> {_go_quote(untrusted_target)}")
         name = parts[-1]
@@ -693,23 +694,6 @@ def _read_header(read: Callable[[], _T], last: str | None, noun: str = "layer") 
         where = f"after entry {last!r}" if last is not None else "at the first entry"
         raise ArchiveError(f"invalid {noun}: {e} ({where})") from e
 
-
-def _climbs_out(parent: Sequence[str], untrusted_target: str) -> bool:
-    """Does a relative symlink at ``parent``/name point above the destination (moby's "invalid symlink")?
-
-    Absolute targets stay in: Docker joins them to the destination too.
-    """
-    if untrusted_target.startswith("/"):
-        return False
-    depth = len(parent)
-    for part in untrusted_target.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
 
 
 def _go_quote(text: str) -> str:

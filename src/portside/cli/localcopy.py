@@ -22,7 +22,7 @@ import os
 import stat
 import tarfile
 import threading
-from portside.oci.gopath import clean
+from portside.oci.gopath import clean, climbs_out
 from dataclasses import dataclass
 
 TYPE_CHECKING = False
@@ -345,7 +345,7 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest_fd: int, dest: 
             finally:
                 os.close(fd)
         elif member.issym():
-            if _climbs_out(parts[:-1], member.linkname):
+            if climbs_out(parts[:-1], member.linkname):
                 raise CopyError(f'invalid symlink "{shown}" -> "{member.linkname}"')
             os.symlink(member.linkname, name, dir_fd=parent)
             os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
@@ -394,20 +394,6 @@ def _open_dir(dest_fd: int, parts: tuple[str, ...], dest: str, *, create: bool) 
         os.close(fd)
         raise
 
-
-def _climbs_out(parent: tuple[str, ...], target: str) -> bool:
-    """A relative symlink pointing above the destination: moby's "invalid symlink"."""
-    if target.startswith("/"):
-        return False
-    depth = len(parent)
-    for part in target.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
 
 
 def chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:

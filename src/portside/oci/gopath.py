@@ -18,3 +18,22 @@ def clean(path: str) -> str:
     """
     cleaned = posixpath.normpath(path) if path else "."
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def climbs_out(parent: tuple[str, ...] | list[str], untrusted_target: str) -> bool:
+    """Does a relative symlink in directory ``parent`` (path parts below the destination) point
+    above the destination? moby's "invalid symlink", refused by ``cp`` on both sides.
+
+    Absolute targets stay in: Docker joins them to the destination too.
+    """
+    if untrusted_target.startswith("/"):
+        return False
+    depth = len(parent)
+    for part in untrusted_target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
