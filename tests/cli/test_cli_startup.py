@@ -96,6 +96,21 @@ def test_option_errors_need_none_of_them_either(tmp_path: object) -> None:
     assert sorted(modules.intersection(NOT_ON_THE_RUN_PATH)) == []
 
 
+def test_a_build_neither(daemon: Daemon, busybox_image: str, tmp_path: object) -> None:
+    """``portside build``: its context goes out through cli.contexttar, not tarfile; no .dockerignore, no re."""
+    ctx = os.path.join(str(tmp_path), "ctx")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nCOPY data /data\nCMD [\"cat\", \"/data\"]\n")
+    with open(os.path.join(ctx, "data"), "wb") as f:
+        f.write(os.urandom(300 << 10))
+    result, modules = _imported_by(["--host", daemon.host, "build", "-q", "-t", "startup-build", ctx], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"sha256:")
+    assert "portside.cli.contexttar" in modules
+    assert sorted(modules.intersection(NOT_ON_THE_RUN_PATH + ("tarfile", "tempfile", "shutil"))) == []
+
+
 # ---------------------------------------------------------------------------
 # The quick exit
 

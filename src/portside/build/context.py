@@ -26,6 +26,7 @@ from portside.errors import InvalidArgument, NotFound
 from portside.readers import Reader
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BUFFER = 1 << 20
 
 
 class _Prefixed(io.RawIOBase):
@@ -54,10 +55,12 @@ def extract(untrusted_tar: Reader, parent: str) -> str:
     directory = tempfile.mkdtemp(prefix="context-", dir=parent)
     head = untrusted_tar.read(2)
     raw: io.RawIOBase = _Prefixed(head, untrusted_tar)
-    stream: io.IOBase = gzip.GzipFile(fileobj=io.BufferedReader(raw)) if head == _GZIP_MAGIC else io.BufferedReader(raw)
+    buffered = io.BufferedReader(raw, _BUFFER)
+    stream: io.IOBase = gzip.GzipFile(fileobj=buffered) if head == _GZIP_MAGIC else buffered
     try:
         if head:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
+            # large reads and copies: tarfile's defaults (10 KiB, 16 KiB) cost a Python call per few KiB
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_BUFFER, copybufsize=_BUFFER) as tar:
                 tar.extractall(directory, filter=_context_filter)
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
         shutil.rmtree(directory, ignore_errors=True)

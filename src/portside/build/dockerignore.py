@@ -18,25 +18,33 @@ Docker's rules (moby/patternmatcher, the docker CLI's ``build`` and BuildKit):
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from portside.errors import InvalidArgument
 from portside.oci.gopath import clean
 
+# `portside build` walks its context with this module: it stays off dataclasses, typing and (unless a
+# pattern needs it) re, which would cost the CLI more to import than the walk (docs/cli-startup.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterator, Sequence
+
 __all__ = ["Pattern", "read", "excluded", "walk", "clean"]
 
 
-
-@dataclass(frozen=True)
 class Pattern:
     """One cleaned pattern. ``kind`` is how it matches: exact, prefix (``a/**``), suffix (``**/a``) or regexp."""
 
-    text: str  # as Docker shows it: cleaned, without the "!"
-    exclusion: bool  # a "!" line: matching paths are put back
-    kind: str
-    regexp: re.Pattern[str] | None
+    __slots__ = ("text", "exclusion", "kind", "regexp")
+
+    def __init__(self, text: str, exclusion: bool, kind: str, regexp: re.Pattern[str] | None) -> None:
+        self.text = text  # as Docker shows it: cleaned, without the "!"
+        self.exclusion = exclusion  # a "!" line: matching paths are put back
+        self.kind = kind
+        self.regexp = regexp
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r}, exclusion={self.exclusion}, kind={self.kind!r})"
 
     @property
     def dirs(self) -> tuple[str, ...]:
@@ -66,6 +74,7 @@ _REGEX_SPECIAL = frozenset(".+()|{}$")
 
 def compile_pattern(line: str) -> Pattern:
     """A pattern as the matcher takes it (already read by ``read`` or given as one string)."""
+    import re  # only a context with a .dockerignore pays for it
     text = clean(line.strip())
     exclusion = text.startswith("!")
     if exclusion:

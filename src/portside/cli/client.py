@@ -98,6 +98,12 @@ class Connection:
         hdrs = {"Host": "api.moby.localhost", **headers}
         stream: IO[bytes] | None = None
         size = -1
+        send_to = getattr(body, "send_to", None)
+        if send_to is not None:  # a body that writes itself (cli/contexttar.py): its length is known
+            hdrs["Content-Length"] = str(body.length)  # type: ignore[union-attr]
+            self.sock.sendall(_head(method, target, hdrs))
+            send_to(self.sock, self.sendfile)
+            return
         if body is not None and not isinstance(body, (bytes, bytearray)):
             try:
                 st = os.fstat(body.fileno())
@@ -116,14 +122,14 @@ class Connection:
             stream = body
         elif method in ("POST", "PUT"):
             hdrs["Content-Length"] = "0"
-        head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        head = _head(method, target, hdrs)
         sendall = self.sock.sendall
         if isinstance(body, (bytes, bytearray)):
             if chunked:
                 body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
-            sendall(head.encode("latin-1") + body)
+            sendall(head + body)
             return
-        sendall(head.encode("latin-1"))
+        sendall(head)
         if stream is None:
             if chunked:
                 sendall(b"0\r\n\r\n")
@@ -185,6 +191,11 @@ class SocketReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         return self._sock.recv_into(buffer)
+
+
+def _head(method: str, target: str, headers: dict[str, str]) -> bytes:
+    return (f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + "\r\n").encode("latin-1")
 
 
 def sendfile(sock: _socket.socket, file: IO[bytes], count: int) -> None:
@@ -326,9 +337,6 @@ class Response:
 
     def iter_json(self) -> Iterator[Any]:
         """Decode a stream of concatenated JSON values (NDJSON or not)."""
-        import json  # pull and push progress: worth its import there
-
-        decoder = json.JSONDecoder()
         buf = ""
         pending = b""
         for chunk in self.iter_chunks():
@@ -344,15 +352,15 @@ class Response:
                     buf = ""
                     break
                 try:
-                    value, end = decoder.raw_decode(stripped)
-                except json.JSONDecodeError:
-                    buf = stripped
+                    value, end = jsonwire.raw_decode(stripped, 0)
+                except ValueError:
+                    buf = stripped  # a value cut short by the chunk: wait for the rest
                     break
                 yield value
                 buf = stripped[end:]
         rest = buf.strip()
         if rest:
-            yield json.loads(rest)
+            yield jsonwire.loads(rest)
 
     def close(self) -> None:
         try:

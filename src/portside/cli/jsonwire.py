@@ -59,6 +59,23 @@ def dumps(value: Any) -> str:
     return "".join(encode(value, 0))
 
 
+def raw_decode(text: str, start: int) -> tuple[Any, int]:
+    """``json.JSONDecoder().raw_decode(text[start:])``, with the end as an index into ``text``.
+
+    Raises ValueError when no whole value starts at ``start`` (json's own
+    JSONDecodeError for a value cut short: only that case imports json).
+    """
+    if _scan is None:
+        import json
+
+        value, end = json.JSONDecoder().raw_decode(text[start:])
+        return value, start + end
+    try:
+        return _scan(text, start)
+    except StopIteration:
+        raise ValueError(f"Expecting value: char {start}") from None
+
+
 def loads(data: bytes | bytearray | str) -> Any:
     """``json.loads(data)``: the same value, or json's own error."""
     if _scan is not None:

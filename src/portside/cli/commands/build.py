@@ -10,18 +10,19 @@ name. A failed step's exit code is the command's exit code.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
-import tarfile
-import tempfile
-from typing import IO, Any
 
 from portside.build.dockerignore import Pattern, read as read_dockerignore, walk as walk_context
+from portside.cli import jsonwire
+from portside.cli.contexttar import ContextChanged, ContextTar
 from portside.units import human_size
 from portside.cli.commands.base import BOOL, LIST, STRING, STRING_ARRAY, Args, CLIError, Command, Context, Flag, \
     Options, StatusError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 _TAR_MAGIC_OFFSET = 257
 
@@ -30,8 +31,8 @@ def _is_archive(head: bytes) -> bool:
     return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")) or head[_TAR_MAGIC_OFFSET:_TAR_MAGIC_OFFSET + 5] == b"ustar"
 
 
-def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
-    """Write the filtered tar of ``directory``; returns the Dockerfile's name in it."""
+def _dir_context(directory: str, dockerfile: str, stdin_dockerfile: bytes | None = None) -> tuple[ContextTar, str]:
+    """The filtered tar of ``directory`` and the Dockerfile's name in it."""
     if not os.path.isdir(directory):
         raise CLIError(f'unable to prepare context: path "{directory}" not found')
     patterns: list[Pattern] = []
@@ -42,7 +43,9 @@ def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
         pass
     name = dockerfile or "Dockerfile"
     outside: str | None = None
-    if dockerfile:
+    if stdin_dockerfile is not None:  # -f -: the Dockerfile is added under a private name
+        name = f".dockerfile.{os.urandom(10).hex()}"
+    elif dockerfile:
         path = os.path.abspath(dockerfile)
         rel = os.path.relpath(path, os.path.abspath(directory))
         if rel.startswith(".."):
@@ -57,44 +60,28 @@ def _dir_context(directory: str, dockerfile: str, out: IO[bytes]) -> str:
         raise CLIError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat "
                        f"{os.path.abspath(os.path.join(directory, 'Dockerfile'))}: no such file or directory")
     keep = {name, ".dockerignore"}
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        def add(path: str, arcname: str) -> None:
-            info = tar.gettarinfo(path, arcname)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = int(info.mtime)  # whole seconds: no pax header for a fraction, as docker sends
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            elif info.isdir() or info.issym() or info.islnk():
-                tar.addfile(info)
-
-        seen = set()
-        for rel, entry in walk_context(directory, patterns):
-            seen.add(rel)
-            add(entry.path, rel)
-        for rel in sorted(keep - seen):  # docker sends these even when .dockerignore names them
-            if os.path.isfile(os.path.join(directory, rel)):
-                add(os.path.join(directory, rel), rel)
-        if outside is not None:
-            add(outside, name)
-    out.truncate(tar.offset)  # no padding to tarfile's 10 KiB record: docker's CLI sends none
-    out.seek(tar.offset)
-    return name
+    tar = ContextTar()
+    seen = set()
+    for rel, entry in walk_context(directory, patterns):
+        seen.add(rel)
+        tar.add_path(entry.path, rel, entry.stat(follow_symlinks=False))
+    for rel in sorted(keep - seen):  # docker sends these even when .dockerignore names them
+        if os.path.isfile(os.path.join(directory, rel)):
+            tar.add_path(os.path.join(directory, rel), rel)
+    if outside is not None:
+        tar.add_path(outside, name, os.stat(outside))
+    if stdin_dockerfile is not None:
+        tar.add_bytes(name, stdin_dockerfile)
+    return tar, name
 
 
-def _stdin_context(stdin: IO[bytes], out: IO[bytes]) -> str:
-    data = stdin.read()
+def _stdin_context(data: bytes) -> tuple[bytes | ContextTar, str]:
+    """A tar context as sent, or a lone Dockerfile: a context of just it."""
     if _is_archive(data[:_TAR_MAGIC_OFFSET + 8]):
-        out.write(data)
-        return ""
-    with tarfile.open(fileobj=out, mode="w") as tar:  # a Dockerfile alone: the context is just it
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    out.truncate(tar.offset)
-    out.seek(tar.offset)
-    return "Dockerfile"
+        return data, ""
+    tar = ContextTar()
+    tar.add_bytes("Dockerfile", data)
+    return tar, "Dockerfile"
 
 
 def _key_values(values: list[str], *, env_fallback: bool) -> dict[str, Any]:
@@ -114,56 +101,55 @@ def _key_values(values: list[str], *, env_fallback: bool) -> dict[str, Any]:
 
 def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
     source = args[0]
-    with tempfile.TemporaryFile() as body:
-        dockerfile = opts.file
-        if source == "-":
-            if dockerfile == "-":
-                raise CLIError("invalid argument: can't use stdin for both build context and dockerfile")
-            name = _stdin_context(sys.stdin.buffer, body)
-            dockerfile = dockerfile or name
-        elif os.path.isfile(source):
-            with open(source, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    body.write(chunk)
-        elif dockerfile == "-":
-            with tempfile.NamedTemporaryFile(prefix="Dockerfile.") as df:
-                df.write(sys.stdin.buffer.read())
-                df.flush()
-                dockerfile = _dir_context(source, df.name, body)
-        else:
-            dockerfile = _dir_context(source, dockerfile, body)
-        size = body.tell()
-        body.seek(0)
-        if not opts.quiet:  # docker's CLI says it before the classic builder's output
-            ctx.out(f"Sending build context to Docker daemon  {human_size(size)}\r\r\n")
-        query: list[tuple[str, str]] = [("t", t) for t in opts.tag]
-        if dockerfile:
-            query.append(("dockerfile", dockerfile))
-        query += [("buildargs", json.dumps(_key_values(opts.build_arg, env_fallback=True))),
-                  ("labels", json.dumps(_key_values(opts.label, env_fallback=False))),
-                  ("cachefrom", json.dumps(opts.cache_from)), ("rm", "0" if opts.rm is False else "1")]
-        for flag, value in (("nocache", opts.no_cache), ("q", opts.quiet), ("forcerm", opts.force_rm),
-                            ("pull", opts.pull)):
-            if value:
-                query.append((flag, "1"))
-        if opts.target:
-            query.append(("target", opts.target))
-        if opts.platform:
-            query.append(("platform", opts.platform))
-        resp = ctx.client.request("POST", "/build", query, body=body, headers={"Content-Type": "application/x-tar"})
-        image_id = ""
-        for message in resp.iter_json():
-            if "errorDetail" in message or "error" in message:
-                detail = message.get("errorDetail") or {}
-                code = detail.get("code") or 1
-                raise StatusError(detail.get("message") or message.get("error") or "", code)
-            if "aux" in message and isinstance(message["aux"], dict):
-                image_id = message["aux"].get("ID", image_id)
-            if "stream" in message:
-                ctx.out(message["stream"])
-        if opts.iidfile and image_id:
-            with open(opts.iidfile, "w") as f:
-                f.write(image_id)
+    dockerfile = opts.file
+    body: bytes | ContextTar | IO[bytes]
+    if source == "-":
+        if dockerfile == "-":
+            raise CLIError("invalid argument: can't use stdin for both build context and dockerfile")
+        body, name = _stdin_context(sys.stdin.buffer.read())
+        dockerfile = dockerfile or name
+    elif os.path.isfile(source):
+        body = open(source, "rb")  # sent as it is (sendfile), closed with the process
+    elif dockerfile == "-":
+        body, dockerfile = _dir_context(source, "", sys.stdin.buffer.read())
+    else:
+        body, dockerfile = _dir_context(source, dockerfile)
+    size = len(body) if isinstance(body, bytes) else body.length if isinstance(body, ContextTar) \
+        else os.fstat(body.fileno()).st_size
+    if not opts.quiet:  # docker's CLI says it before the classic builder's output
+        ctx.out(f"Sending build context to Docker daemon  {human_size(size)}\r\r\n")
+    query: list[tuple[str, str]] = [("t", t) for t in opts.tag]
+    if dockerfile:
+        query.append(("dockerfile", dockerfile))
+    query += [("buildargs", jsonwire.dumps(_key_values(opts.build_arg, env_fallback=True))),
+              ("labels", jsonwire.dumps(_key_values(opts.label, env_fallback=False))),
+              ("cachefrom", jsonwire.dumps(opts.cache_from)), ("rm", "0" if opts.rm is False else "1")]
+    for flag, value in (("nocache", opts.no_cache), ("q", opts.quiet), ("forcerm", opts.force_rm),
+                        ("pull", opts.pull)):
+        if value:
+            query.append((flag, "1"))
+    if opts.target:
+        query.append(("target", opts.target))
+    if opts.platform:
+        query.append(("platform", opts.platform))
+    try:
+        resp = ctx.client.request("POST", "/build", query, body=body,
+                                  headers={"Content-Type": "application/x-tar"})
+    except ContextChanged as e:
+        raise CLIError(f"unable to prepare context: {e}") from None
+    image_id = ""
+    for message in resp.iter_json():
+        if "errorDetail" in message or "error" in message:
+            detail = message.get("errorDetail") or {}
+            code = detail.get("code") or 1
+            raise StatusError(detail.get("message") or message.get("error") or "", code)
+        if "aux" in message and isinstance(message["aux"], dict):
+            image_id = message["aux"].get("ID", image_id)
+        if "stream" in message:
+            ctx.out(message["stream"])
+    if opts.iidfile and image_id:
+        with open(opts.iidfile, "w") as f:
+            f.write(image_id)
     return 0
 
 
