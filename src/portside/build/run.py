@@ -9,6 +9,8 @@ leaves out what the runtime mounted itself (containers.commit's mount points).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,6 @@ from typing import Any
 from portside.archive.layerdiff import mount_placeholders
 from portside.build.layers import commit_upper
 from portside.containers.commit import RUNTIME_MOUNT_POINTS
-from portside.containers.record import State
 from portside.containers.service import ContainerService
 from portside.errors import NotFound
 from portside.images.commit import Commit
@@ -52,16 +53,34 @@ def run_step(containers: ContainerService, parent: Image, step: RunStep, commit:
     try:
         containers.start(record.id)
         log = containers.log_path(record.id)
+        # The exit, waited for on a thread, writes to a pipe the log follower polls with the log file:
+        # the step ends when the container does, not at the follower's next poll interval.
+        exited: list[int | BaseException] = []
+        wake_r, wake_w = os.pipe2(os.O_CLOEXEC)
 
-        def stopped() -> bool:
+        def wait_exit() -> None:
             try:
-                return containers.store.load(record.id).state not in (State.RUNNING, State.PAUSED, State.RESTARTING)
-            except NotFound:
-                return True
+                exited.append(containers.wait(record.id))
+            except BaseException as e:  # raised below, on the build's thread
+                exited.append(e)
+            finally:
+                try:
+                    os.write(wake_w, b"x")
+                except OSError:
+                    pass  # the follower is gone: the step failed (its container is being removed)
+                os.close(wake_w)  # this thread's end alone: closed once it is written
 
-        for entry in jsonlog.follow_logs(log, stop=stopped):
-            say(entry.data.decode(errors="replace"))
-        code = containers.wait(record.id)
+        waiter = threading.Thread(target=wait_exit, name="build-run-wait", daemon=True)
+        waiter.start()
+        try:
+            for entry in jsonlog.follow_logs(log, stop=lambda: bool(exited), wake_fd=wake_r):
+                say(entry.data.decode(errors="replace"))
+        finally:
+            os.close(wake_r)
+        waiter.join()
+        if isinstance(exited[0], BaseException):
+            raise exited[0]
+        code = exited[0]
         if code != 0:
             raise RunFailed(f"The command '{step.shown}' returned a non-zero code: {code}", code)
         snapshots = containers.images.snapshots

@@ -438,7 +438,7 @@ def read_logs(path: str | os.PathLike[str], *, stdout: bool = True, stderr: bool
 def follow_logs(path: str | os.PathLike[str], *, stdout: bool = True, stderr: bool = True,
                 since: float | None = None, until: float | None = None, tail: int | None = None,
                 since_ns: int | None = None, until_ns: int | None = None,
-                stop: Callable[[], bool], poll_interval: float = 0.05) -> LogStream:
+                stop: Callable[[], bool], poll_interval: float = 0.05, wake_fd: int = -1) -> LogStream:
     """``read_logs``, then the entries written after it, as they come (``docker logs -f``).
 
     It ends after ``stop()`` has returned true and the file has been read to
@@ -448,7 +448,10 @@ def follow_logs(path: str | os.PathLike[str], *, stdout: bool = True, stderr: bo
     ends is dropped. New data is noticed through inotify when the kernel
     grants an instance (``fs.inotify.max_user_instances`` is 128 by default),
     else by reading again every ``poll_interval`` seconds; ``stop`` is
-    checked at least that often either way.
+    checked at least that often either way. ``wake_fd``, when given, is a
+    descriptor that becomes readable when ``stop`` turns true (a pipe written
+    when the container exits): the follower notices at once instead of at the
+    next interval.
     """
     window = _window(stdout, stderr, since, until, since_ns, until_ns)
     file, start, end = _open(path, window, tail)
@@ -462,7 +465,7 @@ def follow_logs(path: str | os.PathLike[str], *, stdout: bool = True, stderr: bo
             return
         # As in moby, a bad line ends the reading of what was there, but following goes on after it.
         lines.offset, lines.torn = end, b""
-        wakeup = _Wakeup(where)
+        wakeup = _Wakeup(where, wake_fd)
         try:
             while True:
                 stopping = stop()
@@ -507,27 +510,31 @@ def _inotify_watch(path: str) -> int:
 
 
 class _Wakeup:
-    """Sleeps until the file is written or a timeout passes: inotify if available, else a plain sleep."""
+    """Sleeps until the file is written, ``wake_fd`` is readable, or a timeout passes."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, wake_fd: int = -1) -> None:
         self._fd = -1
+        self._poll: select.poll | None = None
         try:
             self._fd = _inotify_watch(path)
         except OSError as e:
             log.debug("following %s by polling: %s", path, e)
-            return
-        self._poll = select.poll()
-        self._poll.register(self._fd, select.POLLIN)
+        if self._fd >= 0 or wake_fd >= 0:
+            self._poll = select.poll()
+            for fd in (self._fd, wake_fd):
+                if fd >= 0:
+                    self._poll.register(fd, select.POLLIN)
 
     @property
     def uses_inotify(self) -> bool:
         return self._fd >= 0
 
     def wait(self, timeout: float) -> None:
-        if self._fd < 0:
+        if self._poll is None:
             time.sleep(timeout)
             return
-        if self._poll.poll(timeout * 1000):
+        events = self._poll.poll(timeout * 1000)
+        if self._fd >= 0 and any(fd == self._fd for fd, _ in events):
             try:
                 while os.read(self._fd, 4096):  # drop the events: any of them means "read again"
                     pass
