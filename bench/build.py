@@ -12,8 +12,9 @@ a COPY of a 10 MiB file, a CMD. Each engine gets the same busybox rootfs
 
 Engines: portside (its own CLI against a private daemon), docker's classic
 builder (``DOCKER_BUILDKIT=0 docker build`` against a private dockerd),
-BuildKit (``docker buildx build --load``, when the buildx plugin is
-installed), podman (``podman build --layers`` on a private store). Target
+BuildKit (``docker buildx build --load`` when the buildx plugin is
+installed, else Debian's docker 20.10 CLI, which has BuildKit built in, with
+``DOCKER_BUILDKIT=1``), podman (``podman build --layers`` on a private store). Target
 (issue 8): portside's cold and cached builds faster than BuildKit's, in the
 same run. Figures in docs/benchmarks.md.
 """
@@ -92,6 +93,19 @@ def bench_engine(name: str, engine: Engine, build: list[str], env: dict[str, str
     return out
 
 
+def buildkit_cli(engine: Engine) -> list[str] | None:
+    """A docker CLI that drives dockerd's built-in BuildKit without buildx (20.10's), aimed at ``engine``'s socket."""
+    cli = "/usr/bin/docker"
+    try:
+        version = subprocess.run([cli, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True,
+                                 check=False, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"}).stdout
+    except OSError:
+        return None
+    if not version.startswith("20."):
+        return None
+    return [cli, "-H", f"unix://{engine.api_socket}"]
+
+
 @contextlib.contextmanager
 def peer(start: Callable[[], contextlib.AbstractContextManager[Engine]]) -> Iterator[Engine | None]:
     try:
@@ -124,11 +138,17 @@ def main() -> int:
                     if "buildkit" in only:
                         has_buildx = subprocess.run(engine.cmd("buildx", "version"), capture_output=True,
                                                     check=False).returncode == 0
+                        builtin = buildkit_cli(engine)
                         if has_buildx:
                             results += bench_engine("buildkit", engine, engine.cmd("buildx", "build", "--load", "-q"),
                                                     cli_env(engine, {"DOCKER_BUILDKIT": "1"}), args.runs, args.warmup)
+                        elif builtin:
+                            # dockerd runs with --bridge=none here (harness.dockerd): its RUN steps go on the host network
+                            results += bench_engine("buildkit", engine, [*builtin, "build", "--network", "host", "-q"],
+                                                    cli_env(engine, {"DOCKER_BUILDKIT": "1"}), args.runs, args.warmup)
                         else:
-                            results.append(Result("buildkit cold", note="the docker buildx plugin is not installed"))
+                            results.append(Result("buildkit cold", note="neither the buildx plugin nor a docker CLI "
+                                                  "with BuildKit built in (20.10) is installed"))
         if "podman" in only:
             with peer(harness.podman) as engine:
                 if engine is None:
