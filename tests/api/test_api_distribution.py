@@ -12,6 +12,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -409,3 +411,85 @@ def test_schema1_and_bad_manifests_are_refused(w: World) -> None:
     finally:
         proxy.stop()
     assert w.daemon.api.json("GET", "/images/json") == []
+
+
+def _build(daemon: Daemon, dockerfile: str, query: str = "", headers: dict[str, str] | None = None) -> list[dict]:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile.encode())
+        tar.addfile(info, io.BytesIO(dockerfile.encode()))
+    status, _, body = daemon.api.request("POST", "/build?" + query, buf.getvalue(),
+                                         {"Content-Type": "application/x-tar", **(headers or {})})
+    assert status == 200, body
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_build_pulls_missing_base_images(w: World) -> None:
+    """FROM and COPY --from of images that are not here: pulled from their registry, progress in the stream."""
+    name = f"{w.registry.host}/test/bb:1"
+    msgs = _build(w.daemon, f"FROM {name}\nRUN echo built > /built\nCOPY --from=busybox /bin/busybox /copied\n",
+                  "t=pulled-base")
+    assert not any("error" in m for m in msgs), msgs
+    assert {"status": f"Pulling from {w.registry.host}/test/bb", "id": "1"} in msgs
+    assert {"status": f"Status: Downloaded newer image for {name}"} in msgs
+    assert {"status": "Status: Downloaded newer image for busybox:latest"} in msgs  # docker.io, through the mirror
+    assert w.daemon.api.json("GET", f"/images/{name}/json")["Id"] == w.image_id
+    assert w.daemon.cli("run", "--rm", "pulled-base", "cat", "/built").stdout == b"built\n"
+    events = w.daemon.api.request("GET", f"/events?since=0&until={int(time.time()) + 1}&filters="
+                                  + urllib.parse.quote('{"event":["pull"]}'))[2]
+    assert {json.loads(e)["Actor"]["Attributes"]["name"] for e in events.splitlines()} >= {name, "busybox:latest"}
+
+    # --pull: pulled again although it is here; nothing new, so "up to date"
+    msgs = _build(w.daemon, f"FROM {name}\nRUN echo built > /built\n", "pull=1&t=pulled-base")
+    assert {"status": f"Status: Image is up to date for {name}"} in msgs, msgs
+    assert any(" ---> Using cache" in m.get("stream", "") for m in msgs)
+
+    # the CLI shows the pull as docker's does, and quiet hides it
+    w.daemon.cli("rmi", "pulled-base", name)
+    ctx = os.path.join(w.base, "pull-ctx")
+    os.makedirs(ctx, exist_ok=True)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write(f"FROM {name}\nCMD [\"true\"]\n")
+    out = w.daemon.cli("build", "-t", "pulled-cli", ctx).stdout.decode()
+    assert f"Step 1/2 : FROM {name}\n1: Pulling from {w.registry.host}/test/bb\n" in out, out
+    assert f"Status: Downloaded newer image for {name}\n" in out
+    quiet = w.daemon.cli("build", "-q", "--pull", ctx).stdout.decode()
+    assert quiet.startswith("sha256:") and "Pulling" not in quiet, quiet
+
+
+def test_build_with_a_base_nowhere_fails_and_tags_nothing(w: World) -> None:
+    name = f"{w.registry.host}/nope/missing:1"
+    msgs = _build(w.daemon, f"FROM {name}\nRUN true\n", "t=never-made")
+    assert "error" in msgs[-1] and "nope/missing" in msgs[-1]["error"], msgs
+    status, _, _ = w.daemon.api.request("GET", "/images/never-made/json")
+    assert status == 404
+
+
+def test_build_pulls_with_the_credentials_of_x_registry_config(w: World) -> None:
+    tls_dir = os.path.join(w.base, "tls-build")
+    os.makedirs(tls_dir, exist_ok=True)
+    tls = make_tls(tls_dir)
+    reg = start_registry(w.base, tls=tls, user="bob", password="s3cret")
+    ca_dir = os.path.join(w.certs_dir, reg.host)
+    try:
+        skopeo_push(f"docker-archive:{w.archive}", reg, "private/bb:1")
+        os.makedirs(ca_dir)
+        shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
+        dockerfile = f"FROM {reg.host}/private/bb:1\nRUN true\n"
+        denied = _build(w.daemon, dockerfile)
+        assert "no basic auth credentials" in denied[-1].get("error", ""), denied
+        config = {reg.host: {"username": "bob", "password": "s3cret", "serveraddress": reg.host},
+                  "https://index.docker.io/v1/": {"username": "someone", "password": "else"}}
+        header = base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
+        msgs = _build(w.daemon, dockerfile, "t=private-built", {"X-Registry-Config": header})
+        assert not any("error" in m for m in msgs), msgs
+        assert w.daemon.api.json("GET", "/images/private-built/json")["Id"]
+        status, _, body = w.daemon.api.request("POST", "/build", b"", {"X-Registry-Config": "bm90IGpzb24"})
+        assert status == 400 and b"X-Registry-Config" in body, body
+    finally:
+        reg.stop()
+        shutil.rmtree(ca_dir, ignore_errors=True)

@@ -60,7 +60,8 @@ def extract(untrusted_tar: Reader, parent: str) -> str:
     try:
         if head:
             # large reads and copies: tarfile's defaults (10 KiB, 16 KiB) cost a Python call per few KiB
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_BUFFER, copybufsize=_BUFFER) as tar:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_BUFFER) as tar:
+                tar.copybufsize = _BUFFER  # type: ignore[attr-defined]  # TarFile has it; typeshed does not
                 tar.extractall(directory, filter=_context_filter)
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
         shutil.rmtree(directory, ignore_errors=True)

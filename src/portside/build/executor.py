@@ -72,6 +72,7 @@ class BuildOptions:
     force_remove: bool = False
     platform: str = ""
     epoch: int = 0          # SOURCE_DATE_EPOCH: every timestamp the build writes
+    pull: bool = False      # pull base images even when they are here (--pull)
 
 
 @dataclass
@@ -83,11 +84,13 @@ class _State:
 
 
 class Builder:
-    def __init__(self, containers: ContainerService, images: ImageService, cache: BuildCache, scratch: str) -> None:
+    def __init__(self, containers: ContainerService, images: ImageService, cache: BuildCache, scratch: str,
+                 pull: Callable[[str], Image] | None = None) -> None:
         self.containers = containers
         self.images = images
         self.cache = cache
         self.scratch = scratch
+        self.pull = pull            # fetches a base image that is not here (build.basepull); None: no registry
 
     def build(self, context_dir: str, opts: BuildOptions, say: Callable[[str], None],
               aux: Callable[[dict[str, Any]], None] = lambda _: None) -> str:
@@ -213,11 +216,7 @@ class _Run:
         elif base.lower() == "scratch":
             image = None
         else:
-            try:
-                image = self.b.images.get(base)
-            except NotFound:
-                raise BuildError(f"pull access denied for {base}, repository does not exist or may require "
-                                 "'docker login'") from None
+            image = self._image(base)
         state = _State(image, dict(image.config.config) if image is not None else {"Env": [DEFAULT_PATH]})
         if image is not None:
             self.say(f" ---> {_short(image.id)}\n")
@@ -233,6 +232,18 @@ class _Run:
         if state.image is None:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
         return state.image.id
+
+    def _image(self, name: str) -> Image:
+        """A base image (FROM, COPY --from): the local one, else pulled; with --pull, pulled first."""
+        if self.b.pull is not None and self.opts.pull:
+            return self.b.pull(name)
+        try:
+            return self.b.images.get(name)
+        except NotFound:
+            if self.b.pull is None:
+                raise NotFound(f"pull access denied for {name}, repository does not exist or may require "
+                               "'docker login'") from None
+        return self.b.pull(name)
 
     # -- instructions ------------------------------------------------------------------
 
@@ -465,10 +476,9 @@ class _Run:
                 from_image = self.b.images.load_image(self.stage_images[index])
             else:
                 try:
-                    from_image = self.b.images.get(source)
-                except NotFound:
-                    raise BuildError(f"invalid from flag value {source}: pull access denied for {source}, "
-                                     "repository does not exist or may require 'docker login'") from None
+                    from_image = self._image(source)
+                except NotFound as e:
+                    raise BuildError(f"invalid from flag value {source}: {e.message}") from None
             mount = _ReadOnlyImage(self.b.images, from_image, self.b.scratch)
             tree = SourceTree(mount.open(), f"image {from_image.id}")
         try:

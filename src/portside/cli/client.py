@@ -40,7 +40,18 @@ DAEMON_LOG = "/var/log/portside/daemon.log"
 AUTOSTART_TIMEOUT = 15.0
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     Query = Iterable[tuple[str, str]] | dict[str, str] | None
+
+    class SelfSending(Protocol):
+        """A body that writes itself to the socket, of a length known beforehand (cli/contexttar.py)."""
+
+        length: int
+
+        def send_to(self, sock: _socket.socket, use_sendfile: bool) -> None: ...
+
+    Body = bytes | IO[bytes] | SelfSending | None
 
 
 class ConnectionFailed(Exception):
@@ -92,17 +103,17 @@ class Connection:
         method: str,
         target: str,
         headers: dict[str, str],
-        body: "bytes | IO[bytes] | None",
+        body: Body,
         chunked: bool,
     ) -> None:
         hdrs = {"Host": "api.moby.localhost", **headers}
         stream: IO[bytes] | None = None
         size = -1
-        send_to = getattr(body, "send_to", None)
-        if send_to is not None:  # a body that writes itself (cli/contexttar.py): its length is known
-            hdrs["Content-Length"] = str(body.length)  # type: ignore[union-attr]
+        if hasattr(body, "send_to"):  # a body that writes itself (cli/contexttar.py): its length is known
+            sending: SelfSending = body  # type: ignore[assignment]
+            hdrs["Content-Length"] = str(sending.length)
             self.sock.sendall(_head(method, target, hdrs))
-            send_to(self.sock, self.sendfile)
+            sending.send_to(self.sock, self.sendfile)
             return
         if body is not None and not isinstance(body, (bytes, bytearray)):
             try:
@@ -420,7 +431,7 @@ class Client:
         path: str,
         query: Query = None,
         *,
-        body: "bytes | IO[bytes] | None" = None,
+        body: Body = None,
         headers: dict[str, str] | None = None,
         chunked: bool = False,
         versioned: bool = True,

@@ -11,10 +11,10 @@ writing through ``docker-credential-<helper>``, as docker does.
 
 from __future__ import annotations
 
-import base64
-import json
+import binascii
 import os
-import subprocess
+
+from portside.cli import jsonwire  # json and subprocess are imported where needed: a build reads this file
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -40,7 +40,7 @@ def load() -> dict:  # type: ignore[type-arg]
     if not data.strip():
         return {}
     try:
-        doc = json.loads(data)
+        doc = jsonwire.loads(data)
     except ValueError as e:
         raise ConfigError(f"loading config file: {path}: {e}") from None
     if not isinstance(doc, dict):
@@ -55,6 +55,8 @@ def save(doc: dict) -> None:  # type: ignore[type-arg]
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
+            import json  # pretty-printed, as docker writes it
+
             json.dump(doc, f, indent="\t")
             f.write("\n")
         os.replace(tmp, path)
@@ -105,7 +107,7 @@ def get_credentials(domain: str) -> dict[str, str]:
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
         try:
-            user, _, password = base64.b64decode(auth).decode().partition(":")
+            user, _, password = binascii.a2b_base64(auth).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(f"invalid auth configuration file: {config_path()}") from None
         out["username"], out["password"] = user, password
@@ -118,12 +120,12 @@ def store_credentials(key: str, username: str, password: str) -> None:
     doc = load()
     helper = _helper(doc, key)
     if helper:
-        _helper_run(helper, "store", json.dumps({"ServerURL": key, "Username": username, "Secret": password}))
+        _helper_run(helper, "store", jsonwire.dumps({"ServerURL": key, "Username": username, "Secret": password}))
         return
     auths = doc.get("auths")
     if not isinstance(auths, dict):
         auths = doc["auths"] = {}
-    auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+    auths[key] = {"auth": binascii.b2a_base64(f"{username}:{password}".encode(), newline=False).decode()}
     save(doc)
 
 
@@ -148,7 +150,28 @@ def remove_credentials(key: str) -> bool:
 def registry_auth_header(domain: str) -> str:
     """``X-Registry-Auth`` as the docker CLI sends it: base64url JSON of the AuthConfig, ``e30=`` when none."""
     creds = get_credentials(domain)
-    return base64.urlsafe_b64encode(json.dumps(creds).encode()).decode() if creds else "e30="
+    return _urlsafe_b64(jsonwire.dumps(creds)) if creds else "e30="
+
+
+def registry_config_header() -> str:
+    """``X-Registry-Config`` as the docker CLI sends it with a build: every registry's AuthConfig, by server key."""
+    doc = load()
+    keys: list[str] = []
+    for section in ("auths", "credHelpers"):
+        entries = doc.get(section)
+        if isinstance(entries, dict):
+            keys += [k for k in entries if isinstance(k, str) and k not in keys]
+    configs = {}
+    for key in keys:
+        creds = get_credentials(_host_of(key) if key != DOCKER_HUB_KEY else key)
+        if creds:
+            configs[key] = creds
+    return _urlsafe_b64(jsonwire.dumps(configs))
+
+
+def _urlsafe_b64(text: str) -> str:
+    """base64.urlsafe_b64encode (binascii: base64.py imports re, which a build would pay for)."""
+    return binascii.b2a_base64(text.encode(), newline=False).translate(bytes.maketrans(b"+/", b"-_")).decode()
 
 
 def _helper_get(helper: str, key: str) -> dict[str, str]:
@@ -156,7 +179,7 @@ def _helper_get(helper: str, key: str) -> dict[str, str]:
     if not out:
         return {}
     try:
-        doc = json.loads(out)
+        doc = jsonwire.loads(out)
     except ValueError:
         return {}
     user, secret = str(doc.get("Username", "")), str(doc.get("Secret", ""))
@@ -166,6 +189,8 @@ def _helper_get(helper: str, key: str) -> dict[str, str]:
 
 
 def _helper_run(helper: str, action: str, data: str, *, missing_ok: bool = False) -> str:
+    import subprocess
+
     try:
         proc = subprocess.run([f"docker-credential-{helper}", action], input=data.encode(), capture_output=True,
                               timeout=60)

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from portside.distribution.hosts import DOCKER_HUB
 from portside.errors import InvalidArgument
 
 
@@ -57,6 +58,28 @@ def decode_registry_auth(header: str | None) -> Credentials:
     if not isinstance(doc, dict):
         raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
     return credentials_from_json(doc)
+
+
+def decode_registry_config(header: str | None) -> dict[str, Credentials]:
+    """``X-Registry-Config`` (``POST /build``): base64url JSON of AuthConfigs keyed by server, by registry domain."""
+    if not header:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        doc = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidArgument("invalid X-Registry-Config header: not base64url-encoded JSON") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise InvalidArgument("invalid X-Registry-Config header: not a JSON object of auth configurations")
+    return {server_domain(str(server)): credentials_from_json(conf) for server, conf in doc.items()}
+
+
+def server_domain(server: str) -> str:
+    """A login server as the docker CLI names it (``https://index.docker.io/v1/``, ``host:port``, a URL): its domain."""
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    if host in ("index.docker.io", "registry-1.docker.io", "docker.io", ""):
+        return DOCKER_HUB
+    return host
 
 
 def credentials_from_json(doc: dict[str, object]) -> Credentials:

@@ -99,6 +99,18 @@ def _key_values(values: list[str], *, env_fallback: bool) -> dict[str, Any]:
     return out
 
 
+def _registry_config() -> str:
+    """The credentials of the docker config file, for base images the daemon pulls; "" without the file."""
+    from portside.cli import dockerconfig
+
+    if not os.path.exists(dockerconfig.config_path()):
+        return ""
+    try:
+        return dockerconfig.registry_config_header()
+    except dockerconfig.ConfigError as e:
+        raise CLIError(str(e)) from None
+
+
 def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
     source = args[0]
     dockerfile = opts.file
@@ -132,9 +144,12 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
         query.append(("target", opts.target))
     if opts.platform:
         query.append(("platform", opts.platform))
+    headers = {"Content-Type": "application/x-tar"}
+    registry_config = _registry_config()
+    if registry_config:
+        headers["X-Registry-Config"] = registry_config
     try:
-        resp = ctx.client.request("POST", "/build", query, body=body,
-                                  headers={"Content-Type": "application/x-tar"})
+        resp = ctx.client.request("POST", "/build", query, body=body, headers=headers)
     except ContextChanged as e:
         raise CLIError(f"unable to prepare context: {e}") from None
     image_id = ""
@@ -147,6 +162,10 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
             image_id = message["aux"].get("ID", image_id)
         if "stream" in message:
             ctx.out(message["stream"])
+        elif "status" in message:  # a base image's pull, as `docker pull` shows it
+            from portside.cli.commands.formatting import display_json_message
+
+            ctx.out(display_json_message(message))
     if opts.iidfile and image_id:
         with open(opts.iidfile, "w") as f:
             f.write(image_id)

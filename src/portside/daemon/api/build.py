@@ -15,12 +15,14 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+from portside.build.basepull import BasePuller
 from portside.build.cache import BuildCache
 from portside.build.context import extract
 from portside.build.executor import BuildError, BuildOptions, Builder, check_tags
 from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
+from portside.distribution.auth import decode_registry_config
 from portside.errors import InvalidArgument, PortsideError
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,9 @@ def build(engine: Engine, req: Request) -> StreamResponse:
         dockerfile=req.arg("dockerfile") or "Dockerfile", tags=tags,
         build_args=_string_map(req, "buildargs", nullable=True), labels=_string_map(req, "labels", nullable=False),
         target=req.arg("target") or "", no_cache=req.flag("nocache"), remove=req.flag("rm", True),
-        force_remove=req.flag("forcerm"), platform=req.arg("platform") or "", epoch=_epoch(req))
+        force_remove=req.flag("forcerm"), platform=req.arg("platform") or "", epoch=_epoch(req),
+        pull=req.flag("pull"))
+    auths = decode_registry_config(req.headers.get("x-registry-config"))
     if req.arg("remote"):
         raise InvalidArgument("remote build contexts are not supported")
     quiet = req.flag("q")
@@ -79,7 +83,13 @@ def build(engine: Engine, req: Request) -> StreamResponse:
                 emit({"stream": text})
 
         try:
-            builder = Builder(engine.containers(), engine.images, BuildCache(directory, engine.images), scratch)
+            def progress(msg: dict[str, Any]) -> None:  # a base image's pull, as POST /images/create shows it
+                if not quiet:
+                    emit(msg)
+
+            puller = BasePuller(engine.images, engine.registry, auths, progress)
+            builder = Builder(engine.containers(), engine.images, BuildCache(directory, engine.images), scratch,
+                              pull=puller)
             image_id = builder.build(context, opts, say, aux=lambda a: emit({"aux": a}))
             if quiet:
                 emit({"stream": image_id + "\n"})

@@ -15,7 +15,8 @@ from portside.daemon.engine import Engine
 from portside.daemon.http import Request, Response, StreamResponse
 from portside.daemon.router import Router
 from portside.distribution import progress
-from portside.distribution.auth import Credentials, credentials_from_json, decode_registry_auth, repository_scope
+from portside.distribution.auth import Credentials, credentials_from_json, decode_registry_auth, repository_scope, \
+    server_domain
 from portside.distribution.errcodes import parse_errors, pull_error
 from portside.distribution.hosts import DOCKER_HUB, DOCKER_HUB_AUTH_KEY
 from portside.distribution.platforms import parse_platform
@@ -106,20 +107,12 @@ def auth(engine: Engine, req: Request) -> Response:
         raise InvalidArgument("invalid auth configuration: not a JSON object")
     creds = credentials_from_json(doc)
     server = str(doc.get("serveraddress") or DOCKER_HUB_AUTH_KEY)
-    client = RegistryClient(engine.registry, _domain_of(server), creds, mirrors=False)  # the registry, not a mirror
+    client = RegistryClient(engine.registry, server_domain(server), creds, mirrors=False)  # the registry, not a mirror
     try:
         client.check_login()
     finally:
         client.close()
     return Response.json({"Status": "Login Succeeded", "IdentityToken": ""})
-
-
-def _domain_of(server: str) -> str:
-    """A login server as the docker CLI sends it: ``https://index.docker.io/v1/``, ``host:port``, a URL."""
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    if host in ("index.docker.io", "registry-1.docker.io", "docker.io", ""):
-        return DOCKER_HUB
-    return host
 
 
 def distribution_inspect(engine: Engine, req: Request) -> Response:
