@@ -30,6 +30,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None      # a Content-Length that lies (the connection closes after the body)
+    generated: int = 0             # instead of body: this many MiB of generated_chunk(i), written as they are made
 
 
 class Server:
@@ -45,6 +46,12 @@ class Server:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 reply = server.routes.get(self.path, Reply(404, b"404 page not found\n"))
                 self.send_response(reply.status)
+                if reply.generated:
+                    self.send_header("Content-Length", str(reply.generated << 20))
+                    self.end_headers()
+                    for i in range(reply.generated):
+                        self.wfile.write(generated_chunk(i))
+                    return
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(reply.body) if reply.length is None else reply.length))
@@ -74,6 +81,15 @@ def server() -> Iterator[Server]:
         yield s
     finally:
         s.close()
+
+
+def generated_chunk(i: int) -> bytes:
+    return hashlib.sha256(str(i).encode()).digest() * (1 << 15)  # 1 MiB
+
+
+def peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 
 
 def scratch_left(daemon: Daemon) -> list[str]:
@@ -233,4 +249,20 @@ def test_cache_compares_the_downloaded_content(daemon: Daemon, busybox_image: st
     assert " ---> Using cache" not in text(third) and not errors(third), third
     assert run(daemon, image_id(third), "cat", "/copy") == "version 2\n"
     assert run(daemon, image_id(first), "cat", "/copy") == "version 1\n"
+    assert scratch_left(daemon) == []
+
+
+def test_a_big_download_streams_to_disk(daemon: Daemon, busybox_image: str, server: Server) -> None:
+    mib = 160
+    server.routes["/big.bin"] = Reply(generated=mib)
+    digest = hashlib.sha256()
+    for i in range(mib):
+        digest.update(generated_chunk(i))
+    before = peak_rss_kib(daemon.proc.pid)
+    dockerfile = f"FROM busybox\nADD --checksum=sha256:{digest.hexdigest()} {server.base}/big.bin /big.bin\n"
+    _, lines = build(daemon, {"Dockerfile": dockerfile}, t="addurl:big")
+    assert not errors(lines), lines
+    grown_mib = (peak_rss_kib(daemon.proc.pid) - before) >> 10
+    assert grown_mib < mib // 2, f"the daemon's peak RSS grew by {grown_mib} MiB for a {mib} MiB download"
+    assert run(daemon, "addurl:big", "stat", "-c", "%s", "/big.bin") == f"{mib << 20}\n"
     assert scratch_left(daemon) == []
