@@ -91,12 +91,6 @@ class Downloads:
         self.scratch, self.epoch, self.keyword = scratch, epoch, keyword
         self._dirs: list[str] = []
 
-    def __enter__(self) -> "Downloads":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     def close(self) -> None:
         for directory in self._dirs:
             shutil.rmtree(directory, ignore_errors=True)
@@ -134,13 +128,16 @@ class Downloads:
         with _open(url) as resp:
             sha256 = hashlib.sha256()
             wanted = hashlib.new(checksum.algorithm) if checksum and checksum.algorithm != "sha256" else None
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with open(fd, "wb") as out:
-                while chunk := _read(resp, url):
-                    sha256.update(chunk)
-                    if wanted is not None:
-                        wanted.update(chunk)
-                    out.write(chunk)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                with open(fd, "wb") as out:
+                    while chunk := _read(resp, url):
+                        sha256.update(chunk)
+                        if wanted is not None:
+                            wanted.update(chunk)
+                        out.write(chunk)
+            except OSError as e:  # the scratch directory's disk, not the server
+                raise InvalidArgument(f"failed to download {url}: {_reason(e)}") from None
             if getattr(resp, "length", None):  # http.client ends a body short of its Content-Length quietly
                 raise InvalidArgument(f"failed to download {url}: unexpected EOF")
             os.chmod(path, 0o600)  # whatever the umask took away or left
