@@ -91,6 +91,8 @@ class Source:
     path: str       # on the host, inside the context (or a stage's root)
     rel: str        # relative to the context root, symlinks resolved
     is_dir: bool
+    mtime: int | None = None    # the file's own mtime in the image (a download's Last-Modified), else the copy's
+    extract: bool = True        # ADD may unpack it when it is a tar (a download never is, as in moby)
 
 
 class SourceTree:

@@ -6,12 +6,14 @@
 - missing parents of the destination are made 0755, owned as the files are;
 - owner 0:0 unless ``--chown`` (names looked up in the image's /etc/passwd
   and /etc/group), mode as in the source unless ``--chmod``;
-- ADD extracts a local tar (plain, gzip, bzip2, xz) into the destination.
+- ADD extracts a local tar (plain, gzip, bzip2, xz) into the destination,
+  never a download (build.remote gives those with ``extract=False``).
 
 The files are put into a tar named from the snapshot's root and extracted
 with archive.apply's extract_archive, so the destination is resolved inside
 the root and nothing is written through a symlink out of it. Every mtime is
-the build's epoch: the same inputs give the same layer.
+the build's epoch (a download's is its Last-Modified, at most the epoch): the
+same inputs give the same layer.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def content_hash(sources: list[Source]) -> str:
                     while chunk := f.read(1 << 20):
                         h.update(chunk)
             h.update(b"\n")
+        if source.mtime is not None:  # a download's mtime is part of the layer
+            h.update(f"mtime {source.mtime}\n".encode())
     return "sha256:" + h.hexdigest()
 
 
@@ -121,7 +125,7 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
                     for rel, path, st in _walk(source):
                         if rel:
                             _add(tar, path, f"{dest}/{rel}" if dest else rel, st, owner, opts)
-                elif opts.extract_tars and _is_archive(source.path):
+                elif opts.extract_tars and source.extract and _is_archive(source.path):
                     parents(dest, itself=True)
                     tars.append((source.path, dest))
                 else:
@@ -130,7 +134,7 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
                     if not name:
                         raise InvalidArgument(f"{opts.keyword} failed: cannot copy a file to /")
                     parents(name, itself=False)
-                    _add(tar, source.path, name, os.stat(source.path), owner, opts)
+                    _add(tar, source.path, name, os.stat(source.path), owner, opts, source.mtime)
         buf.seek(0)
         extract_archive(buf, root_fd, ExtractPolicy(shown_root="/"))
     for path, into in tars:
@@ -138,10 +142,10 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
 
 
 def _add(tar: tarfile.TarFile, path: str, name: str, st: os.stat_result, owner: tuple[int, int],
-         opts: CopyOptions) -> None:
+         opts: CopyOptions, mtime: int | None = None) -> None:
     info = tarfile.TarInfo(name)
     info.uid, info.gid = owner
-    info.mtime = opts.mtime
+    info.mtime = opts.mtime if mtime is None else mtime
     info.mode = opts.chmod if opts.chmod is not None else stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         info.type = tarfile.DIRTYPE

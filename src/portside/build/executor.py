@@ -33,6 +33,7 @@ from portside.build.cache import BuildCache, step_key
 from portside.build.context import Source, SourceTree
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
+from portside.build.remote import Downloads, is_url
 from portside.build.run import RunFailed, RunStep, run_step
 from portside.containers.service import ContainerService
 from portside.errors import InvalidArgument, NotFound, PortsideError
@@ -481,10 +482,11 @@ class _Run:
                     raise BuildError(f"invalid from flag value {source}: {e.message}") from None
             mount = _ReadOnlyImage(self.b.images, from_image, self.b.scratch)
             tree = SourceTree(mount.open(), f"image {from_image.id}")
+        downloads = Downloads(self.b.scratch, self.opts.epoch, keyword)  # URL sources, removed at the end
         try:
-            if any(s.startswith(("http://", "https://")) for s in srcs):
-                raise BuildError(f"{keyword} failed: remote URLs are not supported by this builder")
-            sources = inline + [found for s in srcs for found in tree.sources(s, keyword)]
+            checksum = downloads.checksum(srcs, self._expand(state, flags.get("checksum", "")))
+            sources = inline + [found for s in srcs for found in
+                                ([downloads.source(s, dest, checksum)] if is_url(s) else tree.sources(s, keyword))]
             opts = CopyOptions(keyword=keyword, owner=flags.get("chown", ""),
                                chmod=parse_chmod(flags.get("chmod", "")), extract_tars=keyword == "ADD",
                                mtime=self.opts.epoch)
@@ -507,6 +509,7 @@ class _Run:
                                    clamp_mtime=self.opts.epoch)
             self._finish(state, key, cached or image_id, bool(cached))
         finally:
+            downloads.close()
             if mount is not None:
                 mount.close()
 
