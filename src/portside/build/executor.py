@@ -74,6 +74,8 @@ class BuildOptions:
     platform: str = ""
     epoch: int = 0          # SOURCE_DATE_EPOCH: every timestamp the build writes
     pull: bool = False      # pull base images even when they are here (--pull)
+    # RUN containers' HostConfig beyond the defaults: NetworkMode, ExtraHosts, ShmSize (--network, --add-host...)
+    run_host_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -442,7 +444,8 @@ class _Run:
             try:
                 image_id = run_step(self.b.containers, state.image, step, self._commit(state, created_by),
                                     say=self.say, clamp_mtime=self.opts.epoch,
-                                    remove=self.opts.remove or self.opts.force_remove)
+                                    remove=self.opts.remove or self.opts.force_remove,
+                                    host_config=self.opts.run_host_config)
             except RunFailed as e:
                 raise BuildError(e.message, e.code) from None
         self._finish(state, key, cached or image_id, bool(cached))

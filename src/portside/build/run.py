@@ -41,12 +41,16 @@ class RunStep:
 
 
 def run_step(containers: ContainerService, parent: Image, step: RunStep, commit: Commit, *,
-             say: Callable[[str], None], clamp_mtime: int, remove: bool = True) -> str:
-    """Run the step; returns the new image's ID or raises RunFailed with Docker's message."""
+             say: Callable[[str], None], clamp_mtime: int, remove: bool = True,
+             host_config: dict[str, Any] | None = None) -> str:
+    """Run the step; returns the new image's ID or raises RunFailed with Docker's message.
+
+    ``host_config`` adds to the container's HostConfig (the build's --network, --add-host, --shm-size).
+    """
     body: dict[str, Any] = {
         "Image": parent.id, "Cmd": step.argv, "Entrypoint": [], "Env": step.env, "User": step.user,
         "WorkingDir": step.workdir, "AttachStdout": True, "AttachStderr": True,
-        "Labels": {}, "HostConfig": {"NetworkMode": "bridge"}}
+        "Labels": {}, "HostConfig": {"NetworkMode": "bridge", **(host_config or {})}}
     record = containers.create(body, None)
     say(f" ---> Running in {record.id[:12]}\n")
     failed = True

@@ -16,7 +16,8 @@ import sys
 from portside.build.dockerignore import Pattern, read as read_dockerignore, walk as walk_context
 from portside.cli import jsonwire
 from portside.cli.contexttar import ContextChanged, ContextTar
-from portside.units import human_size
+from portside.errors import InvalidArgument
+from portside.units import human_size, ram_in_bytes
 from portside.cli.commands.base import BOOL, LIST, STRING, STRING_ARRAY, Args, CLIError, Command, Context, Flag, \
     Options, StatusError
 
@@ -142,6 +143,15 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
             query.append((flag, "1"))
     if opts.target:
         query.append(("target", opts.target))
+    if opts.network:
+        query.append(("networkmode", opts.network))
+    if opts.add_host:
+        query.append(("extrahosts", ",".join(opts.add_host)))  # as docker's CLI joins them
+    if opts.shm_size:
+        try:
+            query.append(("shmsize", str(ram_in_bytes(opts.shm_size))))
+        except InvalidArgument as e:
+            raise CLIError(f'invalid argument "{opts.shm_size}" for "--shm-size" flag: {e.message}') from None
     if opts.platform:
         query.append(("platform", opts.platform))
     headers = {"Content-Type": "application/x-tar"}
@@ -178,17 +188,21 @@ BUILD = Command(
     run=run_build,
     args=Args(1, 1),
     flags=(
+        Flag("add-host", None, LIST, "Add a custom host-to-IP mapping (\"host:ip\")"),
         Flag("build-arg", None, LIST, "Set build-time variables"),
         Flag("cache-from", None, STRING_ARRAY, "Images to consider as cache sources"),
         Flag("file", "f", STRING, "Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
         Flag("force-rm", None, BOOL, "Always remove intermediate containers"),
         Flag("iidfile", None, STRING, "Write the image ID to the file"),
         Flag("label", None, LIST, "Set metadata for an image"),
+        Flag("network", None, STRING, "Set the networking mode for the RUN instructions during build",
+             default="default"),
         Flag("no-cache", None, BOOL, "Do not use cache when building the image"),
         Flag("platform", None, STRING, "Set platform if server is multi-platform capable"),
         Flag("pull", None, BOOL, "Always attempt to pull a newer version of the image"),
         Flag("quiet", "q", BOOL, "Suppress the build output and print image ID on success"),
         Flag("rm", None, BOOL, "Remove intermediate containers after a successful build", default=True),
+        Flag("shm-size", None, STRING, "Size of \"/dev/shm\""),
         Flag("tag", "t", LIST, "Name and optionally a tag in the 'name:tag' format"),
         Flag("target", None, STRING, "Set the target build stage to build."),
     ),

@@ -56,6 +56,24 @@ def _epoch(req: Request) -> int:
     return int(raw)
 
 
+def _run_host_config(req: Request) -> dict[str, Any]:
+    """``networkmode``, ``extrahosts`` and ``shmsize``: the RUN containers' HostConfig, as dockerd applies them."""
+    out: dict[str, Any] = {}
+    mode = req.arg("networkmode") or "default"
+    out["NetworkMode"] = "bridge" if mode == "default" else mode
+    # docker's CLI joins --add-host values with commas; docker-py repeats the parameter
+    hosts = [h for value in req.query.get("extrahosts", []) for h in value.split(",") if h]
+    if hosts:
+        out["ExtraHosts"] = hosts
+    shm = req.arg("shmsize")
+    if shm:
+        if not shm.isdigit():
+            raise InvalidArgument(f"invalid shmsize: {shm!r}")
+        if int(shm):
+            out["ShmSize"] = int(shm)
+    return out
+
+
 def build(engine: Engine, req: Request) -> StreamResponse:
     tags = tuple(req.query.get("t", []))
     check_tags(tags)
@@ -64,7 +82,7 @@ def build(engine: Engine, req: Request) -> StreamResponse:
         build_args=_string_map(req, "buildargs", nullable=True), labels=_string_map(req, "labels", nullable=False),
         target=req.arg("target") or "", no_cache=req.flag("nocache"), remove=req.flag("rm", True),
         force_remove=req.flag("forcerm"), platform=req.arg("platform") or "", epoch=_epoch(req),
-        pull=req.flag("pull"))
+        pull=req.flag("pull"), run_host_config=_run_host_config(req))
     auths = decode_registry_config(req.headers.get("x-registry-config"))
     if req.arg("remote"):
         raise InvalidArgument("remote build contexts are not supported")
