@@ -48,3 +48,17 @@ def test_cli_flags(daemon: Daemon, busybox_image: str, tmp_path: pathlib.Path) -
     bad = daemon.cli("build", "--shm-size", "lots", str(tmp_path), check=False)
     assert bad.returncode != 0 and b"--shm-size" in bad.stderr, bad
 
+
+
+def test_memory_and_cpu_limits_apply_to_run(daemon: Daemon, busybox_image: str) -> None:
+    """docker-py's container_limits reach the RUN container (kept with rm=0 to be inspected)."""
+    status, lines = build(daemon, {"Dockerfile": "FROM busybox\nRUN true\n"}, memory=str(64 << 20),
+                          memswap="-1", cpushares="512", cpusetcpus="0", rm=0, nocache=1)
+    assert status == 200 and not any("error" in line for line in lines), lines
+    kept = [c["Id"] for c in daemon.api.json("GET", "/containers/json?all=1")]
+    assert len(kept) == 1, kept
+    host = daemon.api.json("GET", f"/containers/{kept[0]}/json")["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"], host["CpuShares"], host["CpusetCpus"]) == (64 << 20, -1, 512, "0")
+    daemon.cli("rm", kept[0])
+    status, lines = build(daemon, {"Dockerfile": "FROM busybox\n"}, memory="lots")
+    assert status == 400 and "memory" in str(lines), lines

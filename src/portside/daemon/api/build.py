@@ -57,7 +57,7 @@ def _epoch(req: Request) -> int:
 
 
 def _run_host_config(req: Request) -> dict[str, Any]:
-    """``networkmode``, ``extrahosts`` and ``shmsize``: the RUN containers' HostConfig, as dockerd applies them."""
+    """``networkmode``, ``extrahosts``, ``shmsize`` and the limits: the RUN containers' HostConfig, as dockerd's."""
     out: dict[str, Any] = {}
     mode = req.arg("networkmode") or "default"
     out["NetworkMode"] = "bridge" if mode == "default" else mode
@@ -65,12 +65,19 @@ def _run_host_config(req: Request) -> dict[str, Any]:
     hosts = [h for value in req.query.get("extrahosts", []) for h in value.split(",") if h]
     if hosts:
         out["ExtraHosts"] = hosts
-    shm = req.arg("shmsize")
-    if shm:
-        if not shm.isdigit():
-            raise InvalidArgument(f"invalid shmsize: {shm!r}")
-        if int(shm):
-            out["ShmSize"] = int(shm)
+    # resource limits (docker-py's container_limits, the CLI's --memory, --cpu-*): 0 or absent is no limit
+    for param, key in (("shmsize", "ShmSize"), ("memory", "Memory"), ("memswap", "MemorySwap"),
+                       ("cpushares", "CpuShares"), ("cpuperiod", "CpuPeriod"), ("cpuquota", "CpuQuota")):
+        raw = req.arg(param)
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise InvalidArgument(f"invalid {param}: {raw!r}") from None
+            if value:
+                out[key] = value
+    if req.arg("cpusetcpus"):
+        out["CpusetCpus"] = req.arg("cpusetcpus")
     return out
 
 
