@@ -275,3 +275,27 @@ def test_the_fast_path_is_a_subset_of_the_grammar() -> None:
             assert grammar is None, (name, grammar)  # the fast path let through a name the grammar refuses
         assert _verdict(reference.check_any, name) == grammar, name
     assert taken > 2000  # the fuzz exercises the fast path, not only the fallback
+
+
+_MALFORMED_PROBE = """
+import sys
+from portside.cli import jsonwire
+assert "json.decoder" not in sys.modules
+for text in ['{"status":"', '{"a": 1', '"abc', '{"a": 1} x', '[1,']:
+    for decode in (lambda t: jsonwire.loads(t), lambda t: jsonwire.raw_decode(t, 0)):
+        try:
+            decode(text)
+        except ValueError as e:
+            print(type(e).__name__)
+        else:
+            print("decoded")
+"""
+
+
+def test_jsonwire_malformed_documents_are_value_errors_before_json_is_imported() -> None:
+    """The C scanner cannot raise JSONDecodeError until json.decoder is imported (it gave SystemError)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    r = subprocess.run([sys.executable, "-S", "-c", _MALFORMED_PROBE], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["JSONDecodeError"] * 7 + ["decoded", "JSONDecodeError", "ValueError"]

@@ -41,6 +41,12 @@ class _DecoderSettings:
     parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
 
 
+# The C scanner reports a malformed document by raising json.decoder.JSONDecodeError, which it
+# looks up in sys.modules only: before json is imported that lookup fails and the scanner
+# returns NULL without an exception, which Python turns into SystemError. Either way, the
+# caller asks json itself, which imports json.decoder and raises its own error.
+_SCAN_FAILURES = (ValueError, SystemError)
+
 # The stub wants a JSONDecoder; the scanner reads only the attributes above.
 _scan = _json.make_scanner(_DecoderSettings) if _json is not None else None  # type: ignore[arg-type]
 
@@ -74,6 +80,12 @@ def raw_decode(text: str, start: int) -> tuple[Any, int]:
         return _scan(text, start)
     except StopIteration:
         raise ValueError(f"Expecting value: char {start}") from None
+    except _SCAN_FAILURES:
+        pass  # json says what is wrong
+    import json
+
+    value, end = json.JSONDecoder().raw_decode(text, start)
+    return value, end
 
 
 def loads(data: bytes | bytearray | str) -> Any:
@@ -85,7 +97,7 @@ def loads(data: bytes | bytearray | str) -> Any:
             value, end = _scan(text, start)
             if not text[end:].strip(_WHITESPACE):
                 return value
-        except (StopIteration, ValueError):
+        except (StopIteration, *_SCAN_FAILURES):
             pass
     import json  # a document the fast path refuses: json decides, and says why
 
