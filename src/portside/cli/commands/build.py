@@ -151,7 +151,7 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
         if opts.platform:
             query.append(("platform", opts.platform))
         resp = ctx.client.request("POST", "/build", query, body=body, headers={"Content-Type": "application/x-tar"})
-        image_id = ""
+        image_id = streamed = ""
         for message in resp.iter_json():
             if "errorDetail" in message or "error" in message:
                 detail = message.get("errorDetail") or {}
@@ -161,6 +161,9 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
                 image_id = message["aux"].get("ID", image_id)
             if "stream" in message:
                 ctx.out(message["stream"])
+                streamed += message["stream"] if opts.quiet else ""
+        if opts.quiet and not image_id:
+            image_id = streamed.strip()  # dockerd's classic builder sends no aux with q: the output is the ID
         if opts.iidfile and image_id:
             with open(opts.iidfile, "w") as f:
                 f.write(image_id)
