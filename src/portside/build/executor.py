@@ -219,6 +219,8 @@ class _Run:
                 raise BuildError(f"pull access denied for {base}, repository does not exist or may require "
                                  "'docker login'") from None
         state = _State(image, dict(image.config.config) if image is not None else {"Env": [DEFAULT_PATH]})
+        if not any(e.partition("=")[0] == "PATH" for e in state.config.get("Env") or []):
+            state.config["Env"] = [*(state.config.get("Env") or []), DEFAULT_PATH]  # moby's setDefaultPath
         if image is not None:
             self.say(f" ---> {_short(image.id)}\n")
         triggers = list(state.config.get("OnBuild") or [])
