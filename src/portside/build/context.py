@@ -66,11 +66,15 @@ def extract(untrusted_tar: Reader, parent: str) -> str:
 
 
 def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's contexts.
+    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's
+    contexts, and that permissions are kept as sent, since COPY copies them.
 
     A symlink is only created, never followed here: every later entry still has
     to resolve inside ``dest`` (the data filter checks that through the links made
     so far), and COPY resolves sources inside the context (archive.rootpath).
+    Modes: dockerd keeps a directory's whole mode (sticky and setgid too) and a
+    file's permission bits (group and other write too) but not its setuid/setgid;
+    the data filter would drop write bits and make directories 0755.
     """
     if member.issym():
         real = os.path.realpath(dest)
@@ -78,7 +82,12 @@ def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | Non
         if parent != real and not parent.startswith(real + os.sep):
             raise tarfile.OutsideDestinationError(member, parent)
         return tarfile.tar_filter(member, dest)
-    return tarfile.data_filter(member, dest)
+    filtered = tarfile.data_filter(member, dest)
+    if member.isdir():
+        return filtered.replace(mode=member.mode & 0o7777, deep=False)
+    if member.isreg():
+        return filtered.replace(mode=member.mode & 0o777, deep=False)
+    return filtered
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class Source:
     path: str       # on the host, inside the context (or a stage's root)
     rel: str        # relative to the context root, symlinks resolved
     is_dir: bool
+    name: str = ""  # the name a file is copied as: the last part of the path as given (a symlink's, not its target's)
 
 
 class SourceTree:
@@ -115,7 +125,7 @@ class SourceTree:
                 where = "build context or excluded by .dockerignore" if self.what == "build context" else self.what
                 raise NotFound(f"{keyword} failed: file not found in {where}: stat {untrusted_pattern}: "
                                "file does not exist") from None
-            return [Source(path, rel, stat.S_ISDIR(st.st_mode))]
+            return [Source(path, rel, stat.S_ISDIR(st.st_mode), os.path.basename(pattern))]
         found = [s for s in self._walk() if _match(pattern, s.rel)]
         if not found:
             raise NotFound(f"{keyword} failed: no source files were specified")

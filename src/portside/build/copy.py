@@ -62,7 +62,7 @@ def content_hash(sources: list[Source]) -> str:
     h = hashlib.sha256()
     for source in sources:
         for rel, path, st in _walk(source):
-            h.update(f"{source.rel}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+            h.update(f"{source.rel}\0{source.name}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
             if stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode())
             elif stat.S_ISREG(st.st_mode):
@@ -125,8 +125,8 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
                     parents(dest, itself=True)
                     tars.append((source.path, dest))
                 else:
-                    name = (f"{dest}/{os.path.basename(source.rel)}" if dest else os.path.basename(source.rel)) \
-                        if is_dir else dest
+                    base = source.name or os.path.basename(source.rel)
+                    name = (f"{dest}/{base}" if dest else base) if is_dir else dest
                     if not name:
                         raise InvalidArgument(f"{opts.keyword} failed: cannot copy a file to /")
                     parents(name, itself=False)
