@@ -58,7 +58,11 @@ def parse_chmod(value: str) -> int | None:
 
 
 def content_hash(sources: list[Source]) -> str:
-    """What the cache compares for COPY/ADD: every file's name, type, mode, link target and content."""
+    """What the cache compares for COPY/ADD: every file's name, type, mode, link target and content.
+
+    Shown in the history as the classic builder does (``file:``, ``dir:`` or ``multi:`` and a hash: not
+    the same hash as Docker's, which sums tar headers).
+    """
     h = hashlib.sha256()
     for source in sources:
         for rel, path, st in _walk(source):
@@ -70,7 +74,9 @@ def content_hash(sources: list[Source]) -> str:
                     while chunk := f.read(1 << 20):
                         h.update(chunk)
             h.update(b"\n")
-    return "sha256:" + h.hexdigest()
+    # the classic builder's kinds of source: one file, one directory, several
+    kind = "multi" if len(sources) != 1 else "dir" if sources[0].is_dir else "file"
+    return f"{kind}:{h.hexdigest()}"
 
 
 def _walk(source: Source) -> Iterator[tuple[str, str, os.stat_result]]:

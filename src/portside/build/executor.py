@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portside.build import dockerfile, shellwords
+from portside.build import dockerfile, history, shellwords
 from portside.build.cache import BuildCache, step_key
 from portside.build.context import Source, SourceTree
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
@@ -196,7 +196,7 @@ class _Run:
             image = self.b.images.load_image(image_id)
             config = dict(image.config.config)
             config["Labels"] = dict(sorted({**(config.get("Labels") or {}), **self.opts.labels}.items()))
-            shown = " ".join(f'"{k}"="{v}"' for k, v in sorted(self.opts.labels.items()))
+            shown = " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items()))
             image_id = self._metadata(_State(image, config), f"LABEL {shown}")
         return image_id
 
@@ -302,7 +302,7 @@ class _Run:
         return Commit(config=dict(state.config), created_by=created_by, created=self.created)
 
     def _metadata(self, state: _State, shown: str) -> str:
-        created_by = f"/bin/sh -c #(nop)  {shown}"
+        created_by = history.metadata(self._shell(state), shown)
         key = step_key(state.image.id if state.image else "", created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
         image_id = cached or commit_config(self.b.images, state.image, self._commit(state, created_by))
@@ -330,7 +330,7 @@ class _Run:
                 state.cmd_set = True
             elif not state.cmd_set:
                 c["Cmd"] = None  # moby: an ENTRYPOINT drops the CMD the base image had
-            shown = f"{keyword} {json.dumps(command)}"
+            shown = f"{keyword} {history.go_quote_list(command)}"
         elif keyword in ("ENV", "LABEL"):
             pairs = dockerfile.expanded_pairs(instr, self._env(state), escape=self.df.escape)
             for key, value in pairs:
@@ -344,21 +344,21 @@ class _Run:
                     c["Env"] = env
                 else:
                     c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
-            shown = f"{keyword} " + " ".join(f"{k}={v}" if keyword == "ENV" else f'"{k}"="{v}"' for k, v in pairs)
+            shown = f"{keyword} " + " ".join(f"{k}={v}" for k, v in pairs)
         elif keyword == "EXPOSE":
             ports = [self._expand(state, w) for w in " ".join(args).split()]
             exposed = dict(c.get("ExposedPorts") or {})
             for p in ports:
                 exposed[p if "/" in p else f"{p}/tcp"] = {}
             c["ExposedPorts"] = exposed
-            shown = "EXPOSE " + " ".join(sorted(exposed))
+            shown = "EXPOSE " + " ".join(sorted(ports))  # the words as written, sorted (moby)
         elif keyword == "VOLUME":
             paths = args if instr.json_form else " ".join(args).split()
             volumes = dict(c.get("Volumes") or {})
             for p in paths:
                 volumes[self._expand(state, p)] = {}
             c["Volumes"] = volumes
-            shown = f"VOLUME {json.dumps([self._expand(state, p) for p in paths])}"
+            shown = f"VOLUME {history.go_list([self._expand(state, p) for p in paths])}"
         elif keyword == "USER":
             c["User"] = self._expand(state, " ".join(args).strip())
             shown = f"USER {c['User']}"
@@ -370,7 +370,7 @@ class _Run:
                 raise BuildError(f"dockerfile parse error line {instr.line}: SHELL requires the arguments to be "
                                  "in JSON form")
             c["Shell"] = args
-            shown = f"SHELL {json.dumps(args)}"
+            shown = f"SHELL {history.go_list(args)}"
         elif keyword == "ONBUILD":
             inner = instr.onbuild.original.strip() if instr.onbuild is not None else " ".join(args)
             c["OnBuild"] = [*(c.get("OnBuild") or []), inner]
@@ -379,7 +379,7 @@ class _Run:
             shown = f"MAINTAINER {' '.join(args)}"
         else:  # HEALTHCHECK
             c["Healthcheck"] = self._healthcheck(instr)
-            shown = f"HEALTHCHECK {json.dumps(c['Healthcheck'])}"
+            shown = f"HEALTHCHECK {history.healthcheck(c['Healthcheck'])}"
         self._metadata(state, shown)
 
     def _healthcheck(self, instr: "dockerfile.Instruction") -> dict[str, Any]:
@@ -485,7 +485,7 @@ class _Run:
                     f"{'--chown=' + opts.owner + ' ' if opts.owner else ''}" \
                     f"{'--chmod=' + flags['chmod'] + ' ' if flags.get('chmod') else ''}" \
                     f"{files} in {dest}"
-            created_by = f"/bin/sh -c #(nop) {shown} "
+            created_by = history.file_step(self._shell(state), shown) + " "
             parent = state.image
             key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
             cached = self._cached(key)
@@ -508,7 +508,7 @@ class _Run:
             path = os.path.join(state.config.get("WorkingDir") or "/", path)
         path = os.path.normpath(path)
         state.config["WorkingDir"] = path
-        created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
+        created_by = history.file_step(self._shell(state), f"WORKDIR {path}")
         parent = state.image
         key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
