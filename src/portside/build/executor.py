@@ -186,18 +186,23 @@ class _Run:
 
     def _execute(self) -> str:
         needed = self._stages_needed()
-        self.total = sum(1 + len(self.df.stages[i].instructions) for i in needed)
+        # moby adds one LABEL step per --label, sorted, at the end of the target stage
+        self.total = sum(1 + len(self.df.stages[i].instructions) for i in needed) + len(self.opts.labels) \
+            + len(self.df.meta_args)
         self.step = 0
+        for instr in self.df.meta_args:  # steps of their own in the classic builder's output (no image)
+            self._announce(instr)
         image_id = ""
         for index in needed:
             image_id = self._stage(self.df.stages[index])
             self.stage_images[index] = image_id
-        if self.opts.labels:
+        for key, value in sorted(self.opts.labels.items()):
+            self.step += 1
+            self.say(f"Step {self.step}/{self.total} : LABEL {key}={value}\n")
             image = self.b.images.load_image(image_id)
             config = dict(image.config.config)
-            config["Labels"] = dict(sorted({**(config.get("Labels") or {}), **self.opts.labels}.items()))
-            shown = " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items()))
-            image_id = self._metadata(_State(image, config), f"LABEL {shown}")
+            config["Labels"] = dict(sorted({**(config.get("Labels") or {}), key: value}.items()))
+            image_id = self._metadata(_State(image, config), f"LABEL {key}={value}")
         return image_id
 
     def _announce(self, instr: "dockerfile.Instruction") -> None:
