@@ -351,10 +351,10 @@ class _Run:
                     c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
             shown = f"{keyword} " + " ".join(f"{k}={v}" for k, v in pairs)
         elif keyword == "EXPOSE":
-            ports = [self._expand(state, w) for w in " ".join(args).split()]
+            ports = [p for w in " ".join(args).split() for p in self._expand(state, w).split()]  # $P="80 443"
             exposed = dict(c.get("ExposedPorts") or {})
             for p in ports:
-                exposed[p if "/" in p else f"{p}/tcp"] = {}
+                exposed.update(dict.fromkeys(_port_specs(p), {}))
             c["ExposedPorts"] = exposed
             shown = "EXPOSE " + " ".join(sorted(ports))  # the words as written, sorted (moby)
         elif keyword == "VOLUME":
@@ -582,6 +582,20 @@ def _reference(tag: str) -> Reference:
     if ref.digest is not None:
         raise InvalidArgument("refusing to create a tag with a digest reference")
     return ref if ref.tag is not None else ref.with_tag("latest")
+
+
+def _port_specs(spec: str) -> list[str]:
+    """EXPOSE's word as nat.ParsePortSpecs reads it: ``[ip:[host]:]port[-end][/proto]``, a range giving each port."""
+    port, _, proto = spec.rpartition(":")[2].partition("/")
+    start, _, end = port.partition("-")
+    if not start.isdigit() or (end and not end.isdigit()) or not 0 <= int(start) <= 65535 or \
+            (end and not int(start) <= int(end) <= 65535):
+        raise BuildError(f"Invalid containerPort: {spec}" if not end else
+                         f"Invalid range specified for the Port: {port}")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise BuildError(f"Invalid proto: {proto}")
+    return [f"{n}/{proto}" for n in range(int(start), int(end or start) + 1)]
 
 
 def _short(image_id: str) -> str:
