@@ -197,6 +197,32 @@ RUN echo last > /last
 """,
     }, {"--target": "mid", "--label": "extra=yes", "--label ": "other=with space"}),
 
+    "triggers-and-forms": ({
+        "Dockerfile": """\
+FROM busybox AS parent
+RUN echo 'app:x:1500:1501::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1501:' >> /etc/group && mkdir /home/app
+ONBUILD RUN echo triggered > /triggered
+ONBUILD COPY one.txt /from-trigger/
+FROM parent
+# a comment between instructions
+COPY --chown=app:app one.txt /home/app/
+COPY --chown=app one.txt rel/
+LABEL desc="a \\"quoted\\" value" multi="two \\
+  lines"
+EXPOSE 7000-7002/udp 8000
+VOLUME ["/v1", "/v2"]
+ENV DIR=/srv
+WORKDIR $DIR/app
+RUN echo one \\
+    # a comment inside a continuation
+    && echo two > /two
+STOPSIGNAL 9
+HEALTHCHECK NONE
+ENTRYPOINT echo entry
+""",
+        "one.txt": "1\n",
+    }, {}),
+
     "run-deletes": ({
         "Dockerfile": """\
 FROM busybox
