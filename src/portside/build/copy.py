@@ -183,9 +183,16 @@ def _owner(root: Root, spec: str) -> tuple[int, int]:
         except OSError:
             return None
     user, _, group = spec.partition(":")
-    uid, gid, _ = resolve_user(user, text("/etc/passwd"), text("/etc/group"))
+    mapping = "unable to convert uid/gid chown string to host mapping"  # dockerd's words
+    try:
+        uid, gid, _ = resolve_user(user, text("/etc/passwd"), text("/etc/group"))
+    except InvalidArgument:
+        raise InvalidArgument(f"{mapping}: can't find uid for user {user}: no such user: {user}") from None
     if group:
-        _, gid, _ = resolve_user(f"{user}:{group}", text("/etc/passwd"), text("/etc/group"))
+        try:
+            _, gid, _ = resolve_user(f"{user}:{group}", text("/etc/passwd"), text("/etc/group"))
+        except InvalidArgument:
+            raise InvalidArgument(f"{mapping}: can't find gid for group {group}: no such group: {group}") from None
     return uid, gid
 
 
