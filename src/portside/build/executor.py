@@ -590,8 +590,7 @@ def _port_specs(spec: str) -> list[str]:
     start, _, end = port.partition("-")
     if not start.isdigit() or (end and not end.isdigit()) or not 0 <= int(start) <= 65535 or \
             (end and not int(start) <= int(end) <= 65535):
-        raise BuildError(f"Invalid containerPort: {spec}" if not end else
-                         f"Invalid range specified for the Port: {port}")
+        raise BuildError(f"Invalid containerPort: {spec}")
     proto = (proto or "tcp").lower()
     if proto not in ("tcp", "udp", "sctp"):
         raise BuildError(f"Invalid proto: {proto}")
