@@ -408,3 +408,66 @@ def test_quiet_build_writes_the_iidfile_against_dockerd(dockerd_engine: Engine, 
     r = dockerd_engine.cli("build", "-q", "--iidfile", str(tmp_path / "iid"), str(tmp_path))
     image_id = (tmp_path / "iid").read_text()
     assert image_id.startswith("sha256:") and r.stdout.decode() == image_id + "\n"
+
+
+def _cached_steps(output: str) -> list[int]:
+    steps, current = [], 0
+    for line in output.splitlines():
+        if line.startswith("Step "):
+            current = int(line.split()[1].split("/")[0])
+        elif line == " ---> Using cache":
+            steps.append(current)
+    return steps
+
+
+def test_cache_hits_as_dockerd(portside_engine: Engine, dockerd_engine: Engine, tmp_path: pathlib.Path) -> None:
+    """The same rebuilds hit and miss the same steps: nothing changed, a file's content, its mode, only its
+    mtime, a build arg, --no-cache."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, {"Dockerfile": "FROM busybox\nARG X\nRUN echo one > /one\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n"
+                               "RUN cat /a.txt /b.txt > /ab\nENV Z=1\nRUN echo $X > /x\n",
+                 "a.txt": "A", "b.txt": "B"})
+    changes: list[tuple[str, Any]] = [
+        ("first", None), ("again", None),
+        ("b.txt content", lambda: (ctx / "b.txt").write_text("changed")),
+        ("a.txt mtime", lambda: os.utime(ctx / "a.txt", (1_000_000, 1_000_000))),
+        ("a.txt mode", lambda: (ctx / "a.txt").chmod(0o600)),
+        ("build arg", "X=2"), ("no-cache", "--no-cache"),
+    ]
+    seen: dict[str, list[tuple[str, list[int]]]] = {"portside": [], "dockerd": []}
+    for what, change in changes:
+        if callable(change):
+            change()
+        flags = ["--build-arg", "X=1"]
+        if change == "X=2":
+            flags = ["--build-arg", "X=2"]
+        elif change == "--no-cache":
+            flags.append("--no-cache")
+        for engine in (portside_engine, dockerd_engine):
+            r = engine.cli("build", *flags, str(ctx), timeout=300)
+            seen[engine.name].append((what, _cached_steps(r.stdout.decode())))
+    assert seen["portside"] == seen["dockerd"]
+
+
+# Failed builds: the exit code and the error's last line. (A missing base image is left out: dockerd
+# tries to pull it, portside's builder does not pull.)
+FAILURES = {
+    "missing source": "FROM busybox\nCOPY nothere /x\n",
+    "no wildcard match": "FROM busybox\nCOPY *.nothing /x/\n",
+    "run fails": "FROM busybox\nRUN echo out; exit 3\n",
+    "chown unknown user": "FROM busybox\nCOPY --chown=nosuchuser Dockerfile /x\n",
+    "chown unknown group": "FROM busybox\nCOPY --chown=daemon:nosuchgroup Dockerfile /x\n",
+    "several sources to a file": "FROM busybox\nCOPY Dockerfile Dockerfile /x\n",
+    "bad port": "FROM busybox\nEXPOSE 80-70\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_failures_as_dockerd(case: str, portside_engine: Engine, dockerd_engine: Engine,
+                             tmp_path: pathlib.Path) -> None:
+    (tmp_path / "Dockerfile").write_text(FAILURES[case])
+    seen = {}
+    for engine in (portside_engine, dockerd_engine):
+        r = engine.cli("build", str(tmp_path), check=False, timeout=300)
+        seen[engine.name] = (r.returncode, r.stderr.decode().strip().splitlines()[-1:])
+    assert seen["portside"] == seen["dockerd"]
