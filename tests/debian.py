@@ -1,4 +1,5 @@
-"""A Debian bookworm minbase rootfs tarball for the tests, made once per machine with debootstrap.
+"""A Debian bookworm minbase rootfs tarball for the tests, made once per machine with debootstrap,
+and a realistic build context for it (a .deb made with dpkg-deb, a script, 2000 files).
 
 The only network here is the machine's Debian mirror, so its address is read
 from APT's own sources (one-line ``sources.list`` files and deb822
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import hashlib
 import os
+import pathlib
 import shutil
 import subprocess
 import tempfile
@@ -136,3 +139,90 @@ def _unmount_below(root: str) -> None:
         targets = [line.split()[1] for line in f]
     for target in sorted((t for t in targets if t == root or t.startswith(root + "/")), reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
+
+
+# -- a realistic build on that base (tests/root/test_build_debian.py, tests/cli/test_cli_build_vs_dockerd.py)
+
+BASE = "portside-test/debian:bookworm"
+EPOCH = "1700000000"
+TREE_DIRS, TREE_FILES = 40, 50  # 2000 small files
+
+DOCKERFILE = f"""\
+FROM {BASE}
+ARG SOURCE_DATE_EPOCH
+ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
+COPY portside-hello_1.0_all.deb /tmp/
+RUN dpkg --log=/dev/null -i /tmp/portside-hello_1.0_all.deb && rm /tmp/portside-hello_1.0_all.deb
+RUN useradd --create-home --uid 1234 --user-group --shell /bin/bash app
+COPY setup.sh /usr/local/bin/setup.sh
+RUN /usr/local/bin/setup.sh
+COPY tree/ /opt/tree/
+RUN rm /etc/motd && rm -rf /usr/share/doc /etc/apt/apt.conf.d && mkdir /etc/apt/apt.conf.d \\
+    && echo 'APT::Install-Recommends "false";' > /etc/apt/apt.conf.d/99local
+USER app
+WORKDIR /home/app
+RUN id -un > whoami && touch made-by-app
+CMD ["portside-hello"]
+"""
+
+SETUP_SH = """\
+#!/bin/bash
+# a build script as they come: loops, sed on a config file, links, ownership
+set -euo pipefail
+mkdir -p /srv/data
+for i in $(seq 1 100); do printf 'line %d\\n' "$i" > "/srv/data/item-$i.txt"; done
+sed -i 's/^PASS_MAX_DAYS.*/PASS_MAX_DAYS\\t90/' /etc/login.defs
+echo 'export APP_HOME=/home/app' > /etc/profile.d/app.sh
+ln -s /srv/data /srv/current
+ln /srv/data/item-1.txt /srv/data/first.txt
+chown -R app:app /srv/data
+portside-hello > /srv/hello.out
+"""
+
+STEPS = sum(1 for line in DOCKERFILE.splitlines() if not line.startswith(" "))  # a continuation is no step
+
+HELLO = "#!/bin/sh\necho \"hello from portside-hello $(cat /usr/share/portside-hello/version)\"\n"
+CONTROL = """\
+Package: portside-hello
+Version: 1.0
+Architecture: all
+Maintainer: portside tests <tests@portside.invalid>
+Description: a package made by the portside tests
+ It installs a script, a data file and a conffile; its postinst leaves a mark.
+"""
+POSTINST = "#!/bin/sh\nset -e\nmkdir -p /var/lib/portside-hello\necho \"configured $1\" > /var/lib/portside-hello/mark\n"
+
+
+def _make_deb(out: pathlib.Path, work: pathlib.Path) -> None:
+    pkg = work / "pkg"
+    files = {"usr/bin/portside-hello": (HELLO, 0o755), "usr/share/portside-hello/version": ("1.0\n", 0o644),
+             "etc/portside-hello.conf": ("greeting=hello\n", 0o644)}
+    for name, (text, mode) in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+        (pkg / name).chmod(mode)
+    (pkg / "DEBIAN").mkdir()
+    (pkg / "DEBIAN/control").write_text(CONTROL)
+    (pkg / "DEBIAN/conffiles").write_text("/etc/portside-hello.conf\n")
+    (pkg / "DEBIAN/md5sums").write_text("".join(
+        f"{hashlib.md5(text.encode()).hexdigest()}  {name}\n" for name, (text, _) in sorted(files.items())
+        if not name.startswith("etc/")))
+    (pkg / "DEBIAN/postinst").write_text(POSTINST)
+    (pkg / "DEBIAN/postinst").chmod(0o755)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(pkg), str(out)], check=True, capture_output=True,
+                   env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+
+
+def write_context(ctx: pathlib.Path, work: pathlib.Path) -> None:
+    """The build context of DOCKERFILE into ``ctx`` (``work``: a scratch directory for the package's tree)."""
+    if shutil.which("dpkg-deb") is None:
+        raise Unavailable("dpkg-deb is not installed")
+    _make_deb(ctx / "portside-hello_1.0_all.deb", work)
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / "setup.sh").write_text(SETUP_SH)
+    (ctx / "setup.sh").chmod(0o755)
+    for d in range(TREE_DIRS):
+        sub = ctx / "tree" / f"d{d:02}"
+        sub.mkdir(parents=True)
+        for i in range(TREE_FILES):
+            (sub / f"f{i:03}.txt").write_text(f"file {d}/{i}\n" * (i % 7 + 1))

@@ -13,7 +13,6 @@ gives the same image ID.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -32,54 +31,7 @@ from helpers import Daemon, mounts_under, remove_containers, start_daemon, stop_
 
 pytestmark = pytest.mark.root
 
-BASE = "portside-test/debian:bookworm"
-EPOCH = "1700000000"
-TREE_DIRS, TREE_FILES = 40, 50  # 2000 small files
-
-DOCKERFILE = f"""\
-FROM {BASE}
-ARG SOURCE_DATE_EPOCH
-ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
-COPY portside-hello_1.0_all.deb /tmp/
-RUN dpkg --log=/dev/null -i /tmp/portside-hello_1.0_all.deb && rm /tmp/portside-hello_1.0_all.deb
-RUN useradd --create-home --uid 1234 --user-group --shell /bin/bash app
-COPY --chmod=755 setup.sh /usr/local/bin/setup.sh
-RUN /usr/local/bin/setup.sh
-COPY tree/ /opt/tree/
-RUN rm /etc/motd && rm -rf /usr/share/doc /etc/apt/apt.conf.d && mkdir /etc/apt/apt.conf.d \\
-    && echo 'APT::Install-Recommends "false";' > /etc/apt/apt.conf.d/99local
-USER app
-WORKDIR /home/app
-RUN id -un > whoami && touch made-by-app
-CMD ["portside-hello"]
-"""
-
-SETUP_SH = """\
-#!/bin/bash
-# a build script as they come: loops, sed on a config file, links, ownership
-set -euo pipefail
-mkdir -p /srv/data
-for i in $(seq 1 100); do printf 'line %d\\n' "$i" > "/srv/data/item-$i.txt"; done
-sed -i 's/^PASS_MAX_DAYS.*/PASS_MAX_DAYS\\t90/' /etc/login.defs
-echo 'export APP_HOME=/home/app' > /etc/profile.d/app.sh
-ln -s /srv/data /srv/current
-ln /srv/data/item-1.txt /srv/data/first.txt
-chown -R app:app /srv/data
-portside-hello > /srv/hello.out
-"""
-
-STEPS = sum(1 for line in DOCKERFILE.splitlines() if not line.startswith(" "))  # a continuation is no step
-
-HELLO = "#!/bin/sh\necho \"hello from portside-hello $(cat /usr/share/portside-hello/version)\"\n"
-CONTROL = """\
-Package: portside-hello
-Version: 1.0
-Architecture: all
-Maintainer: portside tests <tests@portside.invalid>
-Description: a package made by the portside tests
- It installs a script, a data file and a conffile; its postinst leaves a mark.
-"""
-POSTINST = "#!/bin/sh\nset -e\nmkdir -p /var/lib/portside-hello\necho \"configured $1\" > /var/lib/portside-hello/mark\n"
+BASE, EPOCH, STEPS, TREE_DIRS, TREE_FILES = debian.BASE, debian.EPOCH, debian.STEPS, debian.TREE_DIRS, debian.TREE_FILES
 
 
 @pytest.fixture(scope="session")
@@ -96,39 +48,13 @@ def debian_tar() -> str:
     return path
 
 
-def _make_deb(out: pathlib.Path, work: pathlib.Path) -> None:
-    pkg = work / "pkg"
-    files = {"usr/bin/portside-hello": (HELLO, 0o755), "usr/share/portside-hello/version": ("1.0\n", 0o644),
-             "etc/portside-hello.conf": ("greeting=hello\n", 0o644)}
-    for name, (text, mode) in files.items():
-        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
-        (pkg / name).write_text(text)
-        (pkg / name).chmod(mode)
-    (pkg / "DEBIAN").mkdir()
-    (pkg / "DEBIAN/control").write_text(CONTROL)
-    (pkg / "DEBIAN/conffiles").write_text("/etc/portside-hello.conf\n")
-    (pkg / "DEBIAN/md5sums").write_text("".join(
-        f"{hashlib.md5(text.encode()).hexdigest()}  {name}\n" for name, (text, _) in sorted(files.items())
-        if not name.startswith("etc/")))
-    (pkg / "DEBIAN/postinst").write_text(POSTINST)
-    (pkg / "DEBIAN/postinst").chmod(0o755)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(pkg), str(out)], check=True, capture_output=True,
-                   env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
-
-
 @pytest.fixture(scope="module")
 def context_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("dpkg-deb is not installed")
     ctx = tmp_path_factory.mktemp("debian-ctx")
-    _make_deb(ctx / "portside-hello_1.0_all.deb", tmp_path_factory.mktemp("deb"))
-    (ctx / "Dockerfile").write_text(DOCKERFILE)
-    (ctx / "setup.sh").write_text(SETUP_SH)
-    for d in range(TREE_DIRS):
-        sub = ctx / "tree" / f"d{d:02}"
-        sub.mkdir(parents=True)
-        for i in range(TREE_FILES):
-            (sub / f"f{i:03}.txt").write_text(f"file {d}/{i}\n" * (i % 7 + 1))
+    try:
+        debian.write_context(ctx, tmp_path_factory.mktemp("deb"))
+    except debian.Unavailable as e:
+        pytest.skip(str(e))
     return ctx
 
 
