@@ -318,15 +318,15 @@ class _Run:
         c = state.config
         args = list(instr.args)
         if keyword == "ARG":
-            for name, value in self._arg_defs(instr, self._env(state)):
+            defs = self._arg_defs(instr, self._env(state))
+            for name, value in defs:
                 if value is None and name in self.meta:
                     value = self.meta[name]
                 state.args[name] = self._arg_value(name, value)
             if state.image is None:
                 return  # an ARG before anything else in a scratch stage: nothing to commit yet
-            shown = instr.original.strip()
-            shown = shown[3:].strip() if shown[:3].upper() == "ARG" else shown
-            self._metadata(state, f"ARG {shown}")
+            # the history has each name and its default as the Dockerfile gives it, unquoted (moby's dispatchArg)
+            self._metadata(state, "ARG " + " ".join(n if v is None else f"{n}={v}" for n, v in defs))
             return
         if keyword in ("CMD", "ENTRYPOINT"):
             command = args if instr.json_form else [*self._shell(state), " ".join(args)]
