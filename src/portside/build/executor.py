@@ -351,12 +351,13 @@ class _Run:
                     c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
             shown = f"{keyword} " + " ".join(f"{k}={v}" for k, v in pairs)
         elif keyword == "EXPOSE":
-            ports = [p for w in " ".join(args).split() for p in self._expand(state, w).split()]  # $P="80 443"
+            # moby sorts the words as written, then expands each (EXPOSE $P with P="80 443" gives two)
+            ports = [p for w in sorted(" ".join(args).split()) for p in self._expand(state, w).split()]
             exposed = dict(c.get("ExposedPorts") or {})
             for p in ports:
                 exposed.update(dict.fromkeys(_port_specs(p), {}))
             c["ExposedPorts"] = exposed
-            shown = "EXPOSE " + " ".join(sorted(ports))  # the words as written, sorted (moby)
+            shown = "EXPOSE " + " ".join(ports)
         elif keyword == "VOLUME":
             paths = args if instr.json_form else " ".join(args).split()
             volumes = dict(c.get("Volumes") or {})
