@@ -425,7 +425,7 @@ class _Run:
             argv = _heredoc_argv(self._shell(state), instr)
             shown_cmd = " ".join(argv)
         arg_env = self._build_arg_env(state)
-        history_args = [a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS]
+        history_args = sorted(a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS)  # moby sorts them
         created_by = f"|{len(history_args)} {' '.join(history_args)} {shown_cmd}" if history_args else shown_cmd
         key = step_key(state.image.id, created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
