@@ -224,6 +224,23 @@ ENTRYPOINT echo entry
         "one.txt": "1\n",
     }, {}),
 
+    "go-formats": ({
+        "Dockerfile": """\
+ARG META=meta
+FROM busybox
+ARG P="80 443"
+ARG GIVEN
+ENV Q="with \\"quotes\\"" EMPTY=""
+LABEL empty="" tabbed="a\tb"
+CMD ["echo", "tab\\there", "é", "back\\\\slash"]
+HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2h --retries=65 CMD wget -q -O - http://localhost/ || exit 1
+EXPOSE $P
+VOLUME $Q /data/$GIVEN
+RUN echo "[$META] [$GIVEN]" > /scope
+STOPSIGNAL SIGKILL
+""",
+    }, {"GIVEN": "given"}),
+
     "run-deletes": ({
         "Dockerfile": """\
 FROM busybox
