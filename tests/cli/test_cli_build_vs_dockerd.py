@@ -514,3 +514,17 @@ def test_the_debian_build_as_dockerd(portside_engine: Engine, dockerd_engine: En
         images[engine.name] = _saved(engine, iid.read_text(), tmp_path)
     assert len(steps["portside"]) == debian.STEPS and steps["portside"] == steps["dockerd"]
     _same_images(images["portside"], images["dockerd"], {})
+
+
+def test_chown_user_without_group(portside_engine: Engine, dockerd_engine: Engine, tmp_path: pathlib.Path) -> None:
+    """``--chown=<user>``: dockerd 20.10's classic builder looks up a group of the same name (busybox has no group
+    ``nobody``: an error); portside takes the user's primary group, as BuildKit does. A deliberate difference."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY --chown=nobody Dockerfile /x\n")
+    r = dockerd_engine.cli("build", str(tmp_path), check=False)
+    assert (r.returncode, r.stderr.decode().strip().splitlines()[-1]) == (
+        1, "unable to convert uid/gid chown string to host mapping: can't find gid for group nobody: "
+           "no such group: nobody")
+    iid = tmp_path / "iid"
+    portside_engine.cli("build", "--iidfile", str(iid), str(tmp_path))
+    r = portside_engine.cli("run", "--rm", iid.read_text(), "stat", "-c", "%u:%g", "/x")
+    assert r.stdout == b"65534:65534\n"
