@@ -190,7 +190,8 @@ Maintainer: portside tests <tests@portside.invalid>
 Description: a package made by the portside tests
  It installs a script, a data file and a conffile; its postinst leaves a mark.
 """
-POSTINST = "#!/bin/sh\nset -e\nmkdir -p /var/lib/portside-hello\necho \"configured $1\" > /var/lib/portside-hello/mark\n"
+POSTINST = ("#!/bin/sh\nset -e\nmkdir -p /var/lib/portside-hello\n"
+            "echo \"configured $1\" > /var/lib/portside-hello/mark\n")
 
 
 def _make_deb(out: pathlib.Path, work: pathlib.Path) -> None:

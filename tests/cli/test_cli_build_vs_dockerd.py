@@ -145,10 +145,12 @@ COPY tree/empty /was-empty
         "setuid": ("#!/bin/sh\n", 0o4755), "modes/group-writable": ("g", 0o775), "modes/setgid": ("s", 0o2755),
         "modes/private": ("p", 0o600), "modes/world-writable": ("w", 0o666), "modes/read-only": ("r", 0o444),
         "modes/others-exec": ("o", 0o701), "modes/d700": Dir(0o700), "modes/d700/f": "f", "modes/d1777": Dir(0o1777),
-        "modes/d1777/f": "f", "modes/d775": Dir(0o775), "modes/d2755": Dir(0o2755), "modes/d2755/f": "f", "name with spaces.txt": "s",
+        "modes/d1777/f": "f", "modes/d775": Dir(0o775), "modes/d2755": Dir(0o2755), "modes/d2755/f": "f",
+        "name with spaces.txt": "s",
         "tree/private/x": ("x", 0o600), "tree/.hidden": "h", "tree/empty/.keep": "",
         "arch.tar": _tar({"t/a.txt": b"A\n"}),
-        "packed.tar.xz": lzma.compress(_tar({"xz/a": b"xz\n"})), "packed.tar.bz2": bz2.compress(_tar({"bz/a": b"bz\n"})),
+        "packed.tar.xz": lzma.compress(_tar({"xz/a": b"xz\n"})),
+        "packed.tar.bz2": bz2.compress(_tar({"bz/a": b"bz\n"})),
     }, {}),
 
     "users-and-dirs": ({

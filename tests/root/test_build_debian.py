@@ -144,7 +144,8 @@ def test_user_workdir_and_files_made_as_the_user(built: Built) -> None:
 
 def test_the_script_s_work(built: Built) -> None:
     out = sh(built, "ls /srv/data | wc -l; readlink /srv/current; stat -c '%U %h' /srv/data/item-7.txt "
-                    "/srv/data/first.txt; cat /srv/data/item-42.txt /srv/hello.out; grep ^PASS_MAX_DAYS /etc/login.defs;"
+                    "/srv/data/first.txt; cat /srv/data/item-42.txt /srv/hello.out;"
+                    " grep ^PASS_MAX_DAYS /etc/login.defs;"
                     " cat /etc/profile.d/app.sh")
     assert out == ("101\n/srv/data\napp 1\napp 2\nline 42\nhello from portside-hello 1.0\nPASS_MAX_DAYS\t90\n"
                    "export APP_HOME=/home/app\n")

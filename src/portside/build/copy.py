@@ -66,7 +66,8 @@ def content_hash(sources: list[Source]) -> str:
     h = hashlib.sha256()
     for source in sources:
         for rel, path, st in _walk(source):
-            h.update(f"{source.rel}\0{source.name}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+            h.update(f"{source.rel}\0{source.name}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0"
+                     f"{stat.S_IMODE(st.st_mode)}\0".encode())
             if stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode())
             elif stat.S_ISREG(st.st_mode):
