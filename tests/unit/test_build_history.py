@@ -9,7 +9,8 @@ from portside.build import history
 
 @pytest.mark.parametrize("ns, text", [
     (0, "0s"), (1, "1ns"), (1_100, "1.1µs"), (2_200_000, "2.2ms"), (500_000_000, "500ms"), (1_000_000_000, "1s"),
-    (90_000_000_000, "1m30s"), (7_200_000_000_000, "2h0m0s"), (3_723_500_000_000, "1h2m3.5s"), (-1_500_000_000, "-1.5s"),
+    (90_000_000_000, "1m30s"), (7_200_000_000_000, "2h0m0s"), (3_723_500_000_000, "1h2m3.5s"),
+    (-1_500_000_000, "-1.5s"),
 ])
 def test_go_duration(ns: int, text: str) -> None:
     assert history.go_duration(ns) == text
