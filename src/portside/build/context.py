@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from portside.archive.rootpath import Root, clean
+from portside.build import dockerignore
 from portside.errors import InvalidArgument, NotFound
 from portside.readers import Reader
 
@@ -88,6 +89,38 @@ def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | Non
     if member.isreg():
         return filtered.replace(mode=member.mode & 0o777, deep=False)
     return filtered
+
+
+def drop_ignored_build_files(directory: str, dockerfile: str) -> None:
+    """The Dockerfile and .dockerignore come with the context even when .dockerignore excludes them (the
+    daemon needs them); once read, those it excludes are removed so that COPY does not copy them.
+
+    Docker's .dockerignore documentation; moby's removeDockerfile.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        root = Root(fd)
+        try:
+            with root.lookup("/.dockerignore", follow=True) as entry:
+                if not stat.S_ISREG(entry.st.st_mode):
+                    return
+                with open(entry.open(os.O_RDONLY), "rb") as f:
+                    text = f.read(1 << 20).decode(errors="replace")
+        except OSError:
+            return  # none: nothing is excluded
+        patterns = dockerignore.read(text)
+        for name in (".dockerignore", dockerfile):
+            rel = clean("/" + name).lstrip("/")
+            if not rel or not dockerignore.excluded(patterns, rel):
+                continue
+            try:
+                with root.lookup("/" + rel, follow=False) as entry:
+                    if not stat.S_ISDIR(entry.st.st_mode):
+                        os.unlink(entry.name, dir_fd=entry.parent_fd)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 from portside.build import dockerfile, history, shellwords
 from portside.build.cache import BuildCache, step_key
-from portside.build.context import Source, SourceTree
+from portside.build.context import Source, SourceTree, drop_ignored_build_files
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
 from portside.build.run import RunFailed, RunStep, run_step
@@ -100,6 +100,7 @@ class Builder:
             raise InvalidArgument(f"platform {opts.platform} is not supported: this host builds "
                                   f"linux/{host_architecture()}")
         text = _read_dockerfile(context_dir, opts.dockerfile)
+        drop_ignored_build_files(context_dir, opts.dockerfile or "Dockerfile")
         parsed = dockerfile.parse(text, opts.dockerfile)
         run = _Run(self, parsed, opts, SourceTree(context_dir), say)
         image_id = run.execute()
