@@ -243,6 +243,12 @@ STOPSIGNAL SIGKILL
 """,
     }, {"GIVEN": "given"}),
 
+    "ignored-dockerfile": ({
+        "Dockerfile": "FROM busybox\nCOPY . /ctx/\n",
+        ".dockerignore": "Dockerfile\n.dockerignore\n*.log\n",
+        "kept.txt": "k", "dropped.log": "d",
+    }, {}),
+
     "run-deletes": ({
         "Dockerfile": """\
 FROM busybox
