@@ -249,6 +249,27 @@ STOPSIGNAL SIGKILL
         "kept.txt": "k", "dropped.log": "d",
     }, {}),
 
+    "more-paths": ({
+        "Dockerfile": """\
+FROM busybox AS src
+RUN mkdir -p /real/sub && echo r > /real/sub/f && ln -s /real /link && ln -s f /real/sub/lf
+FROM busybox
+RUN mkdir -p /opt/existing && echo old > /opt/existing/keep && ln -s /opt/existing /opt/ln-dir \\
+    && echo t > /target-file && ln -s /target-file /ln-file
+COPY --from=src /link /from-link/
+COPY --from=src /link/sub/lf /lf-followed
+ADD arch.tar /opt/existing/
+COPY one.txt /opt/ln-dir/
+COPY one.txt /ln-file
+WORKDIR /w/a
+WORKDIR ../b/./c/..
+USER nobody
+WORKDIR /made-for-nobody
+RUN pwd > /tmp/pwd
+""",
+        "one.txt": "1\n", "arch.tar": _tar({"inside/a.txt": b"A\n"}),
+    }, {}),
+
     "run-deletes": ({
         "Dockerfile": """\
 FROM busybox
