@@ -97,6 +97,12 @@ def minbase_tarball(cache_dir: str = CACHE_DIR) -> tuple[str, float]:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
         if os.path.exists(path):
             return path, 0.0  # another run made it while this one waited
+        for stale in glob.glob(os.path.join(cache_dir, "debootstrap-*")) + glob.glob(path + ".*.tmp"):
+            _unmount_below(os.path.join(stale, "root"))  # left by a run that was killed: the lock is ours now
+            if os.path.isdir(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                os.unlink(stale)
         started = time.monotonic()
         _make(path, cache_dir)
         return path, time.monotonic() - started
