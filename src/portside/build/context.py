@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from portside.archive.rootpath import Root, clean
+from portside.build import dockerignore
 from portside.errors import InvalidArgument, NotFound
 from portside.readers import Reader
 
@@ -70,11 +71,15 @@ def extract(untrusted_tar: Reader, parent: str) -> str:
 
 
 def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's contexts.
+    """tarfile's ``data`` filter, except that a symlink may point anywhere (even ``/etc``), as in Docker's
+    contexts, and that permissions are kept as sent, since COPY copies them.
 
     A symlink is only created, never followed here: every later entry still has
     to resolve inside ``dest`` (the data filter checks that through the links made
     so far), and COPY resolves sources inside the context (archive.rootpath).
+    Modes: dockerd keeps a directory's whole mode (sticky and setgid too) and a
+    file's permission bits (group and other write too) but not its setuid/setgid;
+    the data filter would drop write bits and make directories 0755.
     """
     if member.issym():
         real = os.path.realpath(dest)
@@ -82,7 +87,44 @@ def _context_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | Non
         if parent != real and not parent.startswith(real + os.sep):
             raise tarfile.OutsideDestinationError(member, parent)
         return tarfile.tar_filter(member, dest)
-    return tarfile.data_filter(member, dest)
+    filtered = tarfile.data_filter(member, dest)
+    if member.isdir():
+        return filtered.replace(mode=member.mode & 0o7777, deep=False)
+    if member.isreg():
+        return filtered.replace(mode=member.mode & 0o777, deep=False)
+    return filtered
+
+
+def drop_ignored_build_files(directory: str, dockerfile: str) -> None:
+    """The Dockerfile and .dockerignore come with the context even when .dockerignore excludes them (the
+    daemon needs them); once read, those it excludes are removed so that COPY does not copy them.
+
+    Docker's .dockerignore documentation; moby's removeDockerfile.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        root = Root(fd)
+        try:
+            with root.lookup("/.dockerignore", follow=True) as entry:
+                if not stat.S_ISREG(entry.st.st_mode):
+                    return
+                with open(entry.open(os.O_RDONLY), "rb") as f:
+                    text = f.read(1 << 20).decode(errors="replace")
+        except OSError:
+            return  # none: nothing is excluded
+        patterns = dockerignore.read(text)
+        for name in (".dockerignore", dockerfile):
+            rel = clean("/" + name).lstrip("/")
+            if not rel or not dockerignore.excluded(patterns, rel):
+                continue
+            try:
+                with root.lookup("/" + rel, follow=False) as entry:
+                    if not stat.S_ISDIR(entry.st.st_mode):
+                        os.unlink(entry.name, dir_fd=entry.parent_fd)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,7 @@ class Source:
     is_dir: bool
     mtime: int | None = None    # the file's own mtime in the image (a download's Last-Modified), else the copy's
     extract: bool = True        # ADD may unpack it when it is a tar (a download never is, as in moby)
+    name: str = ""  # the name a file is copied as: the last part of the path as given (a symlink's, not its target's)
 
 
 class SourceTree:
@@ -121,7 +164,7 @@ class SourceTree:
                 where = "build context or excluded by .dockerignore" if self.what == "build context" else self.what
                 raise NotFound(f"{keyword} failed: file not found in {where}: stat {untrusted_pattern}: "
                                "file does not exist") from None
-            return [Source(path, rel, stat.S_ISDIR(st.st_mode))]
+            return [Source(path, rel, stat.S_ISDIR(st.st_mode), name=os.path.basename(pattern))]
         found = [s for s in self._walk() if _match(pattern, s.rel)]
         if not found:
             raise NotFound(f"{keyword} failed: no source files were specified")

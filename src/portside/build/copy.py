@@ -60,11 +60,16 @@ def parse_chmod(value: str) -> int | None:
 
 
 def content_hash(sources: list[Source]) -> str:
-    """What the cache compares for COPY/ADD: every file's name, type, mode, link target and content."""
+    """What the cache compares for COPY/ADD: every file's name, type, mode, link target and content.
+
+    Shown in the history as the classic builder does (``file:``, ``dir:`` or ``multi:`` and a hash: not
+    the same hash as Docker's, which sums tar headers).
+    """
     h = hashlib.sha256()
     for source in sources:
         for rel, path, st in _walk(source):
-            h.update(f"{source.rel}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+            h.update(f"{source.rel}\0{source.name}\0{rel}\0{stat.S_IFMT(st.st_mode)}\0"
+                     f"{stat.S_IMODE(st.st_mode)}\0".encode())
             if stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode())
             elif stat.S_ISREG(st.st_mode):
@@ -74,7 +79,9 @@ def content_hash(sources: list[Source]) -> str:
             h.update(b"\n")
         if source.mtime is not None:  # a download's mtime is part of the layer
             h.update(f"mtime {source.mtime}\n".encode())
-    return "sha256:" + h.hexdigest()
+    # the classic builder's kinds of source: one file, one directory, several
+    kind = "multi" if len(sources) != 1 else "dir" if sources[0].is_dir else "file"
+    return f"{kind}:{h.hexdigest()}"
 
 
 def _walk(source: Source) -> Iterator[tuple[str, str, os.stat_result]]:
@@ -129,8 +136,8 @@ def copy_into(root_fd: int, sources: list[Source], untrusted_dest: str, workdir:
                     parents(dest, itself=True)
                     tars.append((source.path, dest))
                 else:
-                    name = (f"{dest}/{os.path.basename(source.rel)}" if dest else os.path.basename(source.rel)) \
-                        if is_dir else dest
+                    base = source.name or os.path.basename(source.rel)
+                    name = (f"{dest}/{base}" if dest else base) if is_dir else dest
                     if not name:
                         raise InvalidArgument(f"{opts.keyword} failed: cannot copy a file to /")
                     parents(name, itself=False)
@@ -181,9 +188,16 @@ def _owner(root: Root, spec: str) -> tuple[int, int]:
         except OSError:
             return None
     user, _, group = spec.partition(":")
-    uid, gid, _ = resolve_user(user, text("/etc/passwd"), text("/etc/group"))
+    mapping = "unable to convert uid/gid chown string to host mapping"  # dockerd's words
+    try:
+        uid, gid, _ = resolve_user(user, text("/etc/passwd"), text("/etc/group"))
+    except InvalidArgument:
+        raise InvalidArgument(f"{mapping}: can't find uid for user {user}: no such user: {user}") from None
     if group:
-        _, gid, _ = resolve_user(f"{user}:{group}", text("/etc/passwd"), text("/etc/group"))
+        try:
+            _, gid, _ = resolve_user(f"{user}:{group}", text("/etc/passwd"), text("/etc/group"))
+        except InvalidArgument:
+            raise InvalidArgument(f"{mapping}: can't find gid for group {group}: no such group: {group}") from None
     return uid, gid
 
 

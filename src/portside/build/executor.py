@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portside.build import dockerfile, shellwords
+from portside.build import dockerfile, history, shellwords
 from portside.build.cache import BuildCache, step_key
-from portside.build.context import Source, SourceTree
+from portside.build.context import Source, SourceTree, drop_ignored_build_files
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
 from portside.build.remote import Downloads, is_url
@@ -106,6 +106,7 @@ class Builder:
             raise InvalidArgument(f"platform {opts.platform} is not supported: this host builds "
                                   f"linux/{host_architecture()}")
         text = _read_dockerfile(context_dir, opts.dockerfile)
+        drop_ignored_build_files(context_dir, opts.dockerfile or "Dockerfile")
         parsed = dockerfile.parse(text, opts.dockerfile)
         run = _Run(self, parsed, opts, SourceTree(context_dir), say)
         image_id = run.execute()
@@ -192,18 +193,23 @@ class _Run:
 
     def _execute(self) -> str:
         needed = self._stages_needed()
-        self.total = sum(1 + len(self.df.stages[i].instructions) for i in needed)
+        # moby adds one LABEL step per --label, sorted, at the end of the target stage
+        self.total = sum(1 + len(self.df.stages[i].instructions) for i in needed) + len(self.opts.labels) \
+            + len(self.df.meta_args)
         self.step = 0
+        for instr in self.df.meta_args:  # steps of their own in the classic builder's output (no image)
+            self._announce(instr)
         image_id = ""
         for index in needed:
             image_id = self._stage(self.df.stages[index])
             self.stage_images[index] = image_id
-        if self.opts.labels:
+        for key, value in sorted(self.opts.labels.items()):
+            self.step += 1
+            self.say(f"Step {self.step}/{self.total} : LABEL {key}={value}\n")
             image = self.b.images.load_image(image_id)
             config = dict(image.config.config)
-            config["Labels"] = dict(sorted({**(config.get("Labels") or {}), **self.opts.labels}.items()))
-            shown = " ".join(f'"{k}"="{v}"' for k, v in sorted(self.opts.labels.items()))
-            image_id = self._metadata(_State(image, config), f"LABEL {shown}")
+            config["Labels"] = dict(sorted({**(config.get("Labels") or {}), key: value}.items()))
+            image_id = self._metadata(_State(image, config), f"LABEL {key}={value}")
         return image_id
 
     def _announce(self, instr: "dockerfile.Instruction") -> None:
@@ -221,6 +227,8 @@ class _Run:
         else:
             image = self._image(base)
         state = _State(image, dict(image.config.config) if image is not None else {"Env": [DEFAULT_PATH]})
+        if not any(e.partition("=")[0] == "PATH" for e in state.config.get("Env") or []):
+            state.config["Env"] = [*(state.config.get("Env") or []), DEFAULT_PATH]  # moby's setDefaultPath
         if image is not None:
             self.say(f" ---> {_short(image.id)}\n")
         triggers = list(state.config.get("OnBuild") or [])
@@ -314,7 +322,7 @@ class _Run:
         return Commit(config=dict(state.config), created_by=created_by, created=self.created)
 
     def _metadata(self, state: _State, shown: str) -> str:
-        created_by = f"/bin/sh -c #(nop)  {shown}"
+        created_by = history.metadata(self._shell(state), shown)
         key = step_key(state.image.id if state.image else "", created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
         image_id = cached or commit_config(self.b.images, state.image, self._commit(state, created_by))
@@ -325,15 +333,15 @@ class _Run:
         c = state.config
         args = list(instr.args)
         if keyword == "ARG":
-            for name, value in self._arg_defs(instr, self._env(state)):
+            defs = self._arg_defs(instr, self._env(state))
+            for name, value in defs:
                 if value is None and name in self.meta:
                     value = self.meta[name]
                 state.args[name] = self._arg_value(name, value)
             if state.image is None:
                 return  # an ARG before anything else in a scratch stage: nothing to commit yet
-            shown = instr.original.strip()
-            shown = shown[3:].strip() if shown[:3].upper() == "ARG" else shown
-            self._metadata(state, f"ARG {shown}")
+            # the history has each name and its default as the Dockerfile gives it, unquoted (moby's dispatchArg)
+            self._metadata(state, "ARG " + " ".join(n if v is None else f"{n}={v}" for n, v in defs))
             return
         if keyword in ("CMD", "ENTRYPOINT"):
             command = args if instr.json_form else [*self._shell(state), " ".join(args)]
@@ -342,7 +350,7 @@ class _Run:
                 state.cmd_set = True
             elif not state.cmd_set:
                 c["Cmd"] = None  # moby: an ENTRYPOINT drops the CMD the base image had
-            shown = f"{keyword} {json.dumps(command)}"
+            shown = f"{keyword} {history.go_quote_list(command)}"
         elif keyword in ("ENV", "LABEL"):
             pairs = dockerfile.expanded_pairs(instr, self._env(state), escape=self.df.escape)
             for key, value in pairs:
@@ -356,21 +364,22 @@ class _Run:
                     c["Env"] = env
                 else:
                     c["Labels"] = dict(sorted({**(c.get("Labels") or {}), key: value}.items()))  # Go: a map
-            shown = f"{keyword} " + " ".join(f"{k}={v}" if keyword == "ENV" else f'"{k}"="{v}"' for k, v in pairs)
+            shown = f"{keyword} " + " ".join(f"{k}={v}" for k, v in pairs)
         elif keyword == "EXPOSE":
-            ports = [self._expand(state, w) for w in " ".join(args).split()]
+            # moby sorts the words as written, then expands each (EXPOSE $P with P="80 443" gives two)
+            ports = [p for w in sorted(" ".join(args).split()) for p in self._expand(state, w).split()]
             exposed = dict(c.get("ExposedPorts") or {})
             for p in ports:
-                exposed[p if "/" in p else f"{p}/tcp"] = {}
+                exposed.update(dict.fromkeys(_port_specs(p), {}))
             c["ExposedPorts"] = exposed
-            shown = "EXPOSE " + " ".join(sorted(exposed))
+            shown = "EXPOSE " + " ".join(ports)
         elif keyword == "VOLUME":
             paths = args if instr.json_form else " ".join(args).split()
             volumes = dict(c.get("Volumes") or {})
             for p in paths:
                 volumes[self._expand(state, p)] = {}
             c["Volumes"] = volumes
-            shown = f"VOLUME {json.dumps([self._expand(state, p) for p in paths])}"
+            shown = f"VOLUME {history.go_list([self._expand(state, p) for p in paths])}"
         elif keyword == "USER":
             c["User"] = self._expand(state, " ".join(args).strip())
             shown = f"USER {c['User']}"
@@ -382,7 +391,7 @@ class _Run:
                 raise BuildError(f"dockerfile parse error line {instr.line}: SHELL requires the arguments to be "
                                  "in JSON form")
             c["Shell"] = args
-            shown = f"SHELL {json.dumps(args)}"
+            shown = f"SHELL {history.go_list(args)}"
         elif keyword == "ONBUILD":
             inner = instr.onbuild.original.strip() if instr.onbuild is not None else " ".join(args)
             c["OnBuild"] = [*(c.get("OnBuild") or []), inner]
@@ -391,7 +400,7 @@ class _Run:
             shown = f"MAINTAINER {' '.join(args)}"
         else:  # HEALTHCHECK
             c["Healthcheck"] = self._healthcheck(instr)
-            shown = f"HEALTHCHECK {json.dumps(c['Healthcheck'])}"
+            shown = f"HEALTHCHECK {history.healthcheck(c['Healthcheck'])}"
         self._metadata(state, shown)
 
     def _healthcheck(self, instr: "dockerfile.Instruction") -> dict[str, Any]:
@@ -431,7 +440,7 @@ class _Run:
             argv = _heredoc_argv(self._shell(state), instr)
             shown_cmd = " ".join(argv)
         arg_env = self._build_arg_env(state)
-        history_args = [a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS]
+        history_args = sorted(a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS)  # moby sorts them
         created_by = f"|{len(history_args)} {' '.join(history_args)} {shown_cmd}" if history_args else shown_cmd
         key = step_key(state.image.id, created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
@@ -498,7 +507,7 @@ class _Run:
                     f"{'--chown=' + opts.owner + ' ' if opts.owner else ''}" \
                     f"{'--chmod=' + flags['chmod'] + ' ' if flags.get('chmod') else ''}" \
                     f"{files} in {dest}"
-            created_by = f"/bin/sh -c #(nop) {shown} "
+            created_by = history.file_step(self._shell(state), shown) + " "
             parent = state.image
             key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
             cached = self._cached(key)
@@ -522,7 +531,7 @@ class _Run:
             path = os.path.join(state.config.get("WorkingDir") or "/", path)
         path = os.path.normpath(path)
         state.config["WorkingDir"] = path
-        created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
+        created_by = history.file_step(self._shell(state), f"WORKDIR {path}")
         parent = state.image
         key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
         cached = self._cached(key)
@@ -591,6 +600,19 @@ def _reference(tag: str) -> Reference:
     if ref.digest is not None:
         raise InvalidArgument("refusing to create a tag with a digest reference")
     return ref if ref.tag is not None else ref.with_tag("latest")
+
+
+def _port_specs(spec: str) -> list[str]:
+    """EXPOSE's word as nat.ParsePortSpecs reads it: ``[ip:[host]:]port[-end][/proto]``, a range giving each port."""
+    port, _, proto = spec.rpartition(":")[2].partition("/")
+    start, _, end = port.partition("-")
+    if not start.isdigit() or (end and not end.isdigit()) or not 0 <= int(start) <= 65535 or \
+            (end and not int(start) <= int(end) <= 65535):
+        raise BuildError(f"Invalid containerPort: {spec}")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise BuildError(f"Invalid proto: {proto}")
+    return [f"{n}/{proto}" for n in range(int(start), int(end or start) + 1)]
 
 
 def _short(image_id: str) -> str:

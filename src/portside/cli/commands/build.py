@@ -162,7 +162,7 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
         resp = ctx.client.request("POST", "/build", query, body=body, headers=headers)
     except ContextChanged as e:
         raise CLIError(f"unable to prepare context: {e}") from None
-    image_id = ""
+    image_id = streamed = ""
     for message in resp.iter_json():
         if "errorDetail" in message or "error" in message:
             detail = message.get("errorDetail") or {}
@@ -172,10 +172,13 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
             image_id = message["aux"].get("ID", image_id)
         if "stream" in message:
             ctx.out(message["stream"])
+            streamed += message["stream"] if opts.quiet else ""
         elif "status" in message:  # a base image's pull, as `docker pull` shows it
             from portside.cli.commands.formatting import display_json_message
 
             ctx.out(display_json_message(message))
+    if opts.quiet and not image_id:
+        image_id = streamed.strip()  # dockerd's classic builder sends no aux with q: the output is the ID
     if opts.iidfile and image_id:
         with open(opts.iidfile, "w") as f:
             f.write(image_id)
