@@ -10,6 +10,8 @@ same inputs give the same diff ID). RUN uses a container's snapshot instead
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
 import secrets
 import tempfile
@@ -35,14 +37,21 @@ def fs_step(images: ImageService, parent: Image | None, scratch: str, change: Ca
             change(root_fd)
         return commit_upper(images, parent, images.snapshots.upper_path(key), commit, clamp_mtime=clamp_mtime)
     finally:
-        images.snapshots.remove(key)
+        images.snapshots.remove(key, background=True)
 
 
 @contextlib.contextmanager
 def _mounted(mounts: list[Mount], scratch: str) -> Iterator[int]:
+    global _volatile
     target = tempfile.mkdtemp(prefix="mnt-", dir=scratch)
     try:
-        mount_all(mounts, target)
+        try:
+            mount_all([_with_volatile(m) for m in mounts] if _volatile else mounts, target)
+        except OSError as e:
+            if not _volatile or e.errno != errno.EINVAL:
+                raise
+            _volatile = False  # a kernel before 5.10: overlayfs has no such option
+            mount_all(mounts, target)
         try:
             fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -53,6 +62,15 @@ def _mounted(mounts: list[Mount], scratch: str) -> Iterator[int]:
             unmount(target, detach=True)
     finally:
         os.rmdir(target)
+
+
+# volatile: no sync of the upper directory at unmount. It is read once into the new layer (stored and
+# synced by the image store), then thrown away: syncing it first cost ~15 ms per 10 MiB written.
+_volatile = True
+
+
+def _with_volatile(m: Mount) -> Mount:
+    return dataclasses.replace(m, options=(*m.options, "volatile")) if m.type == "overlay" else m
 
 
 def commit_upper(images: ImageService, parent: Image | None, upper: str, commit: Commit, *,

@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 from typing import Callable, Iterator, TypeVar
 
 from portside.errors import Conflict, NotFound
@@ -159,12 +160,18 @@ class OverlaySnapshotter:
     def upper_path(self, key: str) -> str:
         return os.path.join(self._active_path(key), "fs")
 
-    def remove(self, key: str) -> None:
+    def remove(self, key: str, *, background: bool = False) -> None:
+        """Remove snapshot ``key``: gone from the active ones at once; its files deleted now, or by a
+        thread when ``background`` (a build step's scratch: nobody waits for its megabytes to be freed;
+        a daemon stopped meanwhile leaves them in tmp/ for the next start's sweep)."""
         base = self._active_path(key)
         if os.path.isdir(base):
             doomed = os.path.join(self.tmp_dir, "rm-" + secrets.token_hex(8))
             os.rename(base, doomed)
-            _rmtree(doomed)
+            if background:
+                threading.Thread(target=_rmtree, args=(doomed,), name="snapshot-rm", daemon=True).start()
+            else:
+                _rmtree(doomed)
 
     def _active_path(self, key: str) -> str:
         if not key or "/" in key or key.startswith("."):
