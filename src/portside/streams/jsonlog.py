@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import select
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -543,5 +544,7 @@ class _Wakeup:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
+            # Closing an inotify descriptor waits for the kernel's SRCU grace period (~8 ms here):
+            # a thread does it, so a build step or a `logs -f` does not wait for it.
+            threading.Thread(target=os.close, args=(self._fd,), name="inotify-close", daemon=True).start()
             self._fd = -1
