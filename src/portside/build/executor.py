@@ -30,6 +30,7 @@ from typing import Any
 
 from portside.build import dockerfile, shellwords
 from portside.build.cache import BuildCache, step_key
+from portside.build.cachefrom import CacheFrom
 from portside.build.context import Source, SourceTree
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
@@ -68,6 +69,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     no_cache: bool = False
+    cache_from: tuple[str, ...] = ()   # images whose history may answer steps (build.cachefrom)
     remove: bool = True
     force_remove: bool = False
     platform: str = ""
@@ -125,6 +127,7 @@ class _Run:
         self.stage_images: dict[int, str] = {}
         self.created = format_rfc3339(opts.epoch * 1_000_000_000)
         self.meta: dict[str, str | None] = {}
+        self.cache_from = CacheFrom(builder.images, opts.cache_from) if opts.cache_from else None
         for instr in parsed.meta_args:
             for name, value in self._arg_defs(instr, {}):
                 self.meta[name] = self._arg_value(name, value)
@@ -283,10 +286,16 @@ class _Run:
                 out.append(f"{name}={value}")
         return out
 
-    def _cached(self, key: str) -> str | None:
+    def _cached(self, key: str, state: _State, created_by: str) -> str | None:
+        """The image of a cached step; ``state.config`` is already the config the step gives."""
         if self.opts.no_cache:
             return None
-        return self.b.cache.get(key)
+        found = self.b.cache.get(key)
+        if self.cache_from is None:
+            return found
+        if found is not None and self.cache_from.covers(found):
+            return found  # with cache-from images, the classic builder trusts only local hits inside them
+        return self.cache_from.lookup(state.image, created_by, state.config)
 
     def _finish(self, state: _State, key: str, image_id: str, cached: bool) -> None:
         if cached:
@@ -302,7 +311,7 @@ class _Run:
     def _metadata(self, state: _State, shown: str) -> str:
         created_by = f"/bin/sh -c #(nop)  {shown}"
         key = step_key(state.image.id if state.image else "", created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         image_id = cached or commit_config(self.b.images, state.image, self._commit(state, created_by))
         self._finish(state, key, image_id, bool(cached))
         return image_id
@@ -420,7 +429,7 @@ class _Run:
         history_args = [a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS]
         created_by = f"|{len(history_args)} {' '.join(history_args)} {shown_cmd}" if history_args else shown_cmd
         key = step_key(state.image.id, created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         if cached is None:
             env = list(state.config.get("Env") or [])
             names = {e.partition("=")[0] for e in env}
@@ -430,7 +439,7 @@ class _Run:
             try:
                 image_id = run_step(self.b.containers, state.image, step, self._commit(state, created_by),
                                     say=self.say, clamp_mtime=self.opts.epoch,
-                                    remove=self.opts.remove or self.opts.force_remove)
+                                    remove=self.opts.remove, force_remove=self.opts.force_remove)
             except RunFailed as e:
                 raise BuildError(e.message, e.code) from None
         self._finish(state, key, cached or image_id, bool(cached))
@@ -486,7 +495,7 @@ class _Run:
             created_by = f"/bin/sh -c #(nop) {shown} "
             parent = state.image
             key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
-            cached = self._cached(key)
+            cached = self._cached(key, state, created_by)
             if cached is None:
                 def change(root_fd: int) -> None:
                     try:
@@ -509,7 +518,7 @@ class _Run:
         created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
         parent = state.image
         key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         if cached is None:
             # moby makes the directory (owned by root) so that later steps and the result can use it
             def change(root_fd: int) -> None:
