@@ -83,7 +83,8 @@ def test_cache_from_after_save_rmi_load(daemon: Daemon, busybox_image: str, tmp_
     daemon.cli("save", "-o", saved, "src:1")
     daemon.cli("rmi", "src:1")  # its intermediate images go with it: the local cache has nothing left
     daemon.cli("load", "-i", saved)
-    out = daemon.cli("build", "--iidfile", str(tmp_path / "again"), "--cache-from", "nothere:1",
-                     "--cache-from", "src:1", str(ctx)).stdout.decode()
+    # docker's --cache-from is a StringSlice: repeatable, and comma-separated values are several images
+    out = daemon.cli("build", "--iidfile", str(tmp_path / "again"), "--cache-from", "nothere:1,src:1",
+                     "--cache-from", "other:2", str(ctx)).stdout.decode()
     assert out.count(" ---> Using cache\n") == 4 and " ---> Running in" not in out
     assert (tmp_path / "again").read_text() == iid.read_text()

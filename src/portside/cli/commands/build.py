@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from portside.build.dockerignore import Pattern, read as read_dockerignore, walk as walk_context
 from portside.units import human_size
-from portside.cli.commands.base import BOOL, LIST, STRING, STRING_ARRAY, Args, CLIError, Command, Context, Flag, \
+from portside.cli.commands.base import BOOL, LIST, STRING, STRING_SLICE, Args, CLIError, Command, Context, Flag, \
     Options, StatusError
 
 _TAR_MAGIC_OFFSET = 257
@@ -174,7 +174,7 @@ BUILD = Command(
     args=Args(1, 1),
     flags=(
         Flag("build-arg", None, LIST, "Set build-time variables"),
-        Flag("cache-from", None, STRING_ARRAY, "Images to consider as cache sources"),
+        Flag("cache-from", None, STRING_SLICE, "Images to consider as cache sources"),
         Flag("file", "f", STRING, "Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
         Flag("force-rm", None, BOOL, "Always remove intermediate containers"),
         Flag("iidfile", None, STRING, "Write the image ID to the file"),
