@@ -114,6 +114,7 @@ def test_missing_source_is_ignored_and_local_hits_need_a_source(daemon: Daemon, 
     status, lines = build(daemon, FILES, cachefrom=json.dumps(["nothere:1"]))
     assert status == 200 and cached_steps(lines) == [] and text(lines).count(" ---> Running in") == 2
     assert result(lines) == result(first)
+    assert "Could not look up nothere:1 for cache resolution, skipping" in daemon.log()
     # local hits inside a source count; a missing source next to it changes nothing
     status, lines = build(daemon, FILES, cachefrom=json.dumps(["nothere:1", "x:1"]))
     assert cached_steps(lines) == ALL_CACHED and result(lines) == result(first)

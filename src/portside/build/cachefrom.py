@@ -26,6 +26,7 @@ in the store is skipped silently, as dockerd does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ from portside.errors import PortsideError
 from portside.images.commit import Commit, child_config
 from portside.images.service import Image, ImageService, NewLayer
 from portside.oci.image import canonical_json
+
+log = logging.getLogger(__name__)
 
 _GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # a history entry without a date, as Go's encoder writes it
 
@@ -90,8 +93,9 @@ class CacheFrom:
         for ref in refs:
             try:
                 image = images.get(ref)
-            except PortsideError:
-                continue  # dockerd: "Could not look up ... for cache resolution, skipping"
+            except PortsideError as e:  # dockerd too only logs it
+                log.warning("Could not look up %s for cache resolution, skipping: %s", ref, e.message)
+                continue
             chain = _chain(image)
             if chain is not None and chain.length:
                 self.sources.append(chain)
