@@ -21,6 +21,7 @@ import pytest
 
 from tests.api.test_api_build import build, text
 from tests.helpers import Daemon, remove_containers, start_daemon, stop_daemon, stop_monitor
+from tests.registries import start_registry
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds run containers: needs root")
 
@@ -105,6 +106,33 @@ def test_fresh_root_rebuilds_nothing_and_gets_the_same_image(daemon_dirs: tuple[
         z_id = result(lines)
         assert z_id != x_id and step_ids(lines)[:3] == step_ids(first)[:3]
         assert other.cli("run", "--rm", "z:1", "sh", "-c", "echo $A; cat both").stdout == b"2\nF\none\n"
+
+
+def test_registry_round_trip(daemon_dirs: tuple[str, str, str], daemon: Daemon, busybox_image: str) -> None:
+    """Push from one root, pull into a fresh one, build with the pulled image as cache-from, push the result."""
+    base = os.path.dirname(daemon_dirs[0])
+    registry = start_registry(base)
+    try:
+        name = f"{registry.host}/cf/x:1"
+        status, first = build(daemon, FILES, t=name)
+        assert status == 200
+        daemon.cli("tag", "busybox:latest", f"{registry.host}/cf/busybox:latest")
+        digest = re.findall(r"digest: (sha256:[0-9a-f]{64})", daemon.cli("push", name).stdout.decode())
+        daemon.cli("push", f"{registry.host}/cf/busybox:latest")
+        with fresh_daemon(os.path.join(base, "b")) as other:
+            other.cli("pull", f"{registry.host}/cf/busybox:latest")
+            other.cli("tag", f"{registry.host}/cf/busybox:latest", "busybox:latest")
+            other.cli("pull", name)
+            status, lines = build(other, FILES, cachefrom=json.dumps([name]), t=f"{registry.host}/cf/y:1")
+            assert status == 200 and cached_steps(lines) == ALL_CACHED
+            assert result(lines) == result(first) and step_ids(lines) == step_ids(first)
+            # restored images are whole: runnable, and pushable (their layers are the pulled blobs)
+            assert other.cli("run", "--rm", f"{registry.host}/cf/y:1").stdout == b"F\none\n"
+            pushed = other.cli("push", f"{registry.host}/cf/y:1").stdout.decode()
+            assert "Mounted from cf/x" in pushed and "Pushed" not in pushed  # no layer had to be uploaded
+            assert re.findall(r"digest: (sha256:[0-9a-f]{64})", pushed) == digest  # the very same manifest
+    finally:
+        registry.stop()
 
 
 def test_missing_source_is_ignored_and_local_hits_need_a_source(daemon: Daemon, built: Any) -> None:
