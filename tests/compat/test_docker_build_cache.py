@@ -90,3 +90,23 @@ def test_same_as_dockerd(daemon, dockerd, docker_client, busybox_tar: str, tmp_p
         base.mkdir()
         results[name] = (cache_from_flow(cli, base), leftovers(cli, base))
     assert results["portside"] == results["dockerd"]
+
+
+def test_dockerd_built_image_as_cache_from(daemon, dockerd, docker_client, busybox_tar: str,
+                                           tmp_path: pathlib.Path) -> None:
+    """An image dockerd's classic builder made, loaded here: the steps whose history entries read alike hit."""
+    mine = docker_client(daemon.host)
+    mine("import", "-c", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+    mine("save", "-o", str(tmp_path / "busybox.tar"), "busybox:latest")
+    dockerd.cli("load", "-i", str(tmp_path / "busybox.tar"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nARG V=1\nRUN echo one > /one\nENV A=1\nWORKDIR /app\n"
+                                    "RUN echo $V > v\n")
+    dockerd.cli("build", "-t", "theirs:1", str(ctx), env=CLASSIC)
+    dockerd.cli("save", "-o", str(tmp_path / "theirs.tar"), "theirs:1")
+    mine("load", "-i", str(tmp_path / "theirs.tar"))
+    out = mine("build", "--cache-from", "theirs:1", "-t", "mine:1", str(ctx), env=CLASSIC).out
+    assert cached_steps(out) == [2, 3, 4, 5, 6] and "Running in" not in out
+    assert mine.image_id("mine:1") == dockerd.cli.image_id("theirs:1")  # the last step is the source itself
+    assert mine("run", "--rm", "mine:1", "cat", "/one", "/app/v").out == "one\n1\n"
