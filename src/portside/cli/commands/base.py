@@ -11,7 +11,6 @@ values or raise; nothing touches the daemon.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 TYPE_CHECKING = False
@@ -383,6 +382,10 @@ def _csv_fields(value: str) -> list[str]:
     """A StringSlice value as pflag reads it (Go's encoding/csv): ``a,"b,c"`` is two values, ``""`` none."""
     if value == "":
         return []
+    if "," not in value and '"' not in value:
+        return [value]
+    import csv  # here: csv brings re and collections, kept off the run path (tests/cli/test_cli_startup.py)
+
     try:
         return next(csv.reader([value], strict=True))
     except csv.Error as e:
