@@ -98,7 +98,9 @@ def test_failing_run_reports_exit_code_and_tags_nothing(daemon: Daemon, busybox_
                        "error": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"}]
     assert "before\n" in text(lines)
     assert daemon.api.request("GET", "/images/broken/json")[0] == 404
-    assert daemon.api.json("GET", "/containers/json?all=1") == []
+    # as dockerd (rm=1, forcerm=0): the failed step's container stays for inspection, the other one is gone
+    left = daemon.api.json("GET", "/containers/json?all=1")
+    assert [(c["Command"], c["State"]) for c in left] == [("/bin/sh -c 'exit 3'", "exited")]
 
 
 def test_missing_copy_source_is_named(daemon: Daemon, busybox_image: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from portside.build import dockerfile, history, shellwords
 from portside.build.cache import BuildCache, step_key
+from portside.build.cachefrom import CacheFrom
 from portside.build.context import Source, SourceTree, drop_ignored_build_files
 from portside.build.copy import CopyOptions, content_hash, copy_into, parse_chmod
 from portside.build.layers import commit_config, fs_step
@@ -69,6 +70,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     no_cache: bool = False
+    cache_from: tuple[str, ...] = ()   # images whose history may answer steps (build.cachefrom)
     remove: bool = True
     force_remove: bool = False
     platform: str = ""
@@ -132,6 +134,7 @@ class _Run:
         self.stage_images: dict[int, str] = {}
         self.created = format_rfc3339(opts.epoch * 1_000_000_000)
         self.meta: dict[str, str | None] = {}
+        self.cache_from = CacheFrom(builder.images, opts.cache_from) if opts.cache_from else None
         for instr in parsed.meta_args:
             for name, value in self._arg_defs(instr, {}):
                 self.meta[name] = self._arg_value(name, value)
@@ -305,10 +308,16 @@ class _Run:
                 out.append(f"{name}={value}")
         return out
 
-    def _cached(self, key: str) -> str | None:
+    def _cached(self, key: str, state: _State, created_by: str) -> str | None:
+        """The image of a cached step; ``state.config`` is already the config the step gives."""
         if self.opts.no_cache:
             return None
-        return self.b.cache.get(key)
+        found = self.b.cache.get(key)
+        if self.cache_from is None:
+            return found
+        if found is not None and self.cache_from.covers(found):
+            return found  # with cache-from images, the classic builder trusts only local hits inside them
+        return self.cache_from.lookup(state.image, created_by, state.config)
 
     def _finish(self, state: _State, key: str, image_id: str, cached: bool) -> None:
         if cached:
@@ -324,7 +333,7 @@ class _Run:
     def _metadata(self, state: _State, shown: str) -> str:
         created_by = history.metadata(self._shell(state), shown)
         key = step_key(state.image.id if state.image else "", created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         image_id = cached or commit_config(self.b.images, state.image, self._commit(state, created_by))
         self._finish(state, key, image_id, bool(cached))
         return image_id
@@ -443,7 +452,7 @@ class _Run:
         history_args = sorted(a for a in arg_env if a.partition("=")[0] not in PROXY_ARGS)  # moby sorts them
         created_by = f"|{len(history_args)} {' '.join(history_args)} {shown_cmd}" if history_args else shown_cmd
         key = step_key(state.image.id, created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         if cached is None:
             env = list(state.config.get("Env") or [])
             names = {e.partition("=")[0] for e in env}
@@ -453,7 +462,7 @@ class _Run:
             try:
                 image_id = run_step(self.b.containers, state.image, step, self._commit(state, created_by),
                                     say=self.say, clamp_mtime=self.opts.epoch,
-                                    remove=self.opts.remove or self.opts.force_remove,
+                                    remove=self.opts.remove, force_remove=self.opts.force_remove,
                                     host_config=self.opts.run_host_config)
             except RunFailed as e:
                 raise BuildError(e.message, e.code) from None
@@ -510,7 +519,7 @@ class _Run:
             created_by = history.file_step(self._shell(state), shown) + " "
             parent = state.image
             key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
-            cached = self._cached(key)
+            cached = self._cached(key, state, created_by)
             if cached is None:
                 def change(root_fd: int) -> None:
                     try:
@@ -534,7 +543,7 @@ class _Run:
         created_by = history.file_step(self._shell(state), f"WORKDIR {path}")
         parent = state.image
         key = step_key(parent.id if parent else "", created_by, json.dumps(state.config, sort_keys=True))
-        cached = self._cached(key)
+        cached = self._cached(key, state, created_by)
         if cached is None:
             # moby makes the directory (owned by root) so that later steps and the result can use it
             def change(root_fd: int) -> None:

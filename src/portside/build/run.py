@@ -2,9 +2,12 @@
 
 The container is made through ContainerService as ``docker run`` would (the
 build's env, user, working directory, shell as its command, no entrypoint),
-its output followed from its json log into the build's stream, and it is
-removed afterwards unless the caller keeps it (``rm=false``). The layer
-leaves out what the runtime mounted itself (containers.commit's mount points).
+its output followed from its json log into the build's stream. What happens
+to the container afterwards is the classic builder's: removed after a step
+that worked (``rm``, the default) and kept after one that failed, for
+inspection, unless ``forcerm`` removes it whatever happened; ``rm=false``
+keeps them all. A kept container is never left running. The layer leaves out
+what the runtime mounted itself (containers.commit's mount points).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 from portside.archive.layerdiff import mount_placeholders
 from portside.build.layers import commit_upper
 from portside.containers.commit import RUNTIME_MOUNT_POINTS
+from portside.containers.record import State
 from portside.containers.service import ContainerService
-from portside.errors import NotFound
+from portside.errors import NotFound, PortsideError
 from portside.images.commit import Commit
 from portside.images.service import Image
 from portside.streams import jsonlog
@@ -41,10 +45,11 @@ class RunStep:
 
 
 def run_step(containers: ContainerService, parent: Image, step: RunStep, commit: Commit, *,
-             say: Callable[[str], None], clamp_mtime: int, remove: bool = True,
+             say: Callable[[str], None], clamp_mtime: int, remove: bool = True, force_remove: bool = False,
              host_config: dict[str, Any] | None = None) -> str:
     """Run the step; returns the new image's ID or raises RunFailed with Docker's message.
 
+    ``remove``: remove the container once the step worked; ``force_remove``: remove it in any case.
     ``host_config`` adds to the container's HostConfig (the build's --network, --add-host, --shm-size).
     """
     body: dict[str, Any] = {
@@ -95,9 +100,22 @@ def run_step(containers: ContainerService, parent: Image, step: RunStep, commit:
         failed = False
         return image_id
     finally:
-        if remove or failed:
+        if force_remove or (remove and not failed):
             try:
                 containers.remove(record.id, force=True)
                 say(f"Removing intermediate container {record.id[:12]}\n")
             except NotFound:
                 pass
+        elif failed:
+            _stopped(containers, record.id)
+
+
+def _stopped(containers: ContainerService, container_id: str) -> None:
+    """A failed step's container is kept; one that still runs (the build broke off: the client went away) is
+    killed, as dockerd kills a cancelled build's container."""
+    try:
+        if containers.store.load(container_id).state in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            containers.kill(container_id)
+            containers.wait(container_id)
+    except PortsideError:
+        pass

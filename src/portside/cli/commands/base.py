@@ -61,6 +61,7 @@ INT = "int"
 LIST = "list"  # docker's ListOpts: repeatable, "list" in help
 FILTER = "filter"  # docker's FilterOpt: repeatable name=value
 STRING_ARRAY = "stringArray"
+STRING_SLICE = "strings"  # pflag's StringSlice: repeatable, and each value is a comma-separated (CSV) list
 
 
 class Flag:
@@ -92,7 +93,7 @@ class Flag:
         return self.name.replace("-", "_")
 
     def initial(self) -> Any:
-        if self.kind in (LIST, FILTER, STRING_ARRAY):
+        if self.kind in (LIST, FILTER, STRING_ARRAY, STRING_SLICE):
             return []
         if self.default is not None:
             return self.default
@@ -166,6 +167,8 @@ def _set_flag(opts: Options, flag: Flag, value: str) -> None:
                 getattr(opts, flag.dest).append((name.strip().lower(), val.strip()))
         elif flag.kind in (LIST, STRING_ARRAY):
             getattr(opts, flag.dest).append(value)
+        elif flag.kind == STRING_SLICE:
+            getattr(opts, flag.dest).extend(_csv_fields(value))
         else:
             setattr(opts, flag.dest, value)
     except ValueError as e:
@@ -375,8 +378,22 @@ def _wrap(i: int, w: int, s: str) -> str:
     return r
 
 
+def _csv_fields(value: str) -> list[str]:
+    """A StringSlice value as pflag reads it (Go's encoding/csv): ``a,"b,c"`` is two values, ``""`` none."""
+    if value == "":
+        return []
+    if "," not in value and '"' not in value:
+        return [value]
+    import csv  # here: csv brings re and collections, kept off the run path (tests/cli/test_cli_startup.py)
+
+    try:
+        return next(csv.reader([value], strict=True))
+    except csv.Error as e:
+        raise ValueError(str(e)) from None
+
+
 def _is_zero_default(f: Flag) -> bool:
-    if f.kind in (LIST, FILTER, STRING_ARRAY):
+    if f.kind in (LIST, FILTER, STRING_ARRAY, STRING_SLICE):
         return True
     return f.default in (None, False, "", 0)
 

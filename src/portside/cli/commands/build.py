@@ -18,7 +18,7 @@ from portside.cli import jsonwire
 from portside.cli.contexttar import ContextChanged, ContextTar
 from portside.errors import InvalidArgument
 from portside.units import human_size, ram_in_bytes
-from portside.cli.commands.base import BOOL, LIST, STRING, STRING_ARRAY, Args, CLIError, Command, Context, Flag, \
+from portside.cli.commands.base import BOOL, LIST, STRING, STRING_SLICE, Args, CLIError, Command, Context, Flag, \
     Options, StatusError
 
 TYPE_CHECKING = False
@@ -193,7 +193,7 @@ BUILD = Command(
     flags=(
         Flag("add-host", None, LIST, "Add a custom host-to-IP mapping (\"host:ip\")"),
         Flag("build-arg", None, LIST, "Set build-time variables"),
-        Flag("cache-from", None, STRING_ARRAY, "Images to consider as cache sources"),
+        Flag("cache-from", None, STRING_SLICE, "Images to consider as cache sources"),
         Flag("file", "f", STRING, "Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
         Flag("force-rm", None, BOOL, "Always remove intermediate containers"),
         Flag("iidfile", None, STRING, "Write the image ID to the file"),

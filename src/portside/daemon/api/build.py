@@ -47,6 +47,16 @@ def _string_map(req: Request, name: str, *, nullable: bool) -> dict[str, Any]:
     return value
 
 
+def _cache_from(req: Request) -> tuple[str, ...]:
+    """``cachefrom``: a JSON array of image references (moby: a 400 when it is not one)."""
+    value = req.json_arg("cachefrom")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument("invalid cachefrom: a JSON array of strings is expected")
+    return tuple(value)
+
+
 def _epoch(req: Request) -> int:
     """SOURCE_DATE_EPOCH as a build arg (BuildKit's spelling) or the daemon's environment; else 0."""
     raw = _string_map(req, "buildargs", nullable=True).get("SOURCE_DATE_EPOCH") or os.environ.get(
@@ -87,9 +97,9 @@ def build(engine: Engine, req: Request) -> StreamResponse:
     opts = BuildOptions(
         dockerfile=req.arg("dockerfile") or "Dockerfile", tags=tags,
         build_args=_string_map(req, "buildargs", nullable=True), labels=_string_map(req, "labels", nullable=False),
-        target=req.arg("target") or "", no_cache=req.flag("nocache"), remove=req.flag("rm", True),
-        force_remove=req.flag("forcerm"), platform=req.arg("platform") or "", epoch=_epoch(req),
-        pull=req.flag("pull"), run_host_config=_run_host_config(req))
+        target=req.arg("target") or "", no_cache=req.flag("nocache"), cache_from=_cache_from(req),
+        remove=req.flag("rm", True), force_remove=req.flag("forcerm"), platform=req.arg("platform") or "",
+        epoch=_epoch(req), pull=req.flag("pull"), run_host_config=_run_host_config(req))
     auths = decode_registry_config(req.headers.get("x-registry-config"))
     if req.arg("remote"):
         raise InvalidArgument("remote build contexts are not supported")
