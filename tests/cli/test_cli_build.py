@@ -68,3 +68,30 @@ def test_parse_error_names_the_line(daemon: Daemon, busybox_image: str, tmp_path
     result = daemon.cli("build", str(tmp_path), check=False)
     assert result.returncode == 1
     assert "dockerfile parse error on line 2: unknown instruction: RUNN" in result.stderr.decode()
+
+
+def test_a_failed_build_leaves_no_stale_iidfile(daemon: Daemon, busybox_image: str, tmp_path: pathlib.Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN exit 3\n"})
+    iid = tmp_path / "iid"
+    iid.write_text("sha256:stale")
+    result = daemon.cli("build", "--iidfile", str(iid), str(ctx), check=False)
+    assert result.returncode == 3 and not iid.exists()
+
+
+def test_an_epoch_beyond_rfc3339_is_refused(daemon: Daemon, busybox_image: str, tmp_path: pathlib.Path) -> None:
+    write(tmp_path, {"Dockerfile": "FROM busybox\nCMD [\"true\"]\n"})
+    for epoch in ("1000000000000", "\u00b2"):
+        result = daemon.cli("build", "--build-arg", f"SOURCE_DATE_EPOCH={epoch}", str(tmp_path), check=False)
+        assert result.returncode != 0 and "invalid SOURCE_DATE_EPOCH" in result.stderr.decode(), result
+    ok = daemon.cli("build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=253402300799", str(tmp_path))
+    assert ok.stdout.startswith(b"sha256:")
+
+
+def test_a_dockerfile_named_dotdot_something_is_inside_the_context(daemon: Daemon, busybox_image: str,
+                                                                  tmp_path: pathlib.Path) -> None:
+    write(tmp_path, {"..Dockerfile": "FROM busybox\nCOPY . /ctx/\nCMD [\"ls\", \"-a\", \"/ctx\"]\n"})
+    daemon.cli("build", "-t", "dotdot", "-f", str(tmp_path / "..Dockerfile"), str(tmp_path))
+    listing = daemon.cli("run", "--rm", "dotdot").stdout.decode().split()
+    assert [n for n in listing if "ockerfile" in n] == ["..Dockerfile"]

@@ -85,3 +85,29 @@ def test_sockets_and_fifos_are_left_out(tmp_path: pathlib.Path) -> None:
     tar.add_path(str(tmp_path / "fifo"), "fifo")
     assert tar.length == 1024
     assert _send(tar, True) == bytes(1024)
+
+
+def test_names_not_in_utf8_go_as_their_bytes(tmp_path: pathlib.Path) -> None:
+    raw = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9.txt")  # Latin-1: not UTF-8
+    with open(raw, "wb") as f:
+        f.write(b"x")
+    name = os.fsdecode(b"caf\xe9.txt")
+    tar = ContextTar()
+    tar.add_path(os.fsdecode(raw), name)
+    data = _send(tar, True)
+    assert len(data) == tar.length
+    with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8", errors="surrogateescape") as tf:
+        assert [os.fsencode(m.name) for m in tf.getmembers()] == [b"caf\xe9.txt"]
+
+
+def test_a_file_swapped_for_a_fifo_or_made_unreadable_is_an_error_not_a_hang(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "f").write_bytes(b"12345")
+    tar = ContextTar()
+    tar.add_path(str(tmp_path / "f"), "f")
+    os.unlink(tmp_path / "f")
+    os.mkfifo(tmp_path / "f")
+    with pytest.raises(ContextChanged, match="no longer a regular file"):
+        _send(tar, True)
+    os.unlink(tmp_path / "f")
+    with pytest.raises(ContextChanged, match="error checking context"):
+        _send(tar, True)

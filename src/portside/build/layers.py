@@ -50,8 +50,8 @@ def _mounted(mounts: list[Mount], scratch: str) -> Iterator[int]:
         except OSError as e:
             if not _volatile or e.errno != errno.EINVAL:
                 raise
-            _volatile = False  # a kernel before 5.10: overlayfs has no such option
             mount_all(mounts, target)
+            _volatile = False  # only now known: a kernel before 5.10, whose overlayfs lacks the option
         try:
             fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:

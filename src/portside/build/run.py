@@ -82,8 +82,9 @@ def run_step(containers: ContainerService, parent: Image, step: RunStep, commit:
         waiter = threading.Thread(target=wait_exit, name="build-run-wait", daemon=True)
         waiter.start()
         try:
-            for entry in jsonlog.follow_logs(log, stop=lambda: bool(exited), wake_fd=wake_r):
-                say(entry.data.decode(errors="replace"))
+            with jsonlog.follow_logs(log, stop=lambda: bool(exited), wake_fd=wake_r) as entries:
+                for entry in entries:
+                    say(entry.data.decode(errors="replace"))
         finally:
             os.close(wake_r)
         waiter.join()

@@ -81,19 +81,21 @@ class ContextTar:
         buf = bytearray()
         for entry in self._entries:
             buf += entry.header
-            if not entry.path:
-                continue
-            with open(entry.path, "rb") as f:
-                if entry.size <= _SMALL:
-                    data = f.read(entry.size + 1)
-                    if len(data) != entry.size:
-                        raise ContextChanged(f"{entry.path}: file changed size while the context was sent")
-                    buf += data
-                else:
-                    sock.sendall(buf)
-                    buf.clear()
-                    _send_file(sock, f, entry.size, use_sendfile, entry.path)
-            buf += _padding(entry.size)
+            if entry.path:
+                fd = _open_planned(entry.path)
+                try:
+                    if entry.size <= _SMALL:
+                        data = os.read(fd, entry.size + 1)
+                        if len(data) != entry.size:
+                            raise ContextChanged(f"{entry.path}: file changed size while the context was sent")
+                        buf += data
+                    else:
+                        sock.sendall(buf)
+                        buf.clear()
+                        _send_file(sock, fd, entry.size, use_sendfile, entry.path)
+                finally:
+                    os.close(fd)
+                buf += _padding(entry.size)
             if len(buf) >= _FLUSH:
                 sock.sendall(buf)
                 buf.clear()
@@ -101,8 +103,19 @@ class ContextTar:
         sock.sendall(buf)
 
 
-def _send_file(sock: "_socket.socket", f: "object", size: int, use_sendfile: bool, path: str) -> None:
-    fd = f.fileno()  # type: ignore[attr-defined]
+def _open_planned(path: str) -> int:
+    """The regular file planned at ``path``: not a symlink or FIFO put there since (no following, no blocking)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise ContextChanged(f"error checking context: {path}: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ContextChanged(f"{path}: no longer a regular file")
+    return fd
+
+
+def _send_file(sock: "_socket.socket", fd: int, size: int, use_sendfile: bool, path: str) -> None:
     offset = 0
     while offset < size:
         if use_sendfile:
@@ -128,7 +141,7 @@ def _octal(value: int, width: int) -> bytes:
 
 def _pax_record(key: str, value: str) -> bytes:
     """``"%d key=value\n"``, where the length counts its own digits."""
-    body = f" {key}={value}\n".encode()
+    body = f" {key}={value}\n".encode("utf-8", "surrogateescape")  # a name not in UTF-8 goes as its bytes
     n = len(body) + len(str(len(body)))
     while n != len(body) + len(str(n)):
         n = len(body) + len(str(n))
@@ -136,7 +149,7 @@ def _pax_record(key: str, value: str) -> bytes:
 
 
 def _fits(text: str, limit: int) -> bool:
-    return text.isascii() and len(text) <= limit
+    return text.isascii() and len(text) <= limit  # else a pax record says it (surrogates are not ASCII)
 
 
 def _header(name: str, kind: bytes, mode: int, size: int, mtime: int, link: str = "") -> bytes:
@@ -157,7 +170,7 @@ def _header(name: str, kind: bytes, mode: int, size: int, mtime: int, link: str 
 
 
 def _field(text: str, width: int) -> bytes:
-    raw = text.encode("utf-8", "surrogateescape")[:width] if text.isascii() and len(text) <= width else b""
+    raw = text.encode()[:width] if _fits(text, width) else b""
     return raw.ljust(width, b"\0")
 
 

@@ -169,9 +169,12 @@ class OverlaySnapshotter:
             doomed = os.path.join(self.tmp_dir, "rm-" + secrets.token_hex(8))
             os.rename(base, doomed)
             if background:
-                threading.Thread(target=_rmtree, args=(doomed,), name="snapshot-rm", daemon=True).start()
-            else:
-                _rmtree(doomed)
+                try:
+                    threading.Thread(target=_rmtree, args=(doomed,), name="snapshot-rm", daemon=True).start()
+                    return
+                except RuntimeError:
+                    pass  # no thread to be had: delete it here
+            _rmtree(doomed)
 
     def _active_path(self, key: str) -> str:
         if not key or "/" in key or key.startswith("."):

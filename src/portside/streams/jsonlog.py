@@ -546,5 +546,8 @@ class _Wakeup:
         if self._fd >= 0:
             # Closing an inotify descriptor waits for the kernel's SRCU grace period (~8 ms here):
             # a thread does it, so a build step or a `logs -f` does not wait for it.
-            threading.Thread(target=os.close, args=(self._fd,), name="inotify-close", daemon=True).start()
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            try:
+                threading.Thread(target=os.close, args=(fd,), name="inotify-close", daemon=True).start()
+            except RuntimeError:
+                os.close(fd)  # no thread to be had: wait for it here

@@ -49,7 +49,7 @@ def _dir_context(directory: str, dockerfile: str, stdin_dockerfile: bytes | None
     elif dockerfile:
         path = os.path.abspath(dockerfile)
         rel = os.path.relpath(path, os.path.abspath(directory))
-        if rel.startswith(".."):
+        if rel == ".." or rel.startswith(".." + os.sep):
             if not os.path.isfile(path):
                 raise CLIError(f"unable to prepare context: the Dockerfile ({dockerfile}) cannot be empty" if
                                os.path.exists(path) else f"unable to prepare context: unable to evaluate symlinks "
@@ -154,6 +154,13 @@ def run_build(ctx: Context, opts: Options, args: list[str]) -> int:
             raise CLIError(f'invalid argument "{opts.shm_size}" for "--shm-size" flag: {e.message}') from None
     if opts.platform:
         query.append(("platform", opts.platform))
+    if opts.iidfile:  # as docker: a failed build leaves no stale ID behind
+        try:
+            os.remove(opts.iidfile)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise CLIError(f"Removing image ID file: {e}") from None
     headers = {"Content-Type": "application/x-tar"}
     registry_config = _registry_config()
     if registry_config:

@@ -57,11 +57,15 @@ def _cache_from(req: Request) -> tuple[str, ...]:
     return tuple(value)
 
 
+_LAST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def _epoch(req: Request) -> int:
     """SOURCE_DATE_EPOCH as a build arg (BuildKit's spelling) or the daemon's environment; else 0."""
     raw = _string_map(req, "buildargs", nullable=True).get("SOURCE_DATE_EPOCH") or os.environ.get(
         "SOURCE_DATE_EPOCH") or "0"
-    if not raw.isdigit():
+    # RFC 3339 years end at 9999: a larger epoch could not be written as the images' creation time
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _LAST_EPOCH:
         raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH: {raw!r}")
     return int(raw)
 
@@ -133,7 +137,7 @@ def build(engine: Engine, req: Request) -> StreamResponse:
             if isinstance(e, BuildError) and e.code is not None:
                 detail = {"code": e.code, **detail}
             emit({"errorDetail": detail, "error": e.message})
-        except OSError as e:
+        except Exception as e:  # an OSError, or a bug: the client gets its text, not a cut stream
             log.exception("build failed")
             emit({"errorDetail": {"message": str(e)}, "error": str(e)})
 
