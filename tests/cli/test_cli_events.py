@@ -178,8 +178,14 @@ def test_every_action_of_a_tour_as_dockerd(engine: Engine, tmp_path: pathlib.Pat
     e.cli("volume", "rm", "xv")
     lines = [re.sub(r"execDuration=\d+, ", "", re.sub(r"[0-9a-f]{64}", "ID", line.split(" ", 1)[1]))
              for line in _window(e, t0)]
-    # a container's volumes are unmounted in no set order (dockerd walks a Go map): compare them as a set
-    unmounts = [i for i, line in enumerate(lines) if line.startswith("volume unmount ")]
-    if unmounts:
-        lines[unmounts[0]:unmounts[-1] + 1] = sorted(lines[unmounts[0]:unmounts[-1] + 1], reverse=True)
+    # a container's volumes are mounted and unmounted in no set order (dockerd walks a Go map): each run of
+    # mount (or unmount) lines is compared as a set
+    i = 0
+    while i < len(lines):
+        kind = next((k for k in ("volume mount ", "volume unmount ") if lines[i].startswith(k)), None)
+        j = i + 1
+        while kind and j < len(lines) and lines[j].startswith(kind):
+            j += 1
+        lines[i:j] = sorted(lines[i:j], reverse=True)
+        i = j
     assert "".join(line + "\n" for line in lines) == TOUR
