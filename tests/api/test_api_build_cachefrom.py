@@ -202,3 +202,43 @@ def test_bad_cachefrom_is_a_400(daemon: Daemon) -> None:
     assert status == 400
     status, lines = build(daemon, {"Dockerfile": "FROM busybox\n"}, cachefrom="[not json")
     assert status == 400
+
+
+def test_a_base_whose_history_says_nothing_of_its_layers_still_lets_the_steps_match(
+        daemon_dirs: tuple[str, str, str], daemon: Daemon, busybox_image: str, tmp_path: Any) -> None:
+    """A base image with no history (as ko's or jib's): only the entries after it must line up (moby)."""
+    base_tar = str(tmp_path / "busybox.tar")
+    daemon.cli("save", "-o", base_tar, "busybox:latest")
+    with tarfile.open(base_tar) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    manifest = json.loads(members["manifest.json"])
+    config = json.loads(members[manifest[0]["Config"]])
+    config.pop("history", None)
+    raw = json.dumps(config).encode()
+    name = os.path.join(os.path.dirname(manifest[0]["Config"]), hashlib.sha256(raw).hexdigest())
+    members[name] = raw
+    manifest[0]["Config"], manifest[0]["RepoTags"] = name, ["nohist:1"]
+    members["manifest.json"] = json.dumps(manifest[:1]).encode()
+    members.pop("index.json", None)
+    members.pop("repositories", None)
+    nohist_tar = str(tmp_path / "nohist.tar")
+    with tarfile.open(nohist_tar, "w") as tar:
+        for member, data in sorted(members.items()):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    daemon.cli("load", "-i", nohist_tar)
+    files = {**FILES, "Dockerfile": DOCKERFILE.replace("FROM busybox", "FROM nohist:1")}
+    status, lines = build(daemon, files, t="y:1")
+    assert status == 200
+    first = result(lines)
+    saved = str(tmp_path / "y.tar")
+    daemon.cli("save", "-o", saved, "y:1")
+
+    with fresh_daemon(os.path.join(os.path.dirname(daemon_dirs[0]), "nohist")) as other:
+        other.cli("load", "-i", nohist_tar)
+        other.cli("load", "-i", saved)
+
+        status, lines = build(other, files, cachefrom=json.dumps(["y:1"]))
+        assert status == 200 and cached_steps(lines) == ALL_CACHED, text(lines)
+        assert result(lines) == first

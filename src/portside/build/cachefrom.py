@@ -13,9 +13,11 @@ entry is the source's last one, the result is the source itself, as moby.
 After one restore only that source is consulted again (moby: a build does
 not jump between sources).
 
-Only images whose history accounts for their layers (one layer per entry
-without ``empty_layer``) take part: for an image without history, or whose
-counts differ, the layer an entry made cannot be told, so it never matches.
+A source answers a step only when its history from that step on accounts for
+its layers from there on (one layer per entry without ``empty_layer``): else
+the layer the entry made cannot be told, and it does not match. What lies
+before (a base whose history says nothing of its layers, as ko's or jib's
+images) does not matter, as in moby.
 The restored layer is the source's own snapshot, pinned while the image is
 recorded; a source whose layer went missing meanwhile is passed over.
 
@@ -43,13 +45,12 @@ _GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # a history entry without a date, as Go'
 
 @dataclass(frozen=True)
 class _Chain:
-    """An image's history lined up with its layers."""
+    """An image's history, beside its layers."""
 
     image: Image
     entries: tuple[dict[str, Any], ...]        # as stored: a restored image repeats the entry byte for byte
     keys: tuple[tuple[Any, ...], ...]          # what moby compares of an entry
     diff_ids: tuple[str, ...]
-    layer_of: tuple[int | None, ...]           # per entry: the index of the layer it made, None if empty
 
     @property
     def length(self) -> int:
@@ -62,26 +63,21 @@ class _Chain:
         n, layers = prefix.length, len(prefix.diff_ids)
         return (n < self.length and self.keys[:n] == prefix.keys and self.diff_ids[:layers] == prefix.diff_ids)
 
+    def lines_up_after(self, at: int, layers: int) -> bool:
+        """Whether the entries from ``at`` on account for the layers from ``layers`` on, one per entry
+        without ``empty_layer``: then the layer entry ``at`` made can be told. What comes before (a base
+        image whose history says nothing of its layers, as ko's or jib's) does not matter, as in moby."""
+        return sum(1 for key in self.keys[at:] if not key[4]) == len(self.diff_ids) - layers
+
 
 def _chain(image: Image) -> _Chain | None:
     raw = image.config.doc.get("history")
     entries = image.config.history
-    if not isinstance(raw, list) or len(raw) != len(entries):
-        return None  # an entry that is not an object: the layer count cannot be trusted
-    layer_of: list[int | None] = []
-    layers = 0
-    for entry in entries:
-        if entry.get("empty_layer"):
-            layer_of.append(None)
-        else:
-            layer_of.append(layers)
-            layers += 1
-    diff_ids = tuple(image.config.diff_ids)
-    if layers != len(diff_ids):
-        return None
+    if raw is not None and (not isinstance(raw, list) or len(raw) != len(entries)):
+        return None  # an entry that is not an object: what it says cannot be trusted
     keys = tuple((str(e.get("created") or ""), str(e.get("author") or ""), str(e.get("created_by") or ""),
                   str(e.get("comment") or ""), bool(e.get("empty_layer"))) for e in entries)
-    return _Chain(image, tuple(entries), keys, diff_ids, tuple(layer_of))
+    return _Chain(image, tuple(entries), keys, tuple(image.config.diff_ids))
 
 
 class CacheFrom:
@@ -129,9 +125,10 @@ class CacheFrom:
     def _restore(self, parent: Image | None, base: _Chain | None, source: _Chain, at: int,
                  config: dict[str, Any]) -> str | None:
         entry = source.entries[at]
-        layer = source.layer_of[at]
-        if layer is not None and layer != (len(base.diff_ids) if base is not None else 0):
-            return None  # cannot happen for lined-up chains with equal prefixes; never guess a layer
+        layers_before = len(base.diff_ids) if base is not None else 0
+        if not source.lines_up_after(at, layers_before):
+            return None  # which layer the entry made cannot be told: never guess one
+        layer = None if entry.get("empty_layer") else layers_before
         images = self.images
         with images.pinned() as pin:
             images.pin_image(pin, source.image)
