@@ -42,6 +42,17 @@ def text(lines: list[dict[str, Any]]) -> str:
     return "".join(line.get("stream", "") for line in lines)
 
 
+def cached_steps(lines: list[dict[str, Any]]) -> list[int]:
+    """The numbers of the steps that printed `` ---> Using cache``."""
+    steps, current = [], 0
+    for chunk in text(lines).splitlines():
+        if chunk.startswith("Step "):
+            current = int(chunk.split()[1].split("/")[0])
+        elif chunk == " ---> Using cache":
+            steps.append(current)
+    return steps
+
+
 def run(daemon: Daemon, image: str, *cmd: str) -> str:
     return daemon.cli("run", "--rm", image, *cmd).stdout.decode()
 
@@ -114,15 +125,6 @@ def test_cache_hits_and_misses_step_by_step(daemon: Daemon, busybox_image: str) 
     files = {"Dockerfile": dockerfile, "a.txt": "A", "b.txt": "B"}
     _, first = build(daemon, files)
     assert " ---> Using cache" not in text(first)
-
-    def cached_steps(lines: list[dict[str, Any]]) -> list[int]:
-        steps, current = [], 0
-        for chunk in text(lines).splitlines():
-            if chunk.startswith("Step "):
-                current = int(chunk.split()[1].split("/")[0])
-            elif chunk == " ---> Using cache":
-                steps.append(current)
-        return steps
 
     _, second = build(daemon, files)
     assert cached_steps(second) == [2, 3, 4, 5]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_api_build import build, text
+from tests.api.test_api_build import build, cached_steps, text
 from tests.helpers import Daemon, remove_containers, start_daemon, stop_daemon, stop_monitor
 from tests.registries import start_registry
 
@@ -37,16 +37,6 @@ CMD ["cat", "/app/both"]
 """
 FILES = {"Dockerfile": DOCKERFILE, "f": "F\n"}
 ALL_CACHED = [2, 3, 4, 5, 6, 7, 8]
-
-
-def cached_steps(lines: list[dict[str, Any]]) -> list[int]:
-    steps, current = [], 0
-    for chunk in text(lines).splitlines():
-        if chunk.startswith("Step "):
-            current = int(chunk.split()[1].split("/")[0])
-        elif chunk == " ---> Using cache":
-            steps.append(current)
-    return steps
 
 
 def step_ids(lines: list[dict[str, Any]]) -> list[str]:
@@ -151,12 +141,13 @@ def test_missing_source_is_ignored_and_local_hits_need_a_source(daemon: Daemon, 
     assert cached_steps(lines) == [] and result(lines) == result(first)
 
 
-def _rewrite_config(saved: str, out: str, change: Any, tag: str) -> None:
-    """A copy of a saved x:1 whose image config went through ``change`` (a new image ID), tagged ``tag``."""
+def _rewrite_config(saved: str, out: str, change: Any, tag: str, source: str = "x:1") -> None:
+    """A copy of ``source`` from a saved tar whose image config went through ``change`` (a new image ID),
+    tagged ``tag``."""
     with tarfile.open(saved) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
     manifest = json.loads(members["manifest.json"])
-    entry = [m for m in manifest if "x:1" in (m.get("RepoTags") or [])][0]
+    entry = [m for m in manifest if source in (m.get("RepoTags") or [])][0]
     config = json.loads(members[entry["Config"]])
     change(config)
     raw = json.dumps(config).encode()
@@ -207,26 +198,10 @@ def test_bad_cachefrom_is_a_400(daemon: Daemon) -> None:
 def test_a_base_whose_history_says_nothing_of_its_layers_still_lets_the_steps_match(
         daemon_dirs: tuple[str, str, str], daemon: Daemon, busybox_image: str, tmp_path: Any) -> None:
     """A base image with no history (as ko's or jib's): only the entries after it must line up (moby)."""
-    base_tar = str(tmp_path / "busybox.tar")
+    base_tar, nohist_tar = str(tmp_path / "busybox.tar"), str(tmp_path / "nohist.tar")
     daemon.cli("save", "-o", base_tar, "busybox:latest")
-    with tarfile.open(base_tar) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
-    manifest = json.loads(members["manifest.json"])
-    config = json.loads(members[manifest[0]["Config"]])
-    config.pop("history", None)
-    raw = json.dumps(config).encode()
-    name = os.path.join(os.path.dirname(manifest[0]["Config"]), hashlib.sha256(raw).hexdigest())
-    members[name] = raw
-    manifest[0]["Config"], manifest[0]["RepoTags"] = name, ["nohist:1"]
-    members["manifest.json"] = json.dumps(manifest[:1]).encode()
-    members.pop("index.json", None)
-    members.pop("repositories", None)
-    nohist_tar = str(tmp_path / "nohist.tar")
-    with tarfile.open(nohist_tar, "w") as tar:
-        for member, data in sorted(members.items()):
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    _rewrite_config(base_tar, nohist_tar, lambda config: config.pop("history", None), "nohist:1",
+                    source="busybox:latest")
     daemon.cli("load", "-i", nohist_tar)
     files = {**FILES, "Dockerfile": DOCKERFILE.replace("FROM busybox", "FROM nohist:1")}
     status, lines = build(daemon, files, t="y:1")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.root
 PROBE = """\
 FROM busybox
 RUN cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' ' > /ifaces; \
-    grep -c . /etc/hosts > /dev/null; cp /etc/hosts /hosts.seen; df -k /dev/shm | tail -1 > /shm.seen
+    cp /etc/hosts /hosts.seen; df -k /dev/shm | tail -1 > /shm.seen
 """
 
 

@@ -5,6 +5,7 @@ mirrored to the open registry, and every other name is 127.0.0.1:<port>."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -263,6 +264,23 @@ def test_run_pulls_a_missing_image(w: World) -> None:
     assert f"Status: Image is up to date for {name}" in again.stderr.decode()
 
 
+@contextlib.contextmanager
+def trusted_tls_registry(w: World, name: str, user: str, password: str) -> Iterator[Registry]:
+    """A Distribution registry behind TLS and htpasswd, its CA in the daemon's certs.d."""
+    tls_dir = os.path.join(w.base, name)
+    os.makedirs(tls_dir, exist_ok=True)
+    tls = make_tls(tls_dir)
+    reg = start_registry(w.base, tls=tls, user=user, password=password)
+    ca_dir = os.path.join(w.certs_dir, reg.host)
+    try:
+        os.makedirs(ca_dir)
+        shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
+        yield reg
+    finally:
+        reg.stop()
+        shutil.rmtree(ca_dir, ignore_errors=True)
+
+
 def push(daemon: Daemon, name: str, tag: str, auth: dict[str, str] | None = None) -> list[dict]:
     headers = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()} if auth else {}
     status, _, body = daemon.api.request("POST", f"/images/{name}/push?tag={tag}", headers=headers)
@@ -317,14 +335,7 @@ def test_push_then_skopeo_and_pull_agree(w: World, busybox_tar: str) -> None:
 
 
 def test_push_to_tls_registry_needs_login(w: World, busybox_tar: str) -> None:
-    tls_dir = os.path.join(w.base, "tls-push")
-    os.makedirs(tls_dir, exist_ok=True)
-    tls = make_tls(tls_dir)
-    reg = start_registry(w.base, tls=tls, user="dan", password="pw")
-    ca_dir = os.path.join(w.certs_dir, reg.host)
-    os.makedirs(ca_dir)
-    shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
-    try:
+    with trusted_tls_registry(w, "tls-push", "dan", "pw") as reg:
         name = f"{reg.host}/team/app"
         w.daemon.cli("import", busybox_tar, f"{name}:v1")
         refused = push(w.daemon, name, "v1")
@@ -340,9 +351,6 @@ def test_push_to_tls_registry_needs_login(w: World, busybox_tar: str) -> None:
         assert missing.stderr.decode().strip() == (
             f"Error response from daemon: An image does not exist locally with the tag: {name}")
         w.daemon.cli("logout", reg.host)
-    finally:
-        reg.stop()
-        shutil.rmtree(ca_dir, ignore_errors=True)
 
 
 def _manifest(reg: Registry, name: str, ref: str) -> bytes:
@@ -470,15 +478,8 @@ def test_build_with_a_base_nowhere_fails_and_tags_nothing(w: World) -> None:
 
 
 def test_build_pulls_with_the_credentials_of_x_registry_config(w: World) -> None:
-    tls_dir = os.path.join(w.base, "tls-build")
-    os.makedirs(tls_dir, exist_ok=True)
-    tls = make_tls(tls_dir)
-    reg = start_registry(w.base, tls=tls, user="bob", password="s3cret")
-    ca_dir = os.path.join(w.certs_dir, reg.host)
-    try:
+    with trusted_tls_registry(w, "tls-build", "bob", "s3cret") as reg:
         skopeo_push(f"docker-archive:{w.archive}", reg, "private/bb:1")
-        os.makedirs(ca_dir)
-        shutil.copy(tls.ca, os.path.join(ca_dir, "ca.crt"))
         dockerfile = f"FROM {reg.host}/private/bb:1\nRUN true\n"
         denied = _build(w.daemon, dockerfile)
         assert "no basic auth credentials" in denied[-1].get("error", ""), denied
@@ -487,9 +488,7 @@ def test_build_pulls_with_the_credentials_of_x_registry_config(w: World) -> None
         header = base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
         msgs = _build(w.daemon, dockerfile, "t=private-built", {"X-Registry-Config": header})
         assert not any("error" in m for m in msgs), msgs
-        assert w.daemon.api.json("GET", "/images/private-built/json")["Id"]
+        assert w.daemon.api.json("GET", f"/images/{reg.host}/private/bb:1/json")["Id"] == w.image_id
+        assert w.daemon.api.json("GET", "/images/private-built/json")["Parent"] == w.image_id
         status, _, body = w.daemon.api.request("POST", "/build", b"", {"X-Registry-Config": "bm90IGpzb24"})
         assert status == 400 and b"X-Registry-Config" in body, body
-    finally:
-        reg.stop()
-        shutil.rmtree(ca_dir, ignore_errors=True)
