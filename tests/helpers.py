@@ -156,7 +156,36 @@ def remove_containers(daemon: Daemon) -> None:
 
 
 def stop_monitor(daemon: Daemon) -> None:
-    """The container monitor outlives the daemon by design (live restore); tests end it too."""
+    """The container monitor outlives the daemon by design (live restore); tests end it too.
+
+    Once daemon and monitor are both gone, so is what the daemon's network tag put on the host: a daemon
+    stopped while containers still ran kept its bridges and nft table for them (live restore), and no
+    daemon will start on this test's root again to sweep them.
+    """
+    _stop_monitor_process(daemon)
+    if daemon.proc.poll() is not None and daemon.network_tag:
+        sweep_network(daemon.network_tag, os.path.join(os.path.dirname(daemon.socket), "netns"))
+
+
+def sweep_network(tag: str, netns_dir: str = "") -> None:
+    """Delete the network namespaces kept in ``netns_dir``, the bridges carrying ``tag`` as their alias and
+    the nft table ``ip <tag>``."""
+    from portside.network import firewall, links, netns
+
+    for name in netns.listing(netns_dir) if netns_dir else []:
+        netns.remove(os.path.join(netns_dir, name))
+    ipr = links.host()
+    try:
+        for link in links.links(ipr):
+            if link.alias == tag:
+                links.delete(ipr, link.name)
+    finally:
+        ipr.close()
+    if firewall.exists(tag):
+        firewall.remove(tag)
+
+
+def _stop_monitor_process(daemon: Daemon) -> None:
     pid_file = os.path.join(os.path.dirname(daemon.socket), "monitor", "monitor.pid")
     try:
         with open(pid_file) as f:

@@ -178,3 +178,25 @@ def test_default_socket_group_is_portside_or_root(daemon):
     except KeyError:
         expected = 0
     assert os.stat(daemon.socket).st_gid == expected
+
+
+def test_teardown_sweeps_a_network_kept_for_live_restore(daemon_dirs, busybox_tar):
+    """A daemon stopped with a container running keeps its bridge and table (live restore); the tests'
+    teardown (stop_monitor) removes them once the monitor is gone too, so no run leaves them on the host."""
+    from portside.network import firewall
+
+    root, sock, log = daemon_dirs
+    d = start_daemon(root, sock, log)
+    try:
+        d.cli("import", "--change", 'CMD ["sh"]', busybox_tar, "busybox:latest")
+        d.cli("run", "-d", "--dns", "127.0.0.1", "busybox", "sleep", "2")
+    finally:
+        stop_daemon(d)
+    time.sleep(3)  # the container ends by itself: stopping the monitor leaves running containers running
+    bridge = d.network_tag + "0"
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode == 0
+    assert firewall.exists(d.network_tag)
+    stop_monitor(d)
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+    assert not firewall.exists(d.network_tag)
+    assert not mounts_under(root)  # the container's network namespace
